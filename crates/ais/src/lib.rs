@@ -1,0 +1,1 @@
+//! AIS NMEA 0183 (AIVDM/AIVDO) decoder and encoder: no I/O, no panics.

@@ -1,0 +1,332 @@
+//! The vocabulary every Lookout stage shares: what the tracker emits ([`Event`]), what the rule
+//! matcher asks the outbox to store ([`NewNotification`]), what the dispatcher hands a channel
+//! ([`Notification`], [`DigestBatch`]) and how a channel answers ([`SendError`]).
+//!
+//! This crate holds types only: no I/O, no async, no policy. Every other `lookout-*` crate
+//! depends on it, so it changes rarely and on purpose.
+
+use std::fmt;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A Maritime Mobile Service Identity: the nine-digit number that names a vessel on AIS.
+pub type Mmsi = u32;
+
+/// What happened to a vessel relative to an area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The vessel is now inside the area (after `min_dwell`, when one is set).
+    Entered,
+    /// The vessel is now outside the area (after `min_dwell`, when one is set).
+    Exited,
+    /// The vessel, last seen inside the area, has sent nothing for the gap threshold.
+    GapStarted,
+    /// The vessel reported again after a `GapStarted`.
+    GapEnded,
+}
+
+impl EventKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Entered,
+        EventKind::Exited,
+        EventKind::GapStarted,
+        EventKind::GapEnded,
+    ];
+
+    /// The name used in JSON, SQL, config files and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Entered => "entered",
+            EventKind::Exited => "exited",
+            EventKind::GapStarted => "gap_started",
+            EventKind::GapEnded => "gap_ended",
+        }
+    }
+
+    /// Parses the name produced by [`EventKind::as_str`].
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One detected event: the unit the tracker emits and the rule matcher consumes.
+///
+/// Serialised as one JSON object per line by `lookout replay` (schema in the README).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The vessel.
+    pub mmsi: Mmsi,
+    /// The vessel's name from static data (types 5/24), when known.
+    pub vessel_name: Option<String>,
+    /// Stable id of the area.
+    pub area_id: String,
+    /// Human name of the area.
+    pub area_name: String,
+    /// When it happened (UTC): the report time for entered/exited/gap_ended, the moment the
+    /// threshold elapsed for gap_started.
+    pub at: Timestamp,
+    /// Latitude of the report that caused the event (for gap_started: the last known one).
+    pub lat: f64,
+    /// Longitude of the report that caused the event (for gap_started: the last known one).
+    pub lon: f64,
+    /// For gap events: the time of the last report before the silence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Timestamp>,
+    /// For gap events: seconds of silence so far (gap_started: the threshold; gap_ended: the whole gap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_seconds: Option<u64>,
+    /// For gap events: the threshold (seconds) of the rule class that produced it, so that a
+    /// rule with a 6 h threshold does not fire on a 1 h gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_seconds: Option<u64>,
+}
+
+impl Event {
+    /// The start of the episode this event belongs to: part of every notification's dedupe key.
+    ///
+    /// For entered/exited it is the event time; for gap events it is the last report before the
+    /// silence, so `gap_started` and `gap_ended` of one gap share it.
+    pub fn episode_start(&self) -> Timestamp {
+        match self.kind {
+            EventKind::Entered | EventKind::Exited => self.at,
+            EventKind::GapStarted | EventKind::GapEnded => self.last_seen.unwrap_or(self.at),
+        }
+    }
+
+    /// The vessel's display name: its name from static data, else `MMSI 123456789`.
+    pub fn display_name(&self) -> String {
+        match &self.vessel_name {
+            Some(name) if !name.trim().is_empty() => name.trim().to_owned(),
+            _ => format!("MMSI {}", self.mmsi),
+        }
+    }
+}
+
+/// How a notification reaches its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// SMTP email.
+    Email,
+    /// JSON POST to an HTTP endpoint, signed with HMAC-SHA256.
+    Webhook,
+    /// Slack incoming webhook.
+    Slack,
+    /// RFC 5322 files written into a local Maildir (demo, development).
+    Maildir,
+}
+
+impl ChannelKind {
+    /// Every channel, in a stable order.
+    pub const ALL: [ChannelKind; 4] = [
+        ChannelKind::Email,
+        ChannelKind::Webhook,
+        ChannelKind::Slack,
+        ChannelKind::Maildir,
+    ];
+
+    /// The name used in JSON, SQL, config files and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Email => "email",
+            ChannelKind::Webhook => "webhook",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Maildir => "maildir",
+        }
+    }
+
+    /// Parses the name produced by [`ChannelKind::as_str`].
+    pub fn parse(s: &str) -> Option<ChannelKind> {
+        ChannelKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a notification goes out on its own or in the user's next digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Sent as soon as the dispatcher claims it.
+    Realtime,
+    /// Held for the user's digest schedule.
+    Digest,
+}
+
+impl Delivery {
+    /// The name used in JSON, SQL and config files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Realtime => "realtime",
+            Delivery::Digest => "digest",
+        }
+    }
+}
+
+/// What the rule matcher asks the outbox to store: one (rule, user, channel) for one event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewNotification {
+    /// `rule:channel:mmsi:area:kind:episode_start_ms`; unique in the outbox, so replaying an
+    /// event creates no second notification.
+    pub dedupe_key: String,
+    /// Owning organisation.
+    pub org_id: String,
+    /// Recipient.
+    pub user_id: String,
+    /// The rule that matched.
+    pub rule_id: String,
+    /// Channel to deliver on.
+    pub channel: ChannelKind,
+    /// Channel address: an email address, a URL, a Maildir path.
+    pub destination: String,
+    /// Realtime or digest.
+    pub delivery: Delivery,
+    /// The event itself.
+    pub event: Event,
+}
+
+impl NewNotification {
+    /// Builds the dedupe key for a rule, channel and event.
+    pub fn dedupe_key_for(rule_id: &str, channel: ChannelKind, event: &Event) -> String {
+        format!(
+            "{rule_id}:{channel}:{mmsi}:{area}:{kind}:{episode}",
+            mmsi = event.mmsi,
+            area = event.area_id,
+            kind = event.kind,
+            episode = event.episode_start().as_millisecond(),
+        )
+    }
+}
+
+/// A stored notification as the dispatcher hands it to a channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Outbox id: stable across retries, used as the idempotency key (`Message-ID`, `Idempotency-Key`).
+    pub id: String,
+    /// Delivery attempt, starting at 1.
+    pub attempt: u32,
+    /// When the notification was queued.
+    pub created_at: Timestamp,
+    /// What was queued.
+    #[serde(flatten)]
+    pub new: NewNotification,
+}
+
+/// One digest: the notifications of one user and channel in one period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestBatch {
+    /// Digest id (stable across retries; the idempotency key).
+    pub id: String,
+    /// Recipient.
+    pub user_id: String,
+    /// Channel to deliver on.
+    pub channel: ChannelKind,
+    /// Channel address.
+    pub destination: String,
+    /// Start of the period (inclusive).
+    pub period_start: Timestamp,
+    /// End of the period (exclusive).
+    pub period_end: Timestamp,
+    /// The period's notifications, oldest first; never empty.
+    pub items: Vec<Notification>,
+}
+
+/// Why a channel did not accept a notification.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Retrying cannot help (SMTP 5xx, HTTP 4xx other than 408/429, a template error, a
+    /// recipient that no longer exists): the notification goes to `dead` with this reason.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+    /// Retrying may help (timeouts, SMTP 4xx, HTTP 5xx/408/429).
+    #[error("transient failure: {reason}")]
+    Transient {
+        /// What went wrong.
+        reason: String,
+        /// The server's `Retry-After`, when it gave one.
+        retry_after: Option<Duration>,
+    },
+}
+
+impl SendError {
+    /// True when the failure is worth retrying.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SendError::Transient { .. })
+    }
+}
+
+/// The tracker's persisted state of one vessel, opaque to the store.
+///
+/// The tracker serialises its own per-vessel state into `data`; the store saves rows in the
+/// same transaction as the events and notifications they produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VesselCheckpoint {
+    /// The vessel.
+    pub mmsi: Mmsi,
+    /// Tracker-defined serialised state (JSON).
+    pub data: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            kind,
+            mmsi: 512_000_001,
+            vessel_name: None,
+            area_id: "nz400".into(),
+            area_name: "New Zealand 400nm".into(),
+            at: Timestamp::from_second(1_735_650_000).unwrap(),
+            lat: -41.0,
+            lon: 174.0,
+            last_seen: Some(Timestamp::from_second(1_735_600_000).unwrap()),
+            gap_seconds: Some(50_000),
+            threshold_seconds: Some(3600),
+        }
+    }
+
+    #[test]
+    fn gap_events_of_one_gap_share_the_episode() {
+        let started = event(EventKind::GapStarted);
+        let ended = event(EventKind::GapEnded);
+        assert_eq!(started.episode_start(), ended.episode_start());
+        assert_eq!(event(EventKind::Entered).episode_start(), started.at);
+    }
+
+    #[test]
+    fn kinds_round_trip_through_their_names() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        }
+        for kind in ChannelKind::ALL {
+            assert_eq!(ChannelKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::parse("arrived"), None);
+    }
+
+    #[test]
+    fn display_name_falls_back_to_mmsi() {
+        let mut e = event(EventKind::Entered);
+        assert_eq!(e.display_name(), "MMSI 512000001");
+        e.vessel_name = Some("ENDEAVOUR  ".into());
+        assert_eq!(e.display_name(), "ENDEAVOUR");
+    }
+}

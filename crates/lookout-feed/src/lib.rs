@@ -1,0 +1,1 @@
+//! Lookout AIS feed connections and traffic simulator.

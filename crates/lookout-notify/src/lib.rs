@@ -1,0 +1,1 @@
+//! Lookout configuration, rule matching, rendering and delivery channels.

@@ -1,0 +1,1 @@
+//! Lookout durable store: outbox, dispatcher, digests, checkpoints on SQLite and PostgreSQL.

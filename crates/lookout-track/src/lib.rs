@@ -1,0 +1,1 @@
+//! Lookout areas, vessel tracking and event detection.

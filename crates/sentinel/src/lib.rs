@@ -1,0 +1,1 @@
+//! Resilience toolkit for tokio services: observed tasks, supervision, retries, shutdown, heartbeats.
