@@ -1,6 +1,7 @@
 //! The vocabulary every Lookout stage shares: what the tracker emits ([`Event`]), what the rule
 //! matcher asks the outbox to store ([`NewNotification`]), what the dispatcher hands a channel
-//! ([`Notification`], [`DigestBatch`]) and how a channel answers ([`SendError`]).
+//! ([`Notification`], [`DigestBatch`]) and how a channel answers ([`SendError`]); what the feed
+//! hands the tracker ([`Observation`]).
 //!
 //! This crate holds types only: no I/O, no async, no policy. Every other `lookout-*` crate
 //! depends on it, so it changes rarely and on purpose.
@@ -283,6 +284,100 @@ pub struct VesselCheckpoint {
     pub data: String,
 }
 
+/// One decoded AIS report as the tracker consumes it: the seam between feed and tracker.
+///
+/// Produced by `lookout-feed` from `ais` messages; consumed by `lookout-track`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// The reporting vessel.
+    pub mmsi: Mmsi,
+    /// Event time: the tag block `c:` or receiver timestamp when present, else the ingest clock.
+    pub at: Timestamp,
+    /// What the report says.
+    pub report: Report,
+}
+
+/// The content of an [`Observation`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "report", rename_all = "snake_case")]
+pub enum Report {
+    /// A position report (types 1/2/3, 18, 19, 27).
+    Position(Position),
+    /// Static and voyage data (types 5, 24A, 24B, and the static part of 19).
+    Static(VesselStatic),
+}
+
+/// Class of AIS transponder that sent a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransponderClass {
+    /// Class A (SOLAS vessels): types 1/2/3, 5.
+    A,
+    /// Class B: types 18, 19, 24.
+    B,
+    /// Long-range broadcast: type 27.
+    LongRange,
+}
+
+/// A position report, already normalised: `None` for every "not available" value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    /// Latitude in degrees, north positive.
+    pub lat: Option<f64>,
+    /// Longitude in degrees, east positive.
+    pub lon: Option<f64>,
+    /// Speed over ground in knots.
+    pub sog: Option<f32>,
+    /// Course over ground in degrees.
+    pub cog: Option<f32>,
+    /// True heading in degrees.
+    pub heading: Option<u16>,
+    /// Transponder class.
+    pub class: TransponderClass,
+}
+
+/// Static vessel data; each field `None` when the report did not carry it. Merging keeps
+/// earlier values for fields a later report leaves `None` (type 24 A and B carry different halves).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VesselStatic {
+    /// Vessel name, trimmed.
+    pub name: Option<String>,
+    /// Call sign, trimmed.
+    pub callsign: Option<String>,
+    /// IMO number.
+    pub imo: Option<u32>,
+    /// AIS ship and cargo type code.
+    pub ship_type: Option<u8>,
+    /// Dimensions: to bow, to stern, to port, to starboard, in metres.
+    pub dimensions: Option<[u16; 4]>,
+    /// Destination (type 5), trimmed.
+    pub destination: Option<String>,
+}
+
+impl VesselStatic {
+    /// Overwrites every field that `newer` carries.
+    pub fn merge(&mut self, newer: &VesselStatic) {
+        if newer.name.is_some() {
+            self.name.clone_from(&newer.name);
+        }
+        if newer.callsign.is_some() {
+            self.callsign.clone_from(&newer.callsign);
+        }
+        if newer.imo.is_some() {
+            self.imo = newer.imo;
+        }
+        if newer.ship_type.is_some() {
+            self.ship_type = newer.ship_type;
+        }
+        if newer.dimensions.is_some() {
+            self.dimensions = newer.dimensions;
+        }
+        if newer.destination.is_some() {
+            self.destination.clone_from(&newer.destination);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +415,22 @@ mod tests {
             assert_eq!(ChannelKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(EventKind::parse("arrived"), None);
+    }
+
+    #[test]
+    fn static_merge_keeps_fields_the_newer_report_lacks() {
+        let mut known = VesselStatic {
+            name: Some("ENDEAVOUR".into()),
+            ..VesselStatic::default()
+        };
+        known.merge(&VesselStatic {
+            callsign: Some("ZMFR".into()),
+            ship_type: Some(70),
+            ..VesselStatic::default()
+        });
+        assert_eq!(known.name.as_deref(), Some("ENDEAVOUR"));
+        assert_eq!(known.callsign.as_deref(), Some("ZMFR"));
+        assert_eq!(known.ship_type, Some(70));
     }
 
     #[test]
