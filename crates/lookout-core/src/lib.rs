@@ -272,6 +272,26 @@ impl SendError {
     }
 }
 
+/// Where the dispatcher hands work: renders and sends on the right channel.
+///
+/// Implemented by `lookout-notify` (templates + SMTP/webhook/Slack/Maildir); the dispatcher in
+/// `lookout-store` owns claiming, leases, retries and state changes. `Ok` means the channel
+/// acknowledged (SMTP accepted DATA, HTTP 2xx, the file is in `new/`): only then is a
+/// notification marked `delivered`.
+pub trait Deliver: Send + Sync + 'static {
+    /// Renders and sends one realtime notification.
+    fn deliver(
+        &self,
+        notification: &Notification,
+    ) -> impl std::future::Future<Output = Result<(), SendError>> + Send;
+
+    /// Renders and sends one digest.
+    fn deliver_digest(
+        &self,
+        digest: &DigestBatch,
+    ) -> impl std::future::Future<Output = Result<(), SendError>> + Send;
+}
+
 /// The tracker's persisted state of one vessel, opaque to the store.
 ///
 /// The tracker serialises its own per-vessel state into `data`; the store saves rows in the
