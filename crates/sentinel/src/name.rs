@@ -1,0 +1,100 @@
+//! [`TaskName`]: the cheap-to-clone name of a task, loop or operation, used in logs, metrics and the registry.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// The name of a task, loop or operation.
+///
+/// Built from a `&'static str` (free) or a `String`/`Cow` (one allocation, then shared): cloning never copies the
+/// text. It is the `task` label of every metric and the `task` field of every log line sentinel emits, so keep
+/// names few and stable (`"dispatcher"`, `"feed/tcp"`), not one per item.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskName(Repr);
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Repr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl TaskName {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Static(s) => s,
+            Repr::Shared(s) => s,
+        }
+    }
+
+    /// The name as a metrics label value (no copy).
+    pub(crate) fn label(&self) -> metrics::SharedString {
+        match &self.0 {
+            Repr::Static(s) => metrics::SharedString::const_str(s),
+            Repr::Shared(s) => metrics::SharedString::from(Arc::clone(s)),
+        }
+    }
+}
+
+impl From<&'static str> for TaskName {
+    fn from(s: &'static str) -> Self {
+        TaskName(Repr::Static(s))
+    }
+}
+
+impl From<String> for TaskName {
+    fn from(s: String) -> Self {
+        TaskName(Repr::Shared(Arc::from(s)))
+    }
+}
+
+impl From<Cow<'static, str>> for TaskName {
+    fn from(s: Cow<'static, str>) -> Self {
+        match s {
+            Cow::Borrowed(s) => s.into(),
+            Cow::Owned(s) => s.into(),
+        }
+    }
+}
+
+impl From<&TaskName> for TaskName {
+    fn from(s: &TaskName) -> Self {
+        s.clone()
+    }
+}
+
+impl AsRef<str> for TaskName {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for TaskName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for TaskName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl serde::Serialize for TaskName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for TaskName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for TaskName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
