@@ -1,1 +1,33 @@
-//! Lookout durable store: outbox, dispatcher, digests, checkpoints on SQLite and PostgreSQL.
+//! Lookout's durable store: the outbox, its dispatcher, digests and the tracker checkpoint, on
+//! SQLite (embedded, default) or PostgreSQL (shared by several instances).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), lookout_store::StoreError> {
+//! let store = lookout_store::Store::connect("sqlite://lookout.db?mode=rwc").await?;
+//! store.migrate().await?;
+//! // The tracker and rule matcher record events, notifications and checkpoint together:
+//! let n_new = store.commit(&[], &[], &[]).await?;
+//! assert_eq!(n_new, 0);
+//! # Ok(()) }
+//! ```
+//!
+//! - [`Store`]: opened from a URL; [`Store::commit`] writes events, notifications and the
+//!   checkpoint in one transaction; claims, leases and fenced state changes live in [`outbox`].
+//! - [`Dispatcher`]: claims batches, delivers each item in isolation through a
+//!   [`lookout_core::Deliver`], retries with backoff, dead-letters, expires.
+//! - [`DigestScheduler`]: cuts each user's digest period in their time zone.
+//!
+//! The notification lifecycle (states, who moves them, purging) is in the crate README and on
+//! [`State`].
+
+mod digest;
+mod dispatcher;
+mod error;
+pub mod outbox;
+mod store;
+
+pub use digest::{Cadence, DigestSchedule, DigestScheduler, Period, ScheduleReport, period_at};
+pub use dispatcher::{Dispatcher, DispatcherConfig, RoundReport};
+pub use error::StoreError;
+pub use outbox::{JobKind, Lease, State, Status};
+pub use store::{Backend, Store, StoreOptions};

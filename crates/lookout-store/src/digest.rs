@@ -1,0 +1,246 @@
+//! Digest bookkeeping and scheduling: which period a user's digest covers, in their own time
+//! zone, and the one transaction that creates a digest and assigns its items.
+//!
+//! A digest notification waits in `outbox` as `pending` with `delivery = 'digest'` and no
+//! `digest_id`; realtime claims never see it. When a period closes, [`Store::schedule_digests`]
+//! inserts one `digests` row (unique per user, channel and period end) and points the waiting
+//! items at it, in one transaction; if there are no items the transaction is rolled back, so an
+//! empty digest never exists. The dispatcher then claims, leases, retries and dead-letters the
+//! digest exactly like a notification; its items follow its final state.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::civil::{Date, Time};
+use jiff::tz::TimeZone;
+use lookout_core::ChannelKind;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{DbContext, StoreError};
+use crate::store::{Backend, PG_CHANNEL, Store, in_tx, ms};
+
+/// How often a digest goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Cadence {
+    /// Once per local calendar day at the schedule's time.
+    #[default]
+    Daily,
+}
+
+/// When one user's digest goes out on one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestSchedule {
+    /// Recipient.
+    pub user_id: String,
+    /// Channel the digest is sent on (the items gathered are this user's digest notifications
+    /// on this channel).
+    pub channel: ChannelKind,
+    /// Channel address for the digest.
+    pub destination: String,
+    /// IANA time zone of the user, e.g. `Pacific/Auckland`.
+    pub timezone: String,
+    /// Local wall-clock time the digest goes out, e.g. 08:00.
+    pub at: Time,
+    /// How often.
+    pub cadence: Cadence,
+}
+
+/// One digest period: `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    /// Previous send time (inclusive).
+    pub start: Timestamp,
+    /// This send time (exclusive); the digest's identity together with user and channel.
+    pub end: Timestamp,
+}
+
+/// The local send time on `date`, as an instant. A time that does not exist that day (DST gap)
+/// moves forward by the gap, a time that occurs twice (DST fold) takes the first occurrence:
+/// jiff's "compatible" disambiguation, the one RFC 5545 prescribes. Either way each local date
+/// has exactly one send instant.
+fn send_instant(tz: &TimeZone, date: Date, at: Time) -> Result<Timestamp, jiff::Error> {
+    Ok(tz
+        .to_ambiguous_zoned(date.to_datetime(at))
+        .compatible()?
+        .timestamp())
+}
+
+/// The most recent period of `schedule` that has closed at `now`: it ends at the latest send
+/// instant `<= now` and starts at the one before.
+pub fn period_at(schedule: &DigestSchedule, now: Timestamp) -> Result<Period, StoreError> {
+    let tz = TimeZone::get(&schedule.timezone).map_err(|source| StoreError::InvalidTimeZone {
+        user_id: schedule.user_id.clone(),
+        timezone: schedule.timezone.clone(),
+        source,
+    })?;
+    let compute = || -> Result<Period, jiff::Error> {
+        let mut day = now.to_zoned(tz.clone()).date();
+        let mut end = send_instant(&tz, day, schedule.at)?;
+        if end > now {
+            day = day.yesterday()?;
+            end = send_instant(&tz, day, schedule.at)?;
+        }
+        let start = send_instant(&tz, day.yesterday()?, schedule.at)?;
+        Ok(Period { start, end })
+    };
+    compute().map_err(|source| StoreError::Period {
+        user_id: schedule.user_id.clone(),
+        at: now,
+        source,
+    })
+}
+
+/// What one scheduling pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduleReport {
+    /// Ids of the digests created.
+    pub created: Vec<String>,
+    /// Schedules skipped because they are invalid (logged once per pass each).
+    pub n_invalid: usize,
+}
+
+impl Store {
+    /// Creates the digest of every schedule whose latest period has closed at `now` and has
+    /// items, unless it exists already. Safe to call any number of times, from any number of
+    /// instances: the `(user_id, channel, period_end)` key makes it exactly once per period.
+    ///
+    /// Items are this user's unassigned digest notifications on the channel created before the
+    /// period's end: anything left over from earlier periods (say, while the service was down)
+    /// goes out in the next digest rather than in several catch-up digests.
+    pub async fn schedule_digests(
+        &self,
+        schedules: &[DigestSchedule],
+        now: Timestamp,
+    ) -> Result<ScheduleReport, StoreError> {
+        let mut report = ScheduleReport::default();
+        for schedule in schedules {
+            let period = match period_at(schedule, now) {
+                Ok(period) => period,
+                Err(error) => {
+                    tracing::warn!(user_id = %schedule.user_id, timezone = %schedule.timezone,
+                        error = %error, "digest schedule skipped");
+                    metrics::counter!("lookout_digest_schedules_invalid_total").increment(1);
+                    report.n_invalid += 1;
+                    continue;
+                }
+            };
+            if let Some(id) = self.create_digest(schedule, period, now).await? {
+                tracing::info!(digest_id = %id, user_id = %schedule.user_id,
+                    channel = %schedule.channel, period_end = %period.end, "digest created");
+                metrics::counter!("lookout_digests_created_total",
+                    "channel" => schedule.channel.as_str())
+                .increment(1);
+                report.created.push(id);
+            }
+        }
+        if !report.created.is_empty() {
+            self.wake_local();
+        }
+        Ok(report)
+    }
+
+    async fn create_digest(
+        &self,
+        schedule: &DigestSchedule,
+        period: Period,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        const OP: &str = "creating a digest";
+        let id = uuid::Uuid::now_v7().to_string();
+        let is_pg = self.backend() == Backend::Postgres;
+        let created = in_tx!(self, OP, tx => {
+            let inserted = sqlx::query(
+                "INSERT INTO digests (id, user_id, channel, destination, period_start, period_end, \
+                 state, attempt, created_at, available_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7) \
+                 ON CONFLICT (user_id, channel, period_end) DO NOTHING",
+            )
+            .bind(id.as_str())
+            .bind(schedule.user_id.as_str())
+            .bind(schedule.channel.as_str())
+            .bind(schedule.destination.as_str())
+            .bind(ms(period.start))
+            .bind(ms(period.end))
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .ctx(OP)?
+            .rows_affected();
+            if inserted == 0 {
+                // This period's digest exists already (another pass or instance made it).
+                return Ok(None);
+            }
+            let n_items = sqlx::query(
+                "UPDATE outbox SET digest_id = $1, updated_at = $2 \
+                 WHERE delivery = 'digest' AND digest_id IS NULL AND state = 'pending' \
+                 AND user_id = $3 AND channel = $4 AND created_at < $5",
+            )
+            .bind(id.as_str())
+            .bind(ms(now))
+            .bind(schedule.user_id.as_str())
+            .bind(schedule.channel.as_str())
+            .bind(ms(period.end))
+            .execute(&mut *tx)
+            .await
+            .ctx(OP)?
+            .rows_affected();
+            if n_items == 0 {
+                // Never an empty digest: dropping the transaction rolls the insert back.
+                return Ok(None);
+            }
+            if is_pg {
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(PG_CHANNEL)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx(OP)?;
+            }
+            true
+        });
+        Ok(created.then_some(id))
+    }
+}
+
+/// Runs [`Store::schedule_digests`] every `interval` until cancelled.
+#[derive(Debug, Clone)]
+pub struct DigestScheduler {
+    store: Store,
+    schedules: Vec<DigestSchedule>,
+    interval: Duration,
+}
+
+impl DigestScheduler {
+    /// A scheduler for `schedules`, checking every `interval` (30 s is plenty for daily digests).
+    pub fn new(store: Store, schedules: Vec<DigestSchedule>, interval: Duration) -> Self {
+        DigestScheduler {
+            store,
+            schedules,
+            interval,
+        }
+    }
+
+    /// One pass at `now`.
+    pub async fn tick(&self, now: Timestamp) -> Result<ScheduleReport, StoreError> {
+        self.store.schedule_digests(&self.schedules, now).await
+    }
+
+    /// Loops until `cancel` fires. Store errors are logged and retried on the next tick.
+    ///
+    /// # Cancel safety
+    /// Cancel with the token; dropping the future mid-pass loses nothing (each digest is
+    /// created in its own transaction, which rolls back if dropped).
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            if let Err(error) = self.tick(Timestamp::now()).await {
+                tracing::warn!(error = %error, "digest scheduling pass failed; retrying next tick");
+            }
+        }
+    }
+}

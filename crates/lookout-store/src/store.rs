@@ -1,0 +1,388 @@
+//! The [`Store`] handle: opening SQLite or PostgreSQL from a URL, migrations, and the one
+//! transaction that records events, their notifications and the tracker checkpoint together.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use lookout_core::{Event, NewNotification, VesselCheckpoint};
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tokio::sync::Notify;
+
+use crate::error::{DbContext, StoreError};
+
+/// PostgreSQL `NOTIFY` channel raised when new work is committed.
+pub(crate) const PG_CHANNEL: &str = "lookout_outbox";
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Embedded SQLite (WAL): one process, single writer.
+    Sqlite,
+    /// Shared PostgreSQL: several instances may dispatch from one outbox.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`, as used in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Pool size (SQLite: readers share it; writes are serialised by SQLite itself).
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection.
+    pub acquire_timeout: Duration,
+    /// SQLite: how long a writer waits for the write lock before failing with `SQLITE_BUSY`.
+    pub busy_timeout: Duration,
+    /// PostgreSQL: `statement_timeout` for every statement.
+    pub statement_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+            busy_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The durable store: outbox, digests, events and tracker checkpoints on SQLite or PostgreSQL.
+///
+/// Cheap to clone (a pool handle and a wake-up signal).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+    /// Raised after a commit that queued new work, for dispatchers in this process.
+    pub(crate) wake: Arc<Notify>,
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend,
+/// so the same runtime SQL serves both.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` inside a write transaction bound to `$tx` and commits it; an early return (or
+/// `?`) drops the transaction, which rolls it back. SQLite takes the write lock up front with
+/// `BEGIN IMMEDIATE`, so a transaction never fails half-way for want of it.
+macro_rules! in_tx {
+    ($store:expr, $op:expr, $tx:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await.ctx($op)?;
+                let out = $body;
+                $tx.commit().await.ctx($op)?;
+                out
+            }
+            $crate::store::Pool::Postgres(pool) => {
+                let mut $tx = pool.begin().await.ctx($op)?;
+                let out = $body;
+                $tx.commit().await.ctx($op)?;
+                out
+            }
+        }
+    };
+}
+
+pub(crate) use {in_tx, on_pool};
+
+/// Milliseconds since the Unix epoch, as stored.
+pub(crate) fn ms(at: Timestamp) -> i64 {
+    at.as_millisecond()
+}
+
+/// The stored milliseconds back as a timestamp.
+pub(crate) fn from_ms(table: &'static str, id: &str, value: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_millisecond(value).map_err(|e| StoreError::Corrupt {
+        table,
+        id: id.to_owned(),
+        detail: format!("timestamp {value} out of range: {e}"),
+    })
+}
+
+impl Store {
+    /// Opens the database at `url` with default [`StoreOptions`].
+    ///
+    /// `sqlite://PATH?mode=rwc` (created when missing) or `postgres://USER@HOST/DB`.
+    /// Does not migrate: call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, &StoreOptions::default()).await
+    }
+
+    /// Opens the database at `url` with `options`.
+    pub async fn connect_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let pool = if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)
+                .map_err(|source| StoreError::InvalidUrl {
+                    backend: "sqlite",
+                    source,
+                })?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(options.busy_timeout)
+                .foreign_keys(true);
+            // An in-memory database exists per connection: keep exactly one.
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let max = if in_memory {
+                1
+            } else {
+                options.max_connections
+            };
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await
+                .ctx("opening the sqlite database")?;
+            Pool::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let timeout_ms = options.statement_timeout.as_millis().to_string();
+            let connect = PgConnectOptions::from_str(url)
+                .map_err(|source| StoreError::InvalidUrl {
+                    backend: "postgres",
+                    source,
+                })?
+                .options([("statement_timeout", timeout_ms.as_str())]);
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await
+                .ctx("connecting to postgres")?;
+            Pool::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl {
+                url: url.to_owned(),
+            });
+        };
+        Ok(Store {
+            pool,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Which engine this store uses.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the embedded migrations for this backend (idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite")
+                .run(pool)
+                .await
+                .map_err(|source| StoreError::Migrate {
+                    backend: "sqlite",
+                    source,
+                }),
+            Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres")
+                .run(pool)
+                .await
+                .map_err(|source| StoreError::Migrate {
+                    backend: "postgres",
+                    source,
+                }),
+        }
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await.ctx("pinging the database")?;
+        });
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+
+    /// Wakes dispatchers in this process (and, on PostgreSQL, the next commit wakes the others).
+    pub(crate) fn wake_local(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Records `events`, queues `notifications` and saves `checkpoint`, all in ONE transaction.
+    ///
+    /// Events and notifications already stored (same event key / same `dedupe_key`) are left
+    /// as they are, so replaying input creates no second notification. Returns how many
+    /// notifications were new.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes rolls the transaction back: nothing is written.
+    pub async fn commit(
+        &self,
+        events: &[Event],
+        notifications: &[NewNotification],
+        checkpoint: &[VesselCheckpoint],
+    ) -> Result<u64, StoreError> {
+        self.commit_at(Timestamp::now(), events, notifications, checkpoint)
+            .await
+    }
+
+    /// [`Store::commit`] with an explicit clock: `now` becomes the notifications' `created_at`
+    /// (tests, replays of old data).
+    pub async fn commit_at(
+        &self,
+        now: Timestamp,
+        events: &[Event],
+        notifications: &[NewNotification],
+        checkpoint: &[VesselCheckpoint],
+    ) -> Result<u64, StoreError> {
+        const OP: &str = "committing events, notifications and checkpoint";
+        let now_ms = ms(now);
+        let mut bodies = Vec::with_capacity(events.len());
+        for event in events {
+            bodies.push(
+                serde_json::to_string(event).map_err(|e| StoreError::Corrupt {
+                    table: "events",
+                    id: format!("{}:{}:{}", event.mmsi, event.area_id, event.kind),
+                    detail: format!("event does not serialise: {e}"),
+                })?,
+            );
+        }
+        let mut outbox_events = Vec::with_capacity(notifications.len());
+        for n in notifications {
+            outbox_events.push(serde_json::to_string(&n.event).map_err(|e| {
+                StoreError::Corrupt {
+                    table: "outbox",
+                    id: n.dedupe_key.clone(),
+                    detail: format!("event does not serialise: {e}"),
+                }
+            })?);
+        }
+        let is_pg = self.backend() == Backend::Postgres;
+        let n_new = in_tx!(self, OP, tx => {
+            for (event, body) in events.iter().zip(&bodies) {
+                sqlx::query(
+                    "INSERT INTO events (kind, mmsi, area_id, at_ms, body, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (mmsi, area_id, kind, at_ms) DO NOTHING",
+                )
+                .bind(event.kind.as_str())
+                .bind(i64::from(event.mmsi))
+                .bind(event.area_id.as_str())
+                .bind(ms(event.at))
+                .bind(body.as_str())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .ctx(OP)?;
+            }
+            let mut n_new = 0u64;
+            for (n, event) in notifications.iter().zip(&outbox_events) {
+                let id = uuid::Uuid::now_v7().to_string();
+                let done = sqlx::query(
+                    "INSERT INTO outbox (id, dedupe_key, org_id, user_id, rule_id, channel, \
+                     destination, delivery, event, state, attempt, created_at, available_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10, $10) \
+                     ON CONFLICT (dedupe_key) DO NOTHING",
+                )
+                .bind(id)
+                .bind(n.dedupe_key.as_str())
+                .bind(n.org_id.as_str())
+                .bind(n.user_id.as_str())
+                .bind(n.rule_id.as_str())
+                .bind(n.channel.as_str())
+                .bind(n.destination.as_str())
+                .bind(n.delivery.as_str())
+                .bind(event.as_str())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .ctx(OP)?;
+                n_new += done.rows_affected();
+            }
+            for cp in checkpoint {
+                sqlx::query(
+                    "INSERT INTO vessel_checkpoints (mmsi, data, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (mmsi) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                )
+                .bind(i64::from(cp.mmsi))
+                .bind(cp.data.as_str())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .ctx(OP)?;
+            }
+            if is_pg && n_new > 0 {
+                // Delivered to listeners only when the transaction commits.
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(PG_CHANNEL)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx(OP)?;
+            }
+            n_new
+        });
+        if n_new > 0 {
+            self.wake_local();
+        }
+        tracing::debug!(
+            n_events = events.len(),
+            n_notifications = notifications.len(),
+            n_new,
+            n_checkpoint = checkpoint.len(),
+            "committed"
+        );
+        Ok(n_new)
+    }
+
+    /// Every saved vessel checkpoint, by MMSI.
+    pub async fn load_checkpoint(&self) -> Result<Vec<VesselCheckpoint>, StoreError> {
+        const OP: &str = "loading the tracker checkpoint";
+        let rows = on_pool!(self, pool => {
+            let rows = sqlx::query("SELECT mmsi, data FROM vessel_checkpoints ORDER BY mmsi")
+                .fetch_all(pool)
+                .await
+                .ctx(OP)?;
+            rows.iter()
+                .map(|row| Ok((row.try_get::<i64, _>("mmsi")?, row.try_get::<String, _>("data")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .ctx(OP)?
+        });
+        rows.into_iter()
+            .map(|(mmsi, data)| {
+                let mmsi = u32::try_from(mmsi).map_err(|_| StoreError::Corrupt {
+                    table: "vessel_checkpoints",
+                    id: mmsi.to_string(),
+                    detail: "mmsi out of range".into(),
+                })?;
+                Ok(VesselCheckpoint { mmsi, data })
+            })
+            .collect()
+    }
+}
