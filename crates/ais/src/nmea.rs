@@ -1,0 +1,373 @@
+//! Sentence framing: NMEA 4 tag blocks, `!xxVDM`/`!xxVDO` fields, checksums and `$PGHP` timestamps.
+//!
+//! Everything here borrows from the input line; nothing allocates.
+
+use core::fmt;
+
+use crate::DecodeError;
+
+/// Maximum length of a tag-block source (`s:`) kept in [`SourceId`].
+pub(crate) const MAX_SOURCE_LEN: usize = 32;
+
+/// A tag-block source station (`s:` field), stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SourceId {
+    buf: [u8; MAX_SOURCE_LEN],
+    len: u8,
+}
+
+impl SourceId {
+    /// Builds from printable ASCII of at most [`MAX_SOURCE_LEN`] bytes.
+    pub fn new(text: &str) -> Option<Self> {
+        Self::from_bytes(text.as_bytes())
+    }
+
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() > MAX_SOURCE_LEN || !bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+            return None;
+        }
+        let mut buf = [0u8; MAX_SOURCE_LEN];
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(Self { buf, len: u8::try_from(bytes.len()).ok()? })
+    }
+
+    /// The source text.
+    pub fn as_str(&self) -> &str {
+        let bytes = self.buf.get(..usize::from(self.len)).unwrap_or(&[]);
+        core::str::from_utf8(bytes).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Tag-block sentence grouping (`g:` field): this sentence is number `sentence` of `total` in group `id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TagGroup {
+    /// 1-based sentence number within the group.
+    pub sentence: u16,
+    /// Number of sentences in the group.
+    pub total: u16,
+    /// Group identifier.
+    pub id: u32,
+}
+
+/// Metadata of the sentence (or, for a multipart message, of the fragment that completed it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SentenceMeta {
+    /// 1-based line number in the stream (of the completing fragment).
+    pub line: u64,
+    /// Byte offset of the start of that line in the stream.
+    pub offset: u64,
+    /// Line number of the first fragment of a multipart message (equal to `line` for single sentences).
+    pub first_line: u64,
+    /// Talker, e.g. `*b"AI"`, `*b"BS"`, `*b"--"`.
+    pub talker: [u8; 2],
+    /// True for `VDO` (own vessel), false for `VDM`.
+    pub own_vessel: bool,
+    /// Radio channel (`A`, `B`, `1`, `2`), `None` when empty.
+    pub channel: Option<u8>,
+    /// Number of fragments of the message.
+    pub fragments: u8,
+    /// Tag-block source station (`s:`).
+    pub source: Option<SourceId>,
+    /// Tag-block receiver time (`c:`) in Unix milliseconds (given in seconds or milliseconds,
+    /// range-checked to years 2000..=2100).
+    pub tag_time_ms: Option<i64>,
+    /// Tag-block group (`g:`).
+    pub group: Option<TagGroup>,
+    /// Receiver time from a preceding `$PGHP` (Gatehouse) line, in Unix milliseconds.
+    pub pghp_time_ms: Option<i64>,
+}
+
+impl SentenceMeta {
+    /// The receiver time: tag-block time, else `$PGHP` time.
+    pub fn receiver_time_ms(&self) -> Option<i64> {
+        self.tag_time_ms.or(self.pghp_time_ms)
+    }
+
+    /// The talker as text (`"AI"`), or `"??"` if it is not ASCII.
+    pub fn talker_str(&self) -> &str {
+        core::str::from_utf8(&self.talker).unwrap_or("??")
+    }
+}
+
+/// Parsed tag block.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TagBlock {
+    pub(crate) source: Option<SourceId>,
+    pub(crate) time_ms: Option<i64>,
+    pub(crate) time_out_of_range: bool,
+    pub(crate) group: Option<TagGroup>,
+}
+
+/// Earliest accepted tag-block time (2000-01-01) in seconds.
+const MIN_TAG_SECS: i64 = 946_684_800;
+/// Latest accepted tag-block time (2100-01-01) in seconds.
+const MAX_TAG_SECS: i64 = 4_102_444_800;
+
+/// XOR of all bytes.
+pub(crate) fn xor_checksum(bytes: &[u8]) -> u8 {
+    bytes.iter().fold(0u8, |acc, b| acc ^ b)
+}
+
+pub(crate) fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b.wrapping_sub(b'0')),
+        b'A'..=b'F' => Some(b.wrapping_sub(b'A').wrapping_add(10)),
+        b'a'..=b'f' => Some(b.wrapping_sub(b'a').wrapping_add(10)),
+        _ => None,
+    }
+}
+
+/// Parses one or two hex digits.
+fn parse_hex(bytes: &[u8]) -> Option<u8> {
+    match bytes {
+        [a] => hex_val(*a),
+        [a, b] => Some(hex_val(*a)?.wrapping_mul(16).wrapping_add(hex_val(*b)?)),
+        _ => None,
+    }
+}
+
+/// Parses an unsigned decimal of at most 18 digits.
+pub(crate) fn parse_u64(bytes: &[u8]) -> Option<u64> {
+    if bytes.is_empty() || bytes.len() > 18 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in bytes {
+        let d = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(n)
+}
+
+fn parse_u32(bytes: &[u8]) -> Option<u32> {
+    parse_u64(bytes).and_then(|n| u32::try_from(n).ok())
+}
+
+/// Parses the inside of a tag block (between the backslashes): `s:...,c:...,g:...*hh`.
+/// Returns `None` when the tag block is malformed or its checksum is wrong.
+pub(crate) fn parse_tag_block(inner: &[u8]) -> Option<TagBlock> {
+    let star = inner.iter().rposition(|b| *b == b'*')?;
+    let body = inner.get(..star)?;
+    let cs = parse_hex(inner.get(star.checked_add(1)?..)?)?;
+    if xor_checksum(body) != cs {
+        return None;
+    }
+    let mut tag = TagBlock::default();
+    for field in body.split(|b| *b == b',') {
+        match field {
+            [b's', b':', rest @ ..] => tag.source = Some(SourceId::from_bytes(rest)?),
+            [b'c', b':', rest @ ..] => {
+                let n = i64::try_from(parse_u64(rest)?).ok()?;
+                if (MIN_TAG_SECS..=MAX_TAG_SECS).contains(&n) {
+                    tag.time_ms = n.checked_mul(1000);
+                } else if (MIN_TAG_SECS.saturating_mul(1000)..=MAX_TAG_SECS.saturating_mul(1000)).contains(&n) {
+                    tag.time_ms = Some(n);
+                } else {
+                    tag.time_out_of_range = true;
+                }
+            }
+            [b'g', b':', rest @ ..] => {
+                let mut parts = rest.split(|b| *b == b'-');
+                let sentence = u16::try_from(parse_u32(parts.next()?)?).ok()?;
+                let total = u16::try_from(parse_u32(parts.next()?)?).ok()?;
+                let id = parse_u32(parts.next()?)?;
+                if parts.next().is_some() || sentence == 0 || sentence > total {
+                    return None;
+                }
+                tag.group = Some(TagGroup { sentence, total, id });
+            }
+            // Other fields (n: line count, r: relative time, d: destination, t: text, q:, T:) are ignored.
+            _ => {}
+        }
+    }
+    Some(tag)
+}
+
+/// A framed `!xxVDM` / `!xxVDO` sentence, borrowing from the line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sentence<'a> {
+    pub(crate) talker: [u8; 2],
+    pub(crate) own_vessel: bool,
+    pub(crate) count: u8,
+    pub(crate) number: u8,
+    /// Sequential message id (0..=9), `None` when empty.
+    pub(crate) seq: Option<u8>,
+    pub(crate) channel: Option<u8>,
+    pub(crate) payload: &'a [u8],
+    /// Byte offset of the payload in the line.
+    pub(crate) payload_offset: usize,
+    pub(crate) fill_bits: u8,
+    /// The sentence's own checksum (also used to match `$PGHP` lines).
+    pub(crate) checksum: u8,
+}
+
+/// True when `s` starts like an AIS sentence: `!xxVDM` or `!xxVDO`.
+pub(crate) fn looks_like_vdm(s: &[u8]) -> bool {
+    matches!(s, [b'!', _, _, b'V', b'D', b'M' | b'O', ..])
+}
+
+/// Splits off the `*hh` checksum of an NMEA sentence starting with `!` or `$` and verifies it.
+/// Returns the body (after the start character, before `*`) and the checksum.
+/// `base` is the offset of `s` in the line, for error positions.
+pub(crate) fn checked_body(s: &[u8], base: usize) -> Result<(&[u8], u8), DecodeError> {
+    let star = s
+        .iter()
+        .position(|b| *b == b'*')
+        .ok_or(DecodeError::BadField { field: "checksum", offset: base.saturating_add(s.len()) })?;
+    let body = s.get(1..star).unwrap_or(&[]);
+    let cs_off = star.saturating_add(1);
+    let found = s
+        .get(cs_off..cs_off.saturating_add(2))
+        .and_then(parse_hex_exact)
+        .ok_or(DecodeError::BadField { field: "checksum", offset: base.saturating_add(cs_off) })?;
+    let computed = xor_checksum(body);
+    if found != computed {
+        return Err(DecodeError::Checksum { found, computed });
+    }
+    Ok((body, found))
+}
+
+fn parse_hex_exact(two: &[u8]) -> Option<u8> {
+    match two {
+        [_, _] => parse_hex(two),
+        _ => None,
+    }
+}
+
+/// Frames an AIS sentence `s` (starting at `!`), located at `base` in the line.
+pub(crate) fn parse_sentence(s: &[u8], base: usize) -> Result<Sentence<'_>, DecodeError> {
+    let (body, checksum) = checked_body(s, base)?;
+    // body: xxVDM,count,number,seq,channel,payload,fill
+    let mut fields = body.split(|b| *b == b',');
+    let mut pos = base.saturating_add(1);
+    let mut next = |name: &'static str| -> Result<(&[u8], usize), DecodeError> {
+        let f = fields.next().ok_or(DecodeError::BadField { field: name, offset: pos })?;
+        let at = pos;
+        pos = pos.saturating_add(f.len()).saturating_add(1);
+        Ok((f, at))
+    };
+    let (head, head_at) = next("sentence type")?;
+    let (talker, own_vessel) = match head {
+        [t1, t2, b'V', b'D', b'M'] => ([*t1, *t2], false),
+        [t1, t2, b'V', b'D', b'O'] => ([*t1, *t2], true),
+        _ => return Err(DecodeError::BadField { field: "sentence type", offset: head_at }),
+    };
+    let digit = |f: &[u8]| match f {
+        [d @ b'0'..=b'9'] => Some(d.wrapping_sub(b'0')),
+        _ => None,
+    };
+    let (f, at) = next("fragment count")?;
+    let count = digit(f)
+        .filter(|c| *c >= 1)
+        .ok_or(DecodeError::BadField { field: "fragment count", offset: at })?;
+    let (f, at) = next("fragment number")?;
+    let number = digit(f)
+        .filter(|n| *n >= 1 && *n <= count)
+        .ok_or(DecodeError::BadField { field: "fragment number", offset: at })?;
+    let (f, at) = next("sequential message id")?;
+    let seq = match f {
+        [] => None,
+        _ => Some(digit(f).ok_or(DecodeError::BadField { field: "sequential message id", offset: at })?),
+    };
+    let (f, at) = next("channel")?;
+    let channel = match f {
+        [] => None,
+        [c] if c.is_ascii_alphanumeric() => Some(*c),
+        _ => return Err(DecodeError::BadField { field: "channel", offset: at }),
+    };
+    let (payload, payload_offset) = next("payload")?;
+    let (f, at) = next("fill bits")?;
+    let fill_bits = match f {
+        [d @ b'0'..=b'5'] => d.wrapping_sub(b'0'),
+        _ => return Err(DecodeError::BadField { field: "fill bits", offset: at }),
+    };
+    if fields.next().is_some() {
+        return Err(DecodeError::BadField { field: "field count", offset: pos });
+    }
+    Ok(Sentence {
+        talker,
+        own_vessel,
+        count,
+        number,
+        seq,
+        channel,
+        payload,
+        payload_offset,
+        fill_bits,
+        checksum,
+    })
+}
+
+/// A parsed `$PGHP,1,...` Gatehouse timestamp line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pghp {
+    pub(crate) time_ms: i64,
+    /// Checksum of the AIS sentence this line belongs to, when given.
+    pub(crate) for_checksum: Option<u8>,
+}
+
+/// Parses `$PGHP,1,yyyy,mm,dd,hh,mm,ss,ms,country,region,pss,online,cc*hh`.
+pub(crate) fn parse_pghp(s: &[u8]) -> Option<Pghp> {
+    let (body, _) = checked_body(s, 0).ok()?;
+    let mut f = body.split(|b| *b == b',');
+    if f.next()? != b"PGHP" || f.next()? != b"1" {
+        return None;
+    }
+    let mut num = || parse_u32(f.next()?);
+    let (year, month, day) = (num()?, num()?, num()?);
+    let (hour, minute, second, ms) = (num()?, num()?, num()?, num()?);
+    let time_ms = crate::time::unix_ms(year, month, day, hour, minute, second, ms)?;
+    // country, region, pss, online data, then the checksum of the following sentence.
+    let for_checksum = f.nth(4).and_then(parse_hex);
+    Some(Pghp { time_ms, for_checksum })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_a_sentence() {
+        let s = parse_sentence(b"!AIVDM,2,1,3,B,55P5TL01VIaAL@7WKO@mBplU@<PDhh000000001S;AJ::4A80?4i@E53,0*3E", 0).unwrap();
+        assert_eq!((s.count, s.number, s.seq, s.channel), (2, 1, Some(3), Some(b'B')));
+        assert_eq!(&s.talker, b"AI");
+        assert_eq!(s.fill_bits, 0);
+    }
+
+    #[test]
+    fn rejects_bad_checksum() {
+        let err = parse_sentence(b"!AIVDM,1,1,,A,15M67FC000G?ufbE`FepT@3n00Sa,0*5D", 0).unwrap_err();
+        assert_eq!(err, DecodeError::Checksum { found: 0x5D, computed: 0x5F });
+    }
+
+    #[test]
+    fn tag_block_fields() {
+        let t = parse_tag_block(b"g:1-2-1604,s:rORBCOMM008,c:1418169601,T:2014-12-10 00.00.01*37").unwrap();
+        assert_eq!(t.source.unwrap().as_str(), "rORBCOMM008");
+        assert_eq!(t.time_ms, Some(1_418_169_601_000));
+        assert_eq!(t.group, Some(TagGroup { sentence: 1, total: 2, id: 1604 }));
+        let ms = parse_tag_block(b"c:1418169601123*11");
+        // wrong checksum on purpose
+        assert!(ms.is_none());
+    }
+
+    #[test]
+    fn pghp_time() {
+        let p = parse_pghp(b"$PGHP,1,2010,6,11,11,46,11,390,231,45,992190934,1,2B*5B").unwrap();
+        assert_eq!(p.time_ms, 1_276_256_771_390);
+        assert_eq!(p.for_checksum, Some(0x2B));
+    }
+}
