@@ -2,20 +2,30 @@
 //!
 //! (Crate documentation is being written; see the README.)
 
+mod group;
 mod heartbeat;
 mod isolate;
+mod limit;
 mod name;
 mod names;
 pub mod registry;
+mod retry;
 mod shutdown;
+mod supervisor;
 mod task;
+mod timeout;
 
+pub use group::TaskGroup;
 pub use heartbeat::{Health, Heartbeat, LoopHealth, health};
 pub use isolate::{Isolate, Panicked, isolate};
+pub use limit::{Limit, Permit};
 pub use name::TaskName;
 pub use registry::{Snapshot, TaskInfo, TaskKind, TaskState, snapshot};
+pub use retry::{Classify, Retry, RetryAll, RetryError, RetryPolicy, retry};
 pub use shutdown::{DeadlineMode, Shutdown, ShutdownError, ShutdownLock, ShutdownReport, ShutdownStarted, exit_code};
+pub use supervisor::{Backoff, ChildSpec, Restart, Strategy, Supervisor, SupervisorError};
 pub use task::{BoxError, TaskError, TaskHandle, error_chain, spawn, spawn_with_timeout};
+pub use timeout::{TimedOut, timeout};
 pub use tokio_util::sync::CancellationToken;
 
 /// `true` when this build aborts on panic, so no panic can be caught and recovery cannot work.
