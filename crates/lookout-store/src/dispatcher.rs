@@ -320,6 +320,7 @@ impl<D: Deliver> Dispatcher<D> {
         cancel: &CancellationToken,
         heartbeat: Option<&Heartbeat>,
     ) -> Result<RoundReport, StoreError> {
+        let clock = Clock::new(now);
         let mut report = RoundReport::default();
         let expired = self.store.expire(now, self.config.ttl).await?;
         if !expired.is_empty() {
@@ -373,7 +374,7 @@ impl<D: Deliver> Dispatcher<D> {
         }
         for (lease, work) in batches {
             report.n_claimed += work.len();
-            self.deliver_batch(&lease, work, cancel, heartbeat, &mut report)
+            self.deliver_batch(clock, &lease, work, cancel, heartbeat, &mut report)
                 .await;
         }
         Ok(report)
@@ -381,6 +382,7 @@ impl<D: Deliver> Dispatcher<D> {
 
     async fn deliver_batch(
         &self,
+        clock: Clock,
         lease: &Lease,
         work: Vec<Work>,
         cancel: &CancellationToken,
@@ -393,7 +395,7 @@ impl<D: Deliver> Dispatcher<D> {
             .into_iter()
             .map(|w| async move {
                 let id = w.id().to_owned();
-                let outcome = self.deliver_one(lease, w, cancel).await;
+                let outcome = self.deliver_one(clock, lease, w, cancel).await;
                 (id, outcome)
             })
             .collect();
@@ -418,7 +420,7 @@ impl<D: Deliver> Dispatcher<D> {
                         hb.beat();
                     }
                     let ids: Vec<String> = in_flight.iter().cloned().collect();
-                    let now = Timestamp::now();
+                    let now = clock.now();
                     let until = add(now, self.config.lease);
                     match self.store.renew(kind, &ids, &lease.token, until, now).await {
                         Ok(n) if (n as usize) < ids.len() => tracing::warn!(n_held = n, n_in_flight = ids.len(),
@@ -431,7 +433,13 @@ impl<D: Deliver> Dispatcher<D> {
         }
     }
 
-    async fn deliver_one(&self, lease: &Lease, work: Work, cancel: &CancellationToken) -> Outcome {
+    async fn deliver_one(
+        &self,
+        clock: Clock,
+        lease: &Lease,
+        work: Work,
+        cancel: &CancellationToken,
+    ) -> Outcome {
         let kind = work.kind();
         let channel = work.channel();
         let id = work.id().to_owned();
@@ -447,7 +455,7 @@ impl<D: Deliver> Dispatcher<D> {
             None => Some(None),
         };
         if cancel.is_cancelled() || shutdown_lock.is_none() {
-            return match store.release(kind, &id, token, Timestamp::now()).await {
+            return match store.release(kind, &id, token, clock.now()).await {
                 Ok(true) => Outcome::Released,
                 Ok(false) => Outcome::LeaseLost,
                 Err(error) => {
@@ -489,7 +497,7 @@ impl<D: Deliver> Dispatcher<D> {
                 ))),
             }
         };
-        let now = Timestamp::now();
+        let now = clock.now();
         let recorded = match &outcome {
             Ok(()) => store
                 .mark_delivered(kind, &id, token, now)
@@ -558,6 +566,27 @@ impl<D: Deliver> Dispatcher<D> {
             _ => {}
         }
         outcome_kind
+    }
+}
+
+/// The round's clock: the `now` it was given, advanced by the real time elapsed since, so a
+/// simulated round (tests) and a live one read time the same way.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    start: Timestamp,
+    started: Instant,
+}
+
+impl Clock {
+    fn new(start: Timestamp) -> Clock {
+        Clock {
+            start,
+            started: Instant::now(),
+        }
+    }
+
+    fn now(self) -> Timestamp {
+        add(self.start, self.started.elapsed())
     }
 }
 

@@ -1,0 +1,113 @@
+//! `Store::commit`: one transaction, dedupe on replay, checkpoint round trip.
+
+use std::sync::Arc;
+
+use lookout_core::{Delivery, VesselCheckpoint};
+use lookout_store::State;
+
+use crate::conformance;
+use crate::support::{TestDb, event, notification, realtime, t0};
+
+conformance!(
+    replay_creates_no_second_notification,
+    failed_commit_writes_nothing,
+    checkpoint_round_trips
+);
+
+async fn replay_creates_no_second_notification(db: Arc<TestDb>) {
+    let store = &db.store;
+    let events = vec![event(1, t0()), event(2, t0())];
+    let mut notes = realtime("r1", 2);
+    notes.push(notification("r2", "bob", 1, Delivery::Digest));
+    let checkpoint = vec![VesselCheckpoint {
+        mmsi: 1,
+        data: "{\"v\":1}".into(),
+    }];
+    assert_eq!(store.commit(&events, &notes, &checkpoint).await.unwrap(), 3);
+    // Replay of the same input: nothing new.
+    assert_eq!(store.commit(&events, &notes, &checkpoint).await.unwrap(), 0);
+    // A partly new batch: only the new one counts.
+    notes.push(notification("r1", "alice", 3, Delivery::Realtime));
+    assert_eq!(store.commit(&events, &notes, &checkpoint).await.unwrap(), 1);
+    let counts = store.count_by_state().await.unwrap();
+    assert_eq!(counts.get(&State::Pending), Some(&4));
+    let listed = store.list_notifications().await.unwrap();
+    assert_eq!(listed.len(), 4);
+    let first = &listed
+        .iter()
+        .find(|(n, _)| n.new.dedupe_key == notes[0].dedupe_key)
+        .unwrap()
+        .0;
+    assert_eq!(
+        first.new, notes[0],
+        "the stored notification reads back as queued"
+    );
+    assert_eq!(first.attempt, 0);
+}
+
+async fn failed_commit_writes_nothing(db: Arc<TestDb>) {
+    // Break the last step of the transaction: the events and notifications before it must
+    // not be written either.
+    db.exec("DROP TABLE vessel_checkpoints").await;
+    let checkpoint = vec![VesselCheckpoint {
+        mmsi: 1,
+        data: "{}".into(),
+    }];
+    let err = db
+        .store
+        .commit(&[event(1, t0())], &realtime("r1", 5), &checkpoint)
+        .await
+        .unwrap_err();
+    assert!(err.is_database(), "{err}");
+    assert!(err.to_string().contains("committing"), "{err}");
+    assert!(db.store.count_by_state().await.unwrap().is_empty());
+    // Without checkpoint rows the same commit goes through.
+    assert_eq!(
+        db.store
+            .commit(&[event(1, t0())], &realtime("r1", 5), &[])
+            .await
+            .unwrap(),
+        5
+    );
+}
+
+async fn checkpoint_round_trips(db: Arc<TestDb>) {
+    let store = &db.store;
+    assert!(store.load_checkpoint().await.unwrap().is_empty());
+    let v1 = vec![
+        VesselCheckpoint {
+            mmsi: 512_000_002,
+            data: "b".into(),
+        },
+        VesselCheckpoint {
+            mmsi: 512_000_001,
+            data: "a".into(),
+        },
+    ];
+    store.commit(&[], &[], &v1).await.unwrap();
+    store
+        .commit(
+            &[],
+            &[],
+            &[VesselCheckpoint {
+                mmsi: 512_000_002,
+                data: "b2".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    let loaded = db.reopen().await.load_checkpoint().await.unwrap();
+    assert_eq!(
+        loaded,
+        vec![
+            VesselCheckpoint {
+                mmsi: 512_000_001,
+                data: "a".into()
+            },
+            VesselCheckpoint {
+                mmsi: 512_000_002,
+                data: "b2".into()
+            },
+        ]
+    );
+}
