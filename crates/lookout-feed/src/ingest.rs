@@ -1,0 +1,261 @@
+//! The per-connection pipeline every source shares: line → `ais::Decoder` → [`adapt`] →
+//! bounded channel, counting everything on the way (metrics, registry, [`FeedStats`]).
+//!
+//! One [`Ingest`] per connection: multipart reassembly and `$PGHP` pairing are per stream,
+//! so two receivers' fragments can never be glued together.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use lookout_core::Observation;
+use metrics::Counter;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::adapter::{Adapted, adapt};
+use crate::registry::ConnectionHandle;
+
+/// Counters of one source (summed over its connections), e.g. for `lookout replay`'s summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FeedStats {
+    /// Bytes received.
+    pub bytes: u64,
+    /// Lines received (AIS or not, valid or not).
+    pub lines: u64,
+    /// AIS sentences that decoded or were buffered as a fragment.
+    pub sentences_ok: u64,
+    /// Lines that were neither AIS nor a receiver timestamp (e.g. GNSS sentences).
+    pub lines_ignored: u64,
+    /// Lines longer than the limit, discarded.
+    pub lines_too_long: u64,
+    /// Decode errors by kind (`checksum`, `bad_field`, ...).
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Decoded messages by AIS message type.
+    pub messages: BTreeMap<u8, u64>,
+    /// Observations handed to the tracker.
+    pub observations: u64,
+    /// Base station reports (type 4), never observations.
+    pub base_stations: u64,
+    /// Aid-to-navigation reports (type 21), never observations.
+    pub aids_to_navigation: u64,
+    /// Messages of types the tracker does not use.
+    pub skipped: u64,
+}
+
+impl FeedStats {
+    /// Adds another connection's counters.
+    pub fn merge(&mut self, other: &FeedStats) {
+        self.bytes += other.bytes;
+        self.lines += other.lines;
+        self.sentences_ok += other.sentences_ok;
+        self.lines_ignored += other.lines_ignored;
+        self.lines_too_long += other.lines_too_long;
+        for (k, v) in &other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        for (k, v) in &other.messages {
+            *self.messages.entry(*k).or_default() += v;
+        }
+        self.observations += other.observations;
+        self.base_stations += other.base_stations;
+        self.aids_to_navigation += other.aids_to_navigation;
+        self.skipped += other.skipped;
+    }
+
+    /// Total decode errors plus over-long lines.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum::<u64>() + self.lines_too_long
+    }
+}
+
+/// The receiver of the observations went away (the pipeline is shutting down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Closed;
+
+/// Replays at a multiple of real time, using the observations' receiver timestamps.
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    speed: f64,
+    origin: Option<(Timestamp, Instant)>,
+}
+
+impl Pacer {
+    pub(crate) fn new(speed: f64) -> Pacer {
+        Pacer { speed, origin: None }
+    }
+
+    /// Waits until the wall-clock moment that corresponds to `at`.
+    async fn wait_for(&mut self, at: Timestamp) {
+        let (t0, w0) = *self.origin.get_or_insert((at, Instant::now()));
+        let ahead_ms = at.as_millisecond() - t0.as_millisecond();
+        if ahead_ms <= 0 {
+            return;
+        }
+        let wall = Duration::from_secs_f64(ahead_ms as f64 / 1000.0 / self.speed);
+        tokio::time::sleep_until(w0 + wall).await;
+    }
+}
+
+/// Metric handles of one source, built once (labels allocate; sentences must not).
+#[derive(Debug)]
+struct Meters {
+    source: Arc<str>,
+    ok: Counter,
+    partial: Counter,
+    ignored: Counter,
+    too_long: Counter,
+    bytes: Counter,
+    errors: BTreeMap<&'static str, Counter>,
+    types: BTreeMap<u8, Counter>,
+}
+
+impl Meters {
+    fn new(source: Arc<str>) -> Meters {
+        let result = |r: &'static str| {
+            metrics::counter!("lookout_ais_sentences_total", "source" => source.to_string(), "result" => r)
+        };
+        Meters {
+            ok: result("ok"),
+            partial: result("partial"),
+            ignored: result("ignored"),
+            too_long: result("too_long"),
+            bytes: metrics::counter!("lookout_feed_bytes_total", "source" => source.to_string()),
+            errors: BTreeMap::new(),
+            types: BTreeMap::new(),
+            source,
+        }
+    }
+
+    fn error(&mut self, kind: &'static str) {
+        let source = &self.source;
+        self.errors
+            .entry(kind)
+            .or_insert_with(|| {
+                metrics::counter!("lookout_ais_sentences_total", "source" => source.to_string(), "result" => kind)
+            })
+            .increment(1);
+    }
+
+    fn message(&mut self, msg_type: u8) {
+        self.types
+            .entry(msg_type)
+            .or_insert_with(|| metrics::counter!("lookout_ais_messages_total", "type" => msg_type.to_string()))
+            .increment(1);
+    }
+}
+
+/// One connection's decoder, counters and output.
+#[derive(Debug)]
+pub(crate) struct Ingest {
+    decoder: ais::Decoder,
+    conn: ConnectionHandle,
+    out: mpsc::Sender<Observation>,
+    meters: Meters,
+    pub(crate) stats: FeedStats,
+    pacer: Option<Pacer>,
+}
+
+impl Ingest {
+    pub(crate) fn new(source: Arc<str>, conn: ConnectionHandle, out: mpsc::Sender<Observation>) -> Ingest {
+        Ingest {
+            decoder: ais::Decoder::new(),
+            conn,
+            out,
+            meters: Meters::new(source),
+            stats: FeedStats::default(),
+            pacer: None,
+        }
+    }
+
+    /// Paces observations at `speed` times real time (file replay).
+    pub(crate) fn with_pacer(mut self, pacer: Pacer) -> Ingest {
+        self.pacer = Some(pacer);
+        self
+    }
+
+    /// Counts bytes read from the connection.
+    pub(crate) fn bytes(&mut self, n: usize) {
+        self.stats.bytes += n as u64;
+        self.meters.bytes.increment(n as u64);
+        self.conn.add_bytes(n as u64);
+    }
+
+    /// Counts a line that was too long and discarded.
+    pub(crate) fn too_long(&mut self, len: usize) {
+        self.stats.lines += 1;
+        self.stats.lines_too_long += 1;
+        self.meters.too_long.increment(1);
+        self.conn.add_error();
+        tracing::debug!(target: "lookout_feed", source = %self.meters.source, len, "over-long line discarded");
+    }
+
+    /// Decodes one line and forwards what it yields; waits when the channel is full.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: an observation may be lost if cancelled while waiting for channel space.
+    pub(crate) async fn line(&mut self, line: &[u8]) -> Result<(), Closed> {
+        self.stats.lines += 1;
+        self.conn.add_sentence();
+        let decoded = match crate::decode::decode_line(&mut self.decoder, line) {
+            crate::decode::Decoded::Message(meta, message) => {
+                self.stats.sentences_ok += 1;
+                self.meters.ok.increment(1);
+                (meta, message)
+            }
+            crate::decode::Decoded::Pending => {
+                self.stats.sentences_ok += 1;
+                self.meters.partial.increment(1);
+                return Ok(());
+            }
+            crate::decode::Decoded::Ignored => {
+                self.stats.lines_ignored += 1;
+                self.meters.ignored.increment(1);
+                return Ok(());
+            }
+            crate::decode::Decoded::Error(err) => {
+                let kind = err.kind();
+                *self.stats.errors.entry(kind).or_default() += 1;
+                self.meters.error(kind);
+                self.conn.add_error();
+                tracing::trace!(target: "lookout_feed", source = %self.meters.source, error = %err, "undecodable sentence");
+                return Ok(());
+            }
+        };
+        let (meta, message) = decoded;
+        let msg_type = message.msg_type();
+        *self.stats.messages.entry(msg_type).or_default() += 1;
+        self.meters.message(msg_type);
+        match adapt(&message, &meta, Timestamp::now()) {
+            Adapted::One(obs) => self.send(obs, meta.receiver_time_ms().is_some()).await,
+            Adapted::Two(a, b) => {
+                let timed = meta.receiver_time_ms().is_some();
+                self.send(a, timed).await?;
+                self.send(b, timed).await
+            }
+            Adapted::BaseStation => {
+                self.stats.base_stations += 1;
+                Ok(())
+            }
+            Adapted::AidToNavigation => {
+                self.stats.aids_to_navigation += 1;
+                Ok(())
+            }
+            Adapted::Skipped(_) => {
+                self.stats.skipped += 1;
+                Ok(())
+            }
+        }
+    }
+
+    async fn send(&mut self, obs: Observation, timed: bool) -> Result<(), Closed> {
+        if let (true, Some(pacer)) = (timed, self.pacer.as_mut()) {
+            pacer.wait_for(obs.at).await;
+        }
+        self.out.send(obs).await.map_err(|_| Closed)?;
+        self.stats.observations += 1;
+        Ok(())
+    }
+}

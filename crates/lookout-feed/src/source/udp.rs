@@ -1,0 +1,127 @@
+//! The UDP source: each datagram carries one or more lines. Every sender gets its own decoder
+//! (multipart reassembly is per sender) and its own registry entry, both forgotten when the
+//! sender falls silent or when too many senders are tracked.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lookout_core::Observation;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Ctx, SourceConfig, SourceKind, UdpConfig};
+use crate::error::FeedError;
+use crate::ingest::{FeedStats, Ingest};
+use crate::registry::{ConnectionRegistry, Direction, SourceState, peer_name};
+
+/// Runs a UDP source on an already bound socket; `source` must be a [`SourceKind::Udp`], whose
+/// `bind` is ignored. Returns when `token` is cancelled.
+///
+/// # Cancel safety
+/// Cancel the `token` rather than dropping the future.
+pub async fn run_udp(
+    socket: UdpSocket,
+    source: &SourceConfig,
+    registry: ConnectionRegistry,
+    out: mpsc::Sender<Observation>,
+    token: CancellationToken,
+) -> Result<FeedStats, FeedError> {
+    let SourceKind::Udp(config) = &source.kind else {
+        return Err(FeedError::Config {
+            source_name: source.name.clone(),
+            problem: "run_udp needs a udp source".to_owned(),
+        });
+    };
+    let ctx = Ctx::new(&source.name, source.max_line, registry, out, token);
+    let result = serve(&ctx, socket, config).await;
+    ctx.state(SourceState::Stopped, None);
+    result.map(|()| ctx.totals())
+}
+
+struct Peer {
+    ingest: Ingest,
+    last: Instant,
+}
+
+pub(super) async fn serve(ctx: &Ctx, socket: UdpSocket, config: &UdpConfig) -> Result<(), FeedError> {
+    let local = socket.local_addr().map(peer_name).unwrap_or_default();
+    tracing::info!(target: "lookout_feed", source = %ctx.name, addr = %local, "listening for AIS datagrams");
+    ctx.state(SourceState::Up, None);
+    let mut buf = vec![0u8; 65_536];
+    let mut peers: HashMap<SocketAddr, Peer> = HashMap::new();
+    let max_peers = config.max_peers.max(1);
+    let mut last_sweep = Instant::now();
+    let sweep_every = (config.peer_idle / 4).max(Duration::from_millis(100));
+    loop {
+        let received = tokio::select! {
+            biased;
+            () = ctx.token.cancelled() => break,
+            r = socket.recv_from(&mut buf) => r,
+        };
+        let (n, addr) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                // ICMP errors surface here on some platforms; a UDP socket stays usable.
+                tracing::debug!(target: "lookout_feed", source = %ctx.name, error = %e, "udp receive failed");
+                continue;
+            }
+        };
+        let now = Instant::now();
+        if now.duration_since(last_sweep) >= sweep_every {
+            last_sweep = now;
+            peers.retain(|_, p| {
+                let keep = now.duration_since(p.last) < config.peer_idle;
+                if !keep {
+                    ctx.merge(&p.ingest.stats);
+                }
+                keep
+            });
+        }
+        if !peers.contains_key(&addr) && peers.len() >= max_peers {
+            let oldest = peers.iter().min_by_key(|(_, p)| p.last).map(|(a, _)| *a);
+            if let Some(p) = oldest.and_then(|a| peers.remove(&a)) {
+                ctx.merge(&p.ingest.stats);
+            }
+        }
+        let peer = peers.entry(addr).or_insert_with(|| {
+            let conn = ctx.registry.register(&ctx.name, peer_name(addr), Direction::Datagram);
+            Peer {
+                ingest: Ingest::new(ctx.name.clone(), conn, ctx.out.clone()),
+                last: now,
+            }
+        });
+        peer.last = now;
+        peer.ingest.bytes(n);
+        let datagram = buf.get(..n).unwrap_or_default();
+        for line in datagram.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            if line.len() > ctx.max_line {
+                peer.ingest.too_long(line.len());
+                continue;
+            }
+            let sent = tokio::select! {
+                biased;
+                () = ctx.token.cancelled() => break,
+                r = peer.ingest.line(line) => r,
+            };
+            if sent.is_err() {
+                merge_all(ctx, peers);
+                return Ok(());
+            }
+        }
+    }
+    merge_all(ctx, peers);
+    Ok(())
+}
+
+fn merge_all(ctx: &Ctx, peers: HashMap<SocketAddr, Peer>) {
+    for p in peers.into_values() {
+        ctx.merge(&p.ingest.stats);
+    }
+}
