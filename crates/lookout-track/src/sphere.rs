@@ -16,6 +16,12 @@ pub fn haversine_nm(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     2.0 * EARTH_RADIUS_NM * a.sqrt().min(1.0).asin()
 }
 
+/// Great-circle distance in nautical miles from `(lat, lon)` to the minor arc between two
+/// `[lon, lat]` positions.
+pub fn point_to_arc_nm(lat: f64, lon: f64, a: [f64; 2], b: [f64; 2]) -> f64 {
+    arc_distance_nm(unit(lat, lon), unit(a[1], a[0]), unit(b[1], b[0]))
+}
+
 /// A unit vector on the sphere (x towards lon 0, z towards the north pole).
 pub(crate) type Vec3 = [f64; 3];
 

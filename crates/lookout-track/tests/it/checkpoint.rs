@@ -1,0 +1,1 @@
+//! Restart from a checkpoint in the middle of a track.
