@@ -1,8 +1,8 @@
 //! 6-bit payload de-armouring into a fixed bit buffer, and a bounds-safe big-endian bit reader.
 
+use crate::AisString;
 use crate::DecodeError;
 use crate::text::SIXBIT_ALPHABET;
-use crate::AisString;
 
 /// Maximum payload characters of one (reassembled) message: 5 slots of 256 bits is 1280 bits, so
 /// 214 characters; we accept a little more for non-conforming senders.
@@ -35,12 +35,22 @@ pub(crate) fn dearmor(ch: u8) -> Option<u8> {
 #[inline]
 pub(crate) fn armor(v: u8) -> u8 {
     let v = v & 0x3F;
-    if v < 40 { v.wrapping_add(48) } else { v.wrapping_add(56) }
+    if v < 40 {
+        v.wrapping_add(48)
+    } else {
+        v.wrapping_add(56)
+    }
 }
 
 impl BitBuf {
     pub(crate) const fn new() -> Self {
-        Self { bytes: [0; BUF_BYTES], len: 0, acc: 0, acc_bits: 0, n_chars: 0 }
+        Self {
+            bytes: [0; BUF_BYTES],
+            len: 0,
+            acc: 0,
+            acc_bits: 0,
+            n_chars: 0,
+        }
     }
 
     pub(crate) fn clear(&mut self) {
@@ -54,11 +64,16 @@ impl BitBuf {
     pub(crate) fn push_armored(&mut self, chars: &[u8], offset: usize) -> Result<(), DecodeError> {
         let total = self.n_chars.saturating_add(chars.len());
         if total > MAX_PAYLOAD_CHARS {
-            return Err(DecodeError::PayloadTooLong { chars: total, max: MAX_PAYLOAD_CHARS });
+            return Err(DecodeError::PayloadTooLong {
+                chars: total,
+                max: MAX_PAYLOAD_CHARS,
+            });
         }
         for (i, ch) in chars.iter().enumerate() {
-            let v = dearmor(*ch)
-                .ok_or(DecodeError::PayloadChar { byte: *ch, offset: offset.saturating_add(i) })?;
+            let v = dearmor(*ch).ok_or(DecodeError::PayloadChar {
+                byte: *ch,
+                offset: offset.saturating_add(i),
+            })?;
             self.acc = (self.acc << 6) | u32::from(v);
             self.acc_bits = self.acc_bits.wrapping_add(6);
             if self.acc_bits >= 8 {
@@ -82,7 +97,9 @@ impl BitBuf {
             if let Some(slot) = self.bytes.get_mut(self.len / 8) {
                 *slot = u8::try_from(byte).unwrap_or(0);
             }
-            self.len = self.len.wrapping_add(usize::try_from(self.acc_bits).unwrap_or(0));
+            self.len = self
+                .len
+                .wrapping_add(usize::try_from(self.acc_bits).unwrap_or(0));
             self.acc_bits = 0;
         }
         let fill = usize::from(fill_bits);
@@ -97,7 +114,10 @@ impl BitBuf {
     }
 
     pub(crate) fn reader(&self) -> Bits<'_> {
-        Bits { bytes: &self.bytes, len: self.len }
+        Bits {
+            bytes: &self.bytes,
+            len: self.len,
+        }
     }
 }
 
@@ -134,7 +154,10 @@ impl<'a> Bits<'a> {
             idx = idx.wrapping_add(1);
         }
         let lead = u32::try_from(start % 8).unwrap_or(0);
-        let shift = (n_bytes * 8).saturating_sub(lead).saturating_sub(width);
+        let shift = n_bytes
+            .wrapping_mul(8)
+            .saturating_sub(lead)
+            .saturating_sub(width);
         let mask = (1u64 << width).wrapping_sub(1);
         let mut v = (out >> shift) & mask;
         // Zero the bits that lie beyond the payload length.
@@ -180,8 +203,8 @@ impl<'a> Bits<'a> {
         u16::try_from(self.u(start, width.min(16))).unwrap_or(0)
     }
 
-    /// Text of `n_chars` 6-bit characters at `start`, trimmed of trailing `@` and spaces.
-    /// Stops at the payload end.
+    /// Text of `n_chars` 6-bit characters at `start`: stops at the first `@` (the padding
+    /// character; gpsd does the same) or the payload end, then trims trailing spaces.
     pub(crate) fn text<const N: usize>(&self, start: usize, n_chars: usize) -> AisString<N> {
         let mut out = AisString::EMPTY;
         let mut pos = start;
@@ -190,6 +213,9 @@ impl<'a> Bits<'a> {
                 break;
             }
             let v = usize::from(self.u8(pos, 6));
+            if v == 0 {
+                break;
+            }
             out.push(SIXBIT_ALPHABET.get(v).copied().unwrap_or(b'@'));
             pos = pos.saturating_add(6);
         }

@@ -74,12 +74,29 @@ pub(crate) fn decode_message(b: &Bits<'_>) -> Result<Message, DecodeError> {
     let bits = b.len();
     if bits < 38 {
         let msg_type = if bits >= 6 { b.u8(0, 6) } else { 0 };
-        return Err(DecodeError::PayloadTooShort { msg_type, bits, needed: 38 });
+        return Err(DecodeError::PayloadTooShort {
+            msg_type,
+            bits,
+            needed: 38,
+        });
     }
     let msg_type = b.u8(0, 6);
     let needed = min_bits(msg_type);
     if bits < needed {
-        return Err(DecodeError::PayloadTooShort { msg_type, bits, needed });
+        return Err(DecodeError::PayloadTooShort {
+            msg_type,
+            bits,
+            needed,
+        });
+    }
+    if msg_type == 27 && bits != 96 && bits != 168 {
+        // Type 27 is 96 bits, or a whole 168-bit slot when padded; other lengths are not
+        // long-range reports (gpsd applies the same rule).
+        return Err(DecodeError::BadValue {
+            msg_type,
+            field: "payload length",
+            value: u32::try_from(bits).unwrap_or(u32::MAX),
+        });
     }
     let repeat = b.u8(6, 2);
     let mmsi = Mmsi(b.u(8, 30));
@@ -133,7 +150,12 @@ pub(crate) fn decode_message(b: &Bits<'_>) -> Result<Message, DecodeError> {
             shiptype: b.u8(232, 8),
             dimensions: dims(b, 240),
             epfd: b.u8(270, 4),
-            eta: Eta { month: b.u8(274, 4), day: b.u8(278, 5), hour: b.u8(283, 5), minute: b.u8(288, 6) },
+            eta: Eta {
+                month: b.u8(274, 4),
+                day: b.u8(278, 5),
+                hour: b.u8(283, 5),
+                minute: b.u8(288, 6),
+            },
             draught: tenths(b.u(294, 8)),
             destination: b.text(302, 20),
             dte: b.flag(422),
@@ -223,10 +245,16 @@ pub(crate) fn decode_message(b: &Bits<'_>) -> Result<Message, DecodeError> {
         }
         24 => {
             let part = match b.u8(38, 2) {
-                0 => StaticPart::A { shipname: b.text(40, 20) },
+                0 => StaticPart::A {
+                    shipname: b.text(40, 20),
+                },
                 1 => {
                     if bits < 168 {
-                        return Err(DecodeError::PayloadTooShort { msg_type, bits, needed: 168 });
+                        return Err(DecodeError::PayloadTooShort {
+                            msg_type,
+                            bits,
+                            needed: 168,
+                        });
                     }
                     let auxiliary = mmsi.0 / 10_000_000 == 98;
                     StaticPart::B {
@@ -235,12 +263,20 @@ pub(crate) fn decode_message(b: &Bits<'_>) -> Result<Message, DecodeError> {
                         model: b.u8(66, 4),
                         serial: b.u(70, 20),
                         callsign: b.text(90, 7),
-                        dimensions: if auxiliary { Dimensions::default() } else { dims(b, 132) },
+                        dimensions: if auxiliary {
+                            Dimensions::default()
+                        } else {
+                            dims(b, 132)
+                        },
                         mothership: auxiliary.then(|| Mmsi(b.u(132, 30))),
                     }
                 }
                 other => {
-                    return Err(DecodeError::BadValue { msg_type, field: "part number", value: u32::from(other) });
+                    return Err(DecodeError::BadValue {
+                        msg_type,
+                        field: "part number",
+                        value: u32::from(other),
+                    });
                 }
             };
             Message::StaticDataReport(StaticDataReport { repeat, mmsi, part })
@@ -271,8 +307,11 @@ pub(crate) fn decode_message(b: &Bits<'_>) -> Result<Message, DecodeError> {
             extended: None,
             gnss_latency: Some(b.flag(94)),
         }),
-        _ => Message::Unsupported { msg_type, repeat, mmsi },
+        _ => Message::Unsupported {
+            msg_type,
+            repeat,
+            mmsi,
+        },
     };
     Ok(msg)
 }
-

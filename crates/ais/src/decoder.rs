@@ -30,7 +30,12 @@ pub struct DecoderConfig {
 
 impl Default for DecoderConfig {
     fn default() -> Self {
-        Self { max_pending: 64, max_fragment_age_sentences: 500, max_fragment_age_ms: 60_000, max_line_len: 1024 }
+        Self {
+            max_pending: 64,
+            max_fragment_age_sentences: 500,
+            max_fragment_age_ms: 60_000,
+            max_line_len: 1024,
+        }
     }
 }
 
@@ -177,7 +182,10 @@ impl Decoder {
 
     /// A decoder with the given configuration. Allocates all its buffers now.
     pub fn with_config(config: DecoderConfig) -> Self {
-        let config = DecoderConfig { max_pending: config.max_pending.max(1), ..config };
+        let config = DecoderConfig {
+            max_pending: config.max_pending.max(1),
+            ..config
+        };
         Self {
             pending: Vec::with_capacity(config.max_pending),
             partial: Vec::with_capacity(config.max_line_len),
@@ -212,7 +220,9 @@ impl Decoder {
     /// assumes each line was followed by one `\n`.
     pub fn decode_line(&mut self, line: &[u8]) -> Option<Item> {
         let offset = self.next_offset;
-        self.next_offset = offset.saturating_add(u64::try_from(line.len()).unwrap_or(u64::MAX)).saturating_add(1);
+        self.next_offset = offset
+            .saturating_add(u64::try_from(line.len()).unwrap_or(u64::MAX))
+            .saturating_add(1);
         self.process(line, offset)
     }
 
@@ -220,7 +230,11 @@ impl Decoder {
     /// completes. A trailing incomplete line is kept (bounded by [`DecoderConfig::max_line_len`]) until
     /// the next chunk or [`Decoder::finish`]. Lines end at `\n`, `\r\n` or a lone `\r`.
     pub fn feed<'a>(&'a mut self, chunk: &'a [u8]) -> Feed<'a> {
-        Feed { decoder: self, chunk, pos: 0 }
+        Feed {
+            decoder: self,
+            chunk,
+            pos: 0,
+        }
     }
 
     /// Ends the stream: decodes a final line that had no terminator.
@@ -233,9 +247,15 @@ impl Decoder {
 
     /// Appends `tail` to the carried partial line, processes it and clears the carry.
     fn take_partial_line(&mut self, tail: &[u8]) -> Option<Item> {
-        let line_len = self.partial.len().saturating_add(self.partial_overflow).saturating_add(tail.len());
+        let line_len = self
+            .partial
+            .len()
+            .saturating_add(self.partial_overflow)
+            .saturating_add(tail.len());
         let offset = self.next_offset;
-        self.next_offset = offset.saturating_add(u64::try_from(line_len).unwrap_or(u64::MAX)).saturating_add(1);
+        self.next_offset = offset
+            .saturating_add(u64::try_from(line_len).unwrap_or(u64::MAX))
+            .saturating_add(1);
         if line_len > self.config.max_line_len {
             self.partial.clear();
             self.partial_overflow = 0;
@@ -253,8 +273,19 @@ impl Decoder {
         self.line_no = self.line_no.saturating_add(1);
         self.stats.lines = self.stats.lines.saturating_add(1);
         self.stats.framing_errors = self.stats.framing_errors.saturating_add(1);
-        let meta = SentenceMeta { line: self.line_no, first_line: self.line_no, offset, ..SentenceMeta::default() };
-        Some((meta, Err(DecodeError::LineTooLong { len, max: self.config.max_line_len })))
+        let meta = SentenceMeta {
+            line: self.line_no,
+            first_line: self.line_no,
+            offset,
+            ..SentenceMeta::default()
+        };
+        Some((
+            meta,
+            Err(DecodeError::LineTooLong {
+                len,
+                max: self.config.max_line_len,
+            }),
+        ))
     }
 
     /// Decodes one line at stream `offset`.
@@ -266,7 +297,12 @@ impl Decoder {
         self.stats.lines = self.stats.lines.saturating_add(1);
         let line = raw.trim_ascii();
         let lead = raw.len().saturating_sub(raw.trim_ascii_start().len());
-        let mut meta = SentenceMeta { line: self.line_no, first_line: self.line_no, offset, ..SentenceMeta::default() };
+        let mut meta = SentenceMeta {
+            line: self.line_no,
+            first_line: self.line_no,
+            offset,
+            ..SentenceMeta::default()
+        };
 
         // Optional NMEA 4 tag block.
         let mut rest = line;
@@ -277,7 +313,10 @@ impl Decoder {
                     let inner = after.get(..end).unwrap_or(&[]);
                     match nmea::parse_tag_block(inner) {
                         Some(tag) => self.apply_tag(&mut meta, tag),
-                        None => self.stats.tag_block_errors = self.stats.tag_block_errors.saturating_add(1),
+                        None => {
+                            self.stats.tag_block_errors =
+                                self.stats.tag_block_errors.saturating_add(1)
+                        }
                     }
                     let skip = end.saturating_add(2);
                     rest = line.get(skip..).unwrap_or(&[]);
@@ -300,6 +339,9 @@ impl Decoder {
                 None => return self.skip_non_ais(),
             }
         }
+        if rest.first() == Some(&b'#') {
+            return self.skip_non_ais();
+        }
         if !nmea::looks_like_vdm(rest) {
             // Tolerate a prefix (e.g. a receiver timestamp) before the sentence.
             let found = rest
@@ -316,7 +358,10 @@ impl Decoder {
             }
         }
 
-        let talker = [rest.get(1).copied().unwrap_or(b'?'), rest.get(2).copied().unwrap_or(b'?')];
+        let talker = [
+            rest.get(1).copied().unwrap_or(b'?'),
+            rest.get(2).copied().unwrap_or(b'?'),
+        ];
         meta.talker = talker;
         meta.own_vessel = rest.get(5) == Some(&b'O');
         let pghp = self.pghp.take();
@@ -333,10 +378,15 @@ impl Decoder {
         };
         self.stats.sentences = self.stats.sentences.saturating_add(1);
         self.tick = self.tick.wrapping_add(1);
-        if let Some(p) = pghp {
-            if p.for_checksum.is_none_or(|cs| cs == sentence.checksum) {
-                meta.pghp_time_ms = Some(p.time_ms);
-            }
+        // The `$PGHP` line's last field is the XOR of the checksums of the sentence(s) it
+        // describes (00 when unknown): check it for single sentences, accept it for a multipart
+        // message, whose fragments are not all known yet.
+        if let Some(p) = pghp
+            && (sentence.count > 1
+                || p.for_checksum
+                    .is_none_or(|cs| cs == 0 || cs == sentence.checksum))
+        {
+            meta.pghp_time_ms = Some(p.time_ms);
         }
         meta.talker = sentence.talker;
         meta.channel = sentence.channel;
@@ -368,7 +418,10 @@ impl Decoder {
         None
     }
 
-    fn count_result(&mut self, result: Result<Message, DecodeError>) -> Result<Message, DecodeError> {
+    fn count_result(
+        &mut self,
+        result: Result<Message, DecodeError>,
+    ) -> Result<Message, DecodeError> {
         match &result {
             Ok(Message::Unsupported { .. }) => {
                 self.stats.messages = self.stats.messages.saturating_add(1);
@@ -392,7 +445,10 @@ impl Decoder {
             if too_old {
                 let p = self.pending.swap_remove(idx);
                 self.stats.groups_expired = self.stats.groups_expired.saturating_add(1);
-                self.stats.orphan_fragments = self.stats.orphan_fragments.saturating_add(u64::from(p.n_received));
+                self.stats.orphan_fragments = self
+                    .stats
+                    .orphan_fragments
+                    .saturating_add(u64::from(p.n_received));
             } else {
                 idx = idx.saturating_add(1);
             }
@@ -403,7 +459,11 @@ impl Decoder {
         let now_ms = meta.receiver_time_ms();
         self.expire(now_ms);
         let key = FragKey {
-            source: if meta.group.is_some() { None } else { meta.source },
+            source: if meta.group.is_some() {
+                None
+            } else {
+                meta.source
+            },
             group: meta.group.map(|g| g.id),
             channel: s.channel,
             seq: s.seq,
@@ -411,18 +471,27 @@ impl Decoder {
             own_vessel: s.own_vessel,
         };
         let frag_idx = usize::from(s.number.saturating_sub(1));
-        let frag_bit = 1u16.checked_shl(u32::from(s.number.saturating_sub(1))).unwrap_or(0);
+        let frag_bit = 1u16
+            .checked_shl(u32::from(s.number.saturating_sub(1)))
+            .unwrap_or(0);
 
         let slot_idx = match self.pending.iter().position(|p| p.key == key) {
             Some(i) => i,
             None => {
                 if self.pending.len() >= self.config.max_pending {
                     // Evict the oldest.
-                    if let Some((oldest, _)) = self.pending.iter().enumerate().min_by_key(|(_, p)| p.born_tick) {
+                    if let Some((oldest, _)) = self
+                        .pending
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, p)| p.born_tick)
+                    {
                         let p = self.pending.swap_remove(oldest);
                         self.stats.groups_evicted = self.stats.groups_evicted.saturating_add(1);
-                        self.stats.orphan_fragments =
-                            self.stats.orphan_fragments.saturating_add(u64::from(p.n_received));
+                        self.stats.orphan_fragments = self
+                            .stats
+                            .orphan_fragments
+                            .saturating_add(u64::from(p.n_received));
                     }
                 }
                 self.pending.push(Pending {
@@ -440,18 +509,26 @@ impl Decoder {
                 self.pending.len().saturating_sub(1)
             }
         };
-        let Some(slot) = self.pending.get_mut(slot_idx) else { return None };
+        let slot = self.pending.get_mut(slot_idx)?;
 
         if slot.received & frag_bit != 0 {
             let (start, len) = slot.ranges.get(frag_idx).copied().unwrap_or((0, 0));
-            let old = slot.data.get(usize::from(start)..usize::from(start).saturating_add(usize::from(len)));
+            let old = slot
+                .data
+                .get(usize::from(start)..usize::from(start).saturating_add(usize::from(len)));
             if old == Some(s.payload) {
                 self.stats.duplicate_fragments = self.stats.duplicate_fragments.saturating_add(1);
-                let err = DecodeError::DuplicateFragment { fragment: s.number, count: s.count };
+                let err = DecodeError::DuplicateFragment {
+                    fragment: s.number,
+                    count: s.count,
+                };
                 return Some((meta, Err(err)));
             }
             // Same key, different content: a new message reusing the sequence id. Start over.
-            self.stats.orphan_fragments = self.stats.orphan_fragments.saturating_add(u64::from(slot.n_received));
+            self.stats.orphan_fragments = self
+                .stats
+                .orphan_fragments
+                .saturating_add(u64::from(slot.n_received));
             slot.received = 0;
             slot.n_received = 0;
             slot.used = 0;
@@ -464,14 +541,23 @@ impl Decoder {
         let end = start.saturating_add(s.payload.len());
         let Some(dst) = slot.data.get_mut(start..end) else {
             let p = self.pending.swap_remove(slot_idx);
-            self.stats.orphan_fragments = self.stats.orphan_fragments.saturating_add(u64::from(p.n_received));
+            self.stats.orphan_fragments = self
+                .stats
+                .orphan_fragments
+                .saturating_add(u64::from(p.n_received));
             self.stats.payload_errors = self.stats.payload_errors.saturating_add(1);
-            let err = DecodeError::PayloadTooLong { chars: end, max: MAX_PAYLOAD_CHARS };
+            let err = DecodeError::PayloadTooLong {
+                chars: end,
+                max: MAX_PAYLOAD_CHARS,
+            };
             return Some((meta, Err(err)));
         };
         dst.copy_from_slice(s.payload);
         if let Some(r) = slot.ranges.get_mut(frag_idx) {
-            *r = (u16::try_from(start).unwrap_or(0), u16::try_from(s.payload.len()).unwrap_or(0));
+            *r = (
+                u16::try_from(start).unwrap_or(0),
+                u16::try_from(s.payload.len()).unwrap_or(0),
+            );
         }
         slot.used = end;
         slot.received |= frag_bit;
@@ -487,8 +573,12 @@ impl Decoder {
         self.bits.clear();
         let mut result = Ok(());
         for (start, len) in slot.ranges.iter().take(usize::from(s.count)) {
-            let chars = slot.data.get(usize::from(*start)..usize::from(*start).saturating_add(usize::from(*len)));
-            result = self.bits.push_armored(chars.unwrap_or(&[]), s.payload_offset);
+            let chars = slot
+                .data
+                .get(usize::from(*start)..usize::from(*start).saturating_add(usize::from(*len)));
+            result = self
+                .bits
+                .push_armored(chars.unwrap_or(&[]), s.payload_offset);
             if result.is_err() {
                 break;
             }
@@ -553,24 +643,31 @@ impl Iterator for Feed<'_> {
                         }
                     }
                     self.pos = self.pos.saturating_add(consumed);
-                    let item = if self.decoder.partial.is_empty() && self.decoder.partial_overflow == 0 {
-                        let offset = self.decoder.next_offset;
-                        self.decoder.next_offset = offset
-                            .saturating_add(u64::try_from(line.len()).unwrap_or(u64::MAX))
-                            .saturating_add(1);
-                        self.decoder.process(line, offset)
-                    } else {
-                        self.decoder.take_partial_line(line)
-                    };
-                    self.decoder.next_offset = self.decoder.next_offset.saturating_add(extra_offset);
+                    let item =
+                        if self.decoder.partial.is_empty() && self.decoder.partial_overflow == 0 {
+                            let offset = self.decoder.next_offset;
+                            self.decoder.next_offset = offset
+                                .saturating_add(u64::try_from(line.len()).unwrap_or(u64::MAX))
+                                .saturating_add(1);
+                            self.decoder.process(line, offset)
+                        } else {
+                            self.decoder.take_partial_line(line)
+                        };
+                    self.decoder.next_offset =
+                        self.decoder.next_offset.saturating_add(extra_offset);
                     if item.is_some() {
                         return item;
                     }
                 }
                 None => {
                     let d = &mut *self.decoder;
-                    if d.partial_overflow > 0 || d.partial.len().saturating_add(rest.len()) > d.config.max_line_len {
-                        d.partial_overflow = d.partial_overflow.saturating_add(d.partial.len()).saturating_add(rest.len());
+                    if d.partial_overflow > 0
+                        || d.partial.len().saturating_add(rest.len()) > d.config.max_line_len
+                    {
+                        d.partial_overflow = d
+                            .partial_overflow
+                            .saturating_add(d.partial.len())
+                            .saturating_add(rest.len());
                         d.partial.clear();
                     } else {
                         d.partial.extend_from_slice(rest);

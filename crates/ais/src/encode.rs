@@ -83,7 +83,13 @@ pub struct EncodeOptions {
 
 impl Default for EncodeOptions {
     fn default() -> Self {
-        Self { talker: "AI".to_owned(), channel: Some('A'), seq_id: 0, own_vessel: false, tag_block: None }
+        Self {
+            talker: "AI".to_owned(),
+            channel: Some('A'),
+            seq_id: 0,
+            own_vessel: false,
+            tag_block: None,
+        }
     }
 }
 
@@ -127,7 +133,9 @@ impl BitWriter {
     }
 
     fn put_i(&mut self, value: i64, width: u32) {
-        let mask = 1u64.checked_shl(width).map_or(u64::MAX, |m| m.wrapping_sub(1));
+        let mask = 1u64
+            .checked_shl(width)
+            .map_or(u64::MAX, |m| m.wrapping_sub(1));
         self.put(u64::from_ne_bytes(value.to_ne_bytes()) & mask, width);
     }
 
@@ -138,9 +146,15 @@ impl BitWriter {
     fn text(&mut self, field: &'static str, text: &str, n_chars: usize) -> Result<(), EncodeError> {
         let mut n = 0usize;
         for ch in text.chars() {
-            let v = u8::try_from(u32::from(ch)).ok().and_then(sixbit_of).ok_or(EncodeError::BadChar { field, ch })?;
+            let v = u8::try_from(u32::from(ch))
+                .ok()
+                .and_then(sixbit_of)
+                .ok_or(EncodeError::BadChar { field, ch })?;
             if n >= n_chars {
-                return Err(EncodeError::OutOfRange { field, value: text.chars().count() as f64 });
+                return Err(EncodeError::OutOfRange {
+                    field,
+                    value: len_f64(text.chars().count()),
+                });
             }
             self.put(u64::from(v), 6);
             n = n.saturating_add(1);
@@ -166,7 +180,13 @@ impl BitWriter {
     }
 }
 
-fn scaled(field: &'static str, value: f64, scale: f64, min: f64, max: f64) -> Result<i64, EncodeError> {
+fn scaled(
+    field: &'static str,
+    value: f64,
+    scale: f64,
+    min: f64,
+    max: f64,
+) -> Result<i64, EncodeError> {
     if !value.is_finite() || value < min || value > max {
         return Err(EncodeError::OutOfRange { field, value });
     }
@@ -174,7 +194,11 @@ fn scaled(field: &'static str, value: f64, scale: f64, min: f64, max: f64) -> Re
     Ok((value * scale).round() as i64)
 }
 
-fn put_lon_lat(w: &mut BitWriter, p_lon: Option<f64>, p_lat: Option<f64>) -> Result<(), EncodeError> {
+fn put_lon_lat(
+    w: &mut BitWriter,
+    p_lon: Option<f64>,
+    p_lat: Option<f64>,
+) -> Result<(), EncodeError> {
     let lon = match p_lon {
         Some(v) => scaled("lon", v, 600_000.0, -180.0, 180.0)?,
         None => 181 * 600_000,
@@ -199,7 +223,10 @@ fn put_speed(w: &mut BitWriter, p: &PositionReport) -> Result<(), EncodeError> {
 
 fn put_dims(w: &mut BitWriter, d: &Dimensions) -> Result<(), EncodeError> {
     if d.to_bow > 511 || d.to_stern > 511 || d.to_port > 63 || d.to_starboard > 63 {
-        return Err(EncodeError::OutOfRange { field: "dimensions", value: f64::from(d.to_bow.max(d.to_stern)) });
+        return Err(EncodeError::OutOfRange {
+            field: "dimensions",
+            value: f64::from(d.to_bow.max(d.to_stern)),
+        });
     }
     w.put(u64::from(d.to_bow), 9);
     w.put(u64::from(d.to_stern), 9);
@@ -211,15 +238,23 @@ fn put_dims(w: &mut BitWriter, d: &Dimensions) -> Result<(), EncodeError> {
 fn check_u(field: &'static str, value: u64, width: u32) -> Result<u64, EncodeError> {
     if value >> width != 0 {
         #[allow(clippy::cast_precision_loss, clippy::as_conversions)] // only for the message
-        return Err(EncodeError::OutOfRange { field, value: value as f64 });
+        return Err(EncodeError::OutOfRange {
+            field,
+            value: value as f64,
+        });
     }
     Ok(value)
 }
 
 fn course_raw(course: Option<f32>) -> Result<u64, EncodeError> {
     match course {
-        Some(v) if f64::from(v) < 360.0 => Ok(u64::try_from(scaled("course", f64::from(v), 10.0, 0.0, 359.9)?).unwrap_or(3600)),
-        Some(v) => Err(EncodeError::OutOfRange { field: "course", value: f64::from(v) }),
+        Some(v) if f64::from(v) < 360.0 => {
+            Ok(u64::try_from(scaled("course", f64::from(v), 10.0, 0.0, 359.9)?).unwrap_or(3600))
+        }
+        Some(v) => Err(EncodeError::OutOfRange {
+            field: "course",
+            value: f64::from(v),
+        }),
         None => Ok(3600),
     }
 }
@@ -227,7 +262,10 @@ fn course_raw(course: Option<f32>) -> Result<u64, EncodeError> {
 fn heading_raw(heading: Option<u16>) -> Result<u64, EncodeError> {
     match heading {
         Some(h) if h < 360 => Ok(u64::from(h)),
-        Some(h) => Err(EncodeError::OutOfRange { field: "heading", value: f64::from(h) }),
+        Some(h) => Err(EncodeError::OutOfRange {
+            field: "heading",
+            value: f64::from(h),
+        }),
         None => Ok(511),
     }
 }
@@ -235,7 +273,10 @@ fn heading_raw(heading: Option<u16>) -> Result<u64, EncodeError> {
 fn second_raw(second: Option<u8>) -> Result<u64, EncodeError> {
     match second {
         Some(s) if s < 60 => Ok(u64::from(s)),
-        Some(s) => Err(EncodeError::OutOfRange { field: "second", value: f64::from(s) }),
+        Some(s) => Err(EncodeError::OutOfRange {
+            field: "second",
+            value: f64::from(s),
+        }),
         None => Ok(60),
     }
 }
@@ -256,7 +297,10 @@ pub fn encode_payload(msg: &Message) -> Result<(String, u8), EncodeError> {
             w.put(course_raw(p.course)?, 12);
             w.put(heading_raw(p.heading)?, 9);
             w.put(second_raw(p.second)?, 6);
-            w.put(check_u("maneuver", u64::from(p.maneuver.unwrap_or(0)), 2)?, 2);
+            w.put(
+                check_u("maneuver", u64::from(p.maneuver.unwrap_or(0)), 2)?,
+                2,
+            );
             w.put(0, 3);
             w.flag(p.raim);
             w.put(check_u("radio", u64::from(p.radio), 19)?, 19);
@@ -274,7 +318,15 @@ pub fn encode_payload(msg: &Message) -> Result<(String, u8), EncodeError> {
             w.put(heading_raw(p.heading)?, 9);
             w.put(second_raw(p.second)?, 6);
             w.put(0, 2);
-            for f in [flags.cs, flags.display, flags.dsc, flags.band, flags.msg22, flags.assigned, p.raim] {
+            for f in [
+                flags.cs,
+                flags.display,
+                flags.dsc,
+                flags.band,
+                flags.msg22,
+                flags.assigned,
+                p.raim,
+            ] {
                 w.flag(f);
             }
             w.put(check_u("radio", u64::from(p.radio), 20)?, 20);
@@ -309,7 +361,15 @@ pub fn encode_payload(msg: &Message) -> Result<(String, u8), EncodeError> {
                     w.put(0, 2);
                     w.text("shipname", shipname.as_str(), 20)?;
                 }
-                StaticPart::B { shiptype, vendorid, model, serial, callsign, dimensions, mothership } => {
+                StaticPart::B {
+                    shiptype,
+                    vendorid,
+                    model,
+                    serial,
+                    callsign,
+                    dimensions,
+                    mothership,
+                } => {
                     w.put(1, 2);
                     w.put(u64::from(*shiptype), 8);
                     w.text("vendorid", vendorid.as_str(), 3)?;
@@ -324,15 +384,24 @@ pub fn encode_payload(msg: &Message) -> Result<(String, u8), EncodeError> {
                 }
             }
         }
-        other => return Err(EncodeError::UnsupportedType { msg_type: other.msg_type() }),
+        other => {
+            return Err(EncodeError::UnsupportedType {
+                msg_type: other.msg_type(),
+            });
+        }
     }
     Ok(w.finish())
+}
+
+fn len_f64(n: usize) -> f64 {
+    f64::from(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 fn valid_source(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= crate::nmea::MAX_SOURCE_LEN
-        && s.bytes().all(|b| (b.is_ascii_graphic() || b == b' ') && !matches!(b, b',' | b'*' | b'\\'))
+        && s.bytes()
+            .all(|b| (b.is_ascii_graphic() || b == b' ') && !matches!(b, b',' | b'*' | b'\\'))
 }
 
 /// Encodes a message into complete sentences (one per fragment), each ending without `\r\n`.
@@ -342,14 +411,27 @@ pub fn encode(msg: &Message, opts: &EncodeOptions) -> Result<Vec<String>, Encode
 }
 
 /// Frames an armoured payload into sentences, splitting at [`MAX_CHARS_PER_SENTENCE`].
-pub fn frame(payload: &str, fill_bits: u8, opts: &EncodeOptions) -> Result<Vec<String>, EncodeError> {
-    if opts.talker.len() != 2 || !opts.talker.bytes().all(|b| b.is_ascii_graphic() && b != b',' && b != b'*') {
-        return Err(EncodeError::BadTalker { talker: opts.talker.clone() });
+pub fn frame(
+    payload: &str,
+    fill_bits: u8,
+    opts: &EncodeOptions,
+) -> Result<Vec<String>, EncodeError> {
+    if opts.talker.len() != 2
+        || !opts
+            .talker
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b',' && b != b'*')
+    {
+        return Err(EncodeError::BadTalker {
+            talker: opts.talker.clone(),
+        });
     }
-    if let Some(src) = opts.tag_block.as_ref().and_then(|t| t.source.as_deref()) {
-        if !valid_source(src) {
-            return Err(EncodeError::BadSource { source_id: src.to_owned() });
-        }
+    if let Some(src) = opts.tag_block.as_ref().and_then(|t| t.source.as_deref())
+        && !valid_source(src)
+    {
+        return Err(EncodeError::BadSource {
+            source_id: src.to_owned(),
+        });
     }
     let chunks: Vec<&str> = if payload.is_empty() {
         vec![""]
@@ -362,16 +444,26 @@ pub fn frame(payload: &str, fill_bits: u8, opts: &EncodeOptions) -> Result<Vec<S
     };
     let count = chunks.len();
     if count > 9 {
-        return Err(EncodeError::OutOfRange { field: "payload length", value: payload.len() as f64 });
+        return Err(EncodeError::OutOfRange {
+            field: "payload length",
+            value: len_f64(payload.len()),
+        });
     }
     let kind = if opts.own_vessel { "VDO" } else { "VDM" };
     let channel = opts.channel.map(String::from).unwrap_or_default();
-    let seq = if count > 1 { (opts.seq_id % 10).to_string() } else { String::new() };
+    let seq = if count > 1 {
+        (opts.seq_id % 10).to_string()
+    } else {
+        String::new()
+    };
     let mut out = Vec::with_capacity(count);
     for (i, chunk) in chunks.iter().enumerate() {
         let number = i.saturating_add(1);
         let fill = if number == count { fill_bits } else { 0 };
-        let body = format!("{}{kind},{count},{number},{seq},{channel},{chunk},{fill}", opts.talker);
+        let body = format!(
+            "{}{kind},{count},{number},{seq},{channel},{chunk},{fill}",
+            opts.talker
+        );
         let mut line = String::with_capacity(body.len().saturating_add(40));
         if let Some(tag) = &opts.tag_block {
             let mut fields: Vec<String> = Vec::new();

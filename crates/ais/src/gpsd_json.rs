@@ -116,7 +116,13 @@ pub fn write_message<W: Write>(out: &mut W, msg: &Message) -> fmt::Result {
         Message::Position(p) => match p.msg_type {
             27 => {
                 if let Some(s) = p.status {
-                    o.string("status", NAV_STATUS.get(usize::from(s)).copied().unwrap_or("Reserved"))?;
+                    o.string(
+                        "status",
+                        NAV_STATUS
+                            .get(usize::from(s))
+                            .copied()
+                            .unwrap_or("Reserved"),
+                    )?;
                 }
                 o.boolean("accuracy", p.accuracy)?;
                 o.deg("lon", p.lon)?;
@@ -133,7 +139,9 @@ pub fn write_message<W: Write>(out: &mut W, msg: &Message) -> fmt::Result {
                         None => o.string("turn", "nan")?,
                         Some(-127) => o.string("turn", "fastleft")?,
                         Some(127) => o.string("turn", "fastright")?,
-                        Some(t) => o.raw("turn", format_args!("{:.0}", turn_degrees_per_minute(t)))?,
+                        Some(t) => {
+                            o.raw("turn", format_args!("{:.0}", turn_degrees_per_minute(t)))?
+                        }
                     }
                 }
                 o.tenth("speed", p.speed)?;
@@ -159,7 +167,7 @@ pub fn write_message<W: Write>(out: &mut W, msg: &Message) -> fmt::Result {
                 }
                 o.boolean("raim", p.raim)?;
                 if let Some(x) = &p.extended {
-                    o.boolean("dte", x.dte)?;
+                    o.num("dte", u8::from(x.dte))?;
                     o.boolean("assigned", x.assigned)?;
                 } else {
                     o.num("radio", p.radio)?;
@@ -191,11 +199,14 @@ pub fn write_message<W: Write>(out: &mut W, msg: &Message) -> fmt::Result {
             o.num("epfd", s.epfd)?;
             o.raw(
                 "eta",
-                format_args!("\"{:02}-{:02}T{:02}:{:02}Z\"", s.eta.month, s.eta.day, s.eta.hour, s.eta.minute),
+                format_args!(
+                    "\"{:02}-{:02}T{:02}:{:02}Z\"",
+                    s.eta.month, s.eta.day, s.eta.hour, s.eta.minute
+                ),
             )?;
             o.raw("draught", format_args!("{:.1}", s.draught))?;
             o.string("destination", s.destination.as_str())?;
-            o.boolean("dte", s.dte)?;
+            o.num("dte", u8::from(s.dte))?;
         }
         Message::AidToNavigation(a) => {
             o.num("aid_type", a.aid_type)?;
@@ -212,8 +223,20 @@ pub fn write_message<W: Write>(out: &mut W, msg: &Message) -> fmt::Result {
             o.boolean("virtual_aid", a.virtual_aid)?;
         }
         Message::StaticDataReport(s) => match &s.part {
-            StaticPart::A { shipname } => o.string("shipname", shipname.as_str())?,
-            StaticPart::B { shiptype, vendorid, model, serial, callsign, dimensions, mothership } => {
+            StaticPart::A { shipname } => {
+                o.string("part", "A")?;
+                o.string("shipname", shipname.as_str())?;
+            }
+            StaticPart::B {
+                shiptype,
+                vendorid,
+                model,
+                serial,
+                callsign,
+                dimensions,
+                mothership,
+            } => {
+                o.string("part", "B")?;
                 o.num("shiptype", shiptype)?;
                 o.string("vendorid", vendorid.as_str())?;
                 o.num("model", model)?;
@@ -239,7 +262,11 @@ pub fn to_string(msg: &Message) -> String {
 }
 
 /// Writes one message as a JSON line (with `\n`) to an [`std::io::Write`].
-pub fn write_message_io<W: std::io::Write>(out: &mut W, msg: &Message, buf: &mut String) -> std::io::Result<()> {
+pub fn write_message_io<W: std::io::Write>(
+    out: &mut W,
+    msg: &Message,
+    buf: &mut String,
+) -> std::io::Result<()> {
     buf.clear();
     let _ = write_message(buf, msg);
     buf.push('\n');
@@ -248,7 +275,11 @@ pub fn write_message_io<W: std::io::Write>(out: &mut W, msg: &Message, buf: &mut
 
 /// Writes a decode error as `{"class":"ERROR","line":N,"offset":N,"kind":"...","error":"..."}`.
 pub fn write_error<W: Write>(out: &mut W, meta: &SentenceMeta, err: &DecodeError) -> fmt::Result {
-    write!(out, "{{\"class\":\"ERROR\",\"line\":{},\"offset\":{},\"kind\":", meta.line, meta.offset)?;
+    write!(
+        out,
+        "{{\"class\":\"ERROR\",\"line\":{},\"offset\":{},\"kind\":",
+        meta.line, meta.offset
+    )?;
     json_str(out, err.kind())?;
     out.write_str(",\"error\":")?;
     json_str(out, &err.to_string())?;

@@ -46,7 +46,18 @@
     clippy::cast_possible_truncation,
     clippy::as_conversions
 )]
-#![cfg_attr(test, allow(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::as_conversions, clippy::cast_possible_truncation))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::as_conversions,
+        clippy::cast_possible_truncation
+    )
+)]
 
 mod bits;
 mod decode;

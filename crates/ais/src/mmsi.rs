@@ -46,7 +46,11 @@ impl Mmsi {
             0 => {
                 if d12 == 0 {
                     // 00MIDxxxx
-                    if mid_ok(n / 10_000) { MmsiKind::BaseStation } else { MmsiKind::Invalid }
+                    if mid_ok(n / 10_000) {
+                        MmsiKind::BaseStation
+                    } else {
+                        MmsiKind::Invalid
+                    }
                 } else if mid_ok(n / 100_000) {
                     MmsiKind::ShipGroup
                 } else {
@@ -61,10 +65,18 @@ impl Mmsi {
                 }
             }
             2..=7 => {
-                if mid_ok(n / 1_000_000) { MmsiKind::Ship } else { MmsiKind::Invalid }
+                if mid_ok(n / 1_000_000) {
+                    MmsiKind::Ship
+                } else {
+                    MmsiKind::Invalid
+                }
             }
             8 => {
-                if mid_ok((n / 100_000) % 1_000) { MmsiKind::Handheld } else { MmsiKind::Invalid }
+                if mid_ok((n / 100_000) % 1_000) {
+                    MmsiKind::Handheld
+                } else {
+                    MmsiKind::Invalid
+                }
             }
             _ => match d12 {
                 99 if mid_ok((n / 10_000) % 1_000) => MmsiKind::AidToNavigation,

@@ -23,12 +23,16 @@ impl SourceId {
     }
 
     pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() > MAX_SOURCE_LEN || !bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        if bytes.len() > MAX_SOURCE_LEN || !bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+        {
             return None;
         }
         let mut buf = [0u8; MAX_SOURCE_LEN];
         buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
-        Some(Self { buf, len: u8::try_from(bytes.len()).ok()? })
+        Some(Self {
+            buf,
+            len: u8::try_from(bytes.len()).ok()?,
+        })
     }
 
     /// The source text.
@@ -173,7 +177,9 @@ pub(crate) fn parse_tag_block(inner: &[u8]) -> Option<TagBlock> {
                 let n = i64::try_from(parse_u64(rest)?).ok()?;
                 if (MIN_TAG_SECS..=MAX_TAG_SECS).contains(&n) {
                     tag.time_ms = n.checked_mul(1000);
-                } else if (MIN_TAG_SECS.saturating_mul(1000)..=MAX_TAG_SECS.saturating_mul(1000)).contains(&n) {
+                } else if (MIN_TAG_SECS.saturating_mul(1000)..=MAX_TAG_SECS.saturating_mul(1000))
+                    .contains(&n)
+                {
                     tag.time_ms = Some(n);
                 } else {
                     tag.time_out_of_range = true;
@@ -187,7 +193,11 @@ pub(crate) fn parse_tag_block(inner: &[u8]) -> Option<TagBlock> {
                 if parts.next().is_some() || sentence == 0 || sentence > total {
                     return None;
                 }
-                tag.group = Some(TagGroup { sentence, total, id });
+                tag.group = Some(TagGroup {
+                    sentence,
+                    total,
+                    id,
+                });
             }
             // Other fields (n: line count, r: relative time, d: destination, t: text, q:, T:) are ignored.
             _ => {}
@@ -226,13 +236,19 @@ pub(crate) fn checked_body(s: &[u8], base: usize) -> Result<(&[u8], u8), DecodeE
     let star = s
         .iter()
         .position(|b| *b == b'*')
-        .ok_or(DecodeError::BadField { field: "checksum", offset: base.saturating_add(s.len()) })?;
+        .ok_or(DecodeError::BadField {
+            field: "checksum",
+            offset: base.saturating_add(s.len()),
+        })?;
     let body = s.get(1..star).unwrap_or(&[]);
     let cs_off = star.saturating_add(1);
     let found = s
         .get(cs_off..cs_off.saturating_add(2))
         .and_then(parse_hex_exact)
-        .ok_or(DecodeError::BadField { field: "checksum", offset: base.saturating_add(cs_off) })?;
+        .ok_or(DecodeError::BadField {
+            field: "checksum",
+            offset: base.saturating_add(cs_off),
+        })?;
     let computed = xor_checksum(body);
     if found != computed {
         return Err(DecodeError::Checksum { found, computed });
@@ -254,7 +270,10 @@ pub(crate) fn parse_sentence(s: &[u8], base: usize) -> Result<Sentence<'_>, Deco
     let mut fields = body.split(|b| *b == b',');
     let mut pos = base.saturating_add(1);
     let mut next = |name: &'static str| -> Result<(&[u8], usize), DecodeError> {
-        let f = fields.next().ok_or(DecodeError::BadField { field: name, offset: pos })?;
+        let f = fields.next().ok_or(DecodeError::BadField {
+            field: name,
+            offset: pos,
+        })?;
         let at = pos;
         pos = pos.saturating_add(f.len()).saturating_add(1);
         Ok((f, at))
@@ -263,39 +282,64 @@ pub(crate) fn parse_sentence(s: &[u8], base: usize) -> Result<Sentence<'_>, Deco
     let (talker, own_vessel) = match head {
         [t1, t2, b'V', b'D', b'M'] => ([*t1, *t2], false),
         [t1, t2, b'V', b'D', b'O'] => ([*t1, *t2], true),
-        _ => return Err(DecodeError::BadField { field: "sentence type", offset: head_at }),
+        _ => {
+            return Err(DecodeError::BadField {
+                field: "sentence type",
+                offset: head_at,
+            });
+        }
     };
     let digit = |f: &[u8]| match f {
         [d @ b'0'..=b'9'] => Some(d.wrapping_sub(b'0')),
         _ => None,
     };
     let (f, at) = next("fragment count")?;
-    let count = digit(f)
-        .filter(|c| *c >= 1)
-        .ok_or(DecodeError::BadField { field: "fragment count", offset: at })?;
+    let count = digit(f).filter(|c| *c >= 1).ok_or(DecodeError::BadField {
+        field: "fragment count",
+        offset: at,
+    })?;
     let (f, at) = next("fragment number")?;
     let number = digit(f)
         .filter(|n| *n >= 1 && *n <= count)
-        .ok_or(DecodeError::BadField { field: "fragment number", offset: at })?;
+        .ok_or(DecodeError::BadField {
+            field: "fragment number",
+            offset: at,
+        })?;
     let (f, at) = next("sequential message id")?;
     let seq = match f {
         [] => None,
-        _ => Some(digit(f).ok_or(DecodeError::BadField { field: "sequential message id", offset: at })?),
+        _ => Some(digit(f).ok_or(DecodeError::BadField {
+            field: "sequential message id",
+            offset: at,
+        })?),
     };
     let (f, at) = next("channel")?;
     let channel = match f {
         [] => None,
         [c] if c.is_ascii_alphanumeric() => Some(*c),
-        _ => return Err(DecodeError::BadField { field: "channel", offset: at }),
+        _ => {
+            return Err(DecodeError::BadField {
+                field: "channel",
+                offset: at,
+            });
+        }
     };
     let (payload, payload_offset) = next("payload")?;
     let (f, at) = next("fill bits")?;
     let fill_bits = match f {
         [d @ b'0'..=b'5'] => d.wrapping_sub(b'0'),
-        _ => return Err(DecodeError::BadField { field: "fill bits", offset: at }),
+        _ => {
+            return Err(DecodeError::BadField {
+                field: "fill bits",
+                offset: at,
+            });
+        }
     };
     if fields.next().is_some() {
-        return Err(DecodeError::BadField { field: "field count", offset: pos });
+        return Err(DecodeError::BadField {
+            field: "field count",
+            offset: pos,
+        });
     }
     Ok(Sentence {
         talker,
@@ -332,7 +376,10 @@ pub(crate) fn parse_pghp(s: &[u8]) -> Option<Pghp> {
     let time_ms = crate::time::unix_ms(year, month, day, hour, minute, second, ms)?;
     // country, region, pss, online data, then the checksum of the following sentence.
     let for_checksum = f.nth(4).and_then(parse_hex);
-    Some(Pghp { time_ms, for_checksum })
+    Some(Pghp {
+        time_ms,
+        for_checksum,
+    })
 }
 
 #[cfg(test)]
@@ -341,24 +388,46 @@ mod tests {
 
     #[test]
     fn frames_a_sentence() {
-        let s = parse_sentence(b"!AIVDM,2,1,3,B,55P5TL01VIaAL@7WKO@mBplU@<PDhh000000001S;AJ::4A80?4i@E53,0*3E", 0).unwrap();
-        assert_eq!((s.count, s.number, s.seq, s.channel), (2, 1, Some(3), Some(b'B')));
+        let s = parse_sentence(
+            b"!AIVDM,2,1,3,B,55P5TL01VIaAL@7WKO@mBplU@<PDhh000000001S;AJ::4A80?4i@E53,0*3E",
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.count, s.number, s.seq, s.channel),
+            (2, 1, Some(3), Some(b'B'))
+        );
         assert_eq!(&s.talker, b"AI");
         assert_eq!(s.fill_bits, 0);
     }
 
     #[test]
     fn rejects_bad_checksum() {
-        let err = parse_sentence(b"!AIVDM,1,1,,A,15M67FC000G?ufbE`FepT@3n00Sa,0*5D", 0).unwrap_err();
-        assert_eq!(err, DecodeError::Checksum { found: 0x5D, computed: 0x5F });
+        let err =
+            parse_sentence(b"!AIVDM,1,1,,A,15M67FC000G?ufbE`FepT@3n00Sa,0*5D", 0).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::Checksum {
+                found: 0x5D,
+                computed: 0x5F
+            }
+        );
     }
 
     #[test]
     fn tag_block_fields() {
-        let t = parse_tag_block(b"g:1-2-1604,s:rORBCOMM008,c:1418169601,T:2014-12-10 00.00.01*37").unwrap();
+        let t = parse_tag_block(b"g:1-2-1604,s:rORBCOMM008,c:1418169601,T:2014-12-10 00.00.01*37")
+            .unwrap();
         assert_eq!(t.source.unwrap().as_str(), "rORBCOMM008");
         assert_eq!(t.time_ms, Some(1_418_169_601_000));
-        assert_eq!(t.group, Some(TagGroup { sentence: 1, total: 2, id: 1604 }));
+        assert_eq!(
+            t.group,
+            Some(TagGroup {
+                sentence: 1,
+                total: 2,
+                id: 1604
+            })
+        );
         let ms = parse_tag_block(b"c:1418169601123*11");
         // wrong checksum on purpose
         assert!(ms.is_none());

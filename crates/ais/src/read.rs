@@ -22,7 +22,13 @@ impl<R: BufRead> Lines<R> {
     /// Reads `reader` with `decoder`.
     pub fn new(reader: R, decoder: Decoder) -> Self {
         let cap = decoder.config().max_line_len;
-        Self { reader, decoder, line: Vec::with_capacity(cap), overflow: 0, done: false }
+        Self {
+            reader,
+            decoder,
+            line: Vec::with_capacity(cap),
+            overflow: 0,
+            done: false,
+        }
     }
 
     /// The decoder (for its [`crate::DecodeStats`]).
@@ -57,7 +63,10 @@ impl<R: BufRead> Lines<R> {
             };
             let part = buf.get(..take).unwrap_or(&[]);
             if self.overflow > 0 || self.line.len().saturating_add(part.len()) > max {
-                self.overflow = self.overflow.saturating_add(self.line.len()).saturating_add(part.len());
+                self.overflow = self
+                    .overflow
+                    .saturating_add(self.line.len())
+                    .saturating_add(part.len());
                 self.line.clear();
             } else {
                 self.line.extend_from_slice(part);
@@ -83,7 +92,8 @@ impl<R: BufRead> Iterator for Lines<R> {
                         // Hand the decoder an over-long line so it reports and counts it.
                         let len = self.overflow;
                         self.line.clear();
-                        self.line.resize(self.decoder.config().max_line_len.saturating_add(1), b' ');
+                        self.line
+                            .resize(self.decoder.config().max_line_len.saturating_add(1), b' ');
                         let item = self.decoder.decode_line(&self.line);
                         item.map(|(meta, _)| {
                             let max = self.decoder.config().max_line_len;

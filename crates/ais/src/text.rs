@@ -4,7 +4,7 @@ use core::fmt;
 
 /// Text field of at most `N` ASCII bytes, stored inline.
 ///
-/// Decoded text has trailing `@` padding and trailing spaces removed (as gpsd does).
+/// Decoded text ends at the first `@` (padding) and has trailing spaces removed, as gpsd does.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AisString<const N: usize> {
     buf: [u8; N],
@@ -13,7 +13,10 @@ pub struct AisString<const N: usize> {
 
 impl<const N: usize> AisString<N> {
     /// The empty string.
-    pub const EMPTY: Self = Self { buf: [0; N], len: 0 };
+    pub const EMPTY: Self = Self {
+        buf: [0; N],
+        len: 0,
+    };
 
     /// Builds from ASCII text; `None` when longer than `N` or not ASCII.
     pub fn new(text: &str) -> Option<Self> {
