@@ -1,0 +1,11 @@
+//! Integration tests for sentinel: one binary, one module per area. Each replays a failure from the background
+//! material (issue 2, §3) with real tasks, real timers and, for shutdown and escalation, a real subprocess.
+
+mod batch;
+mod fanout;
+mod heartbeat;
+mod observed;
+mod retry;
+mod subprocess;
+mod supervise;
+mod support;
