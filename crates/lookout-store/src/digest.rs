@@ -16,8 +16,11 @@ use jiff::tz::TimeZone;
 use lookout_core::ChannelKind;
 use tokio_util::sync::CancellationToken;
 
+use sqlx::Row;
+
 use crate::error::{DbContext, StoreError};
-use crate::store::{Backend, PG_CHANNEL, Store, in_tx, ms};
+use crate::outbox::{State, attempt_u32, corrupt, parse_channel};
+use crate::store::{Backend, PG_CHANNEL, Store, from_ms, in_tx, ms, on_pool};
 
 /// How often a digest goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,7 +103,76 @@ pub struct ScheduleReport {
     pub n_invalid: usize,
 }
 
+/// One stored digest (ops, tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestInfo {
+    /// Digest id.
+    pub id: String,
+    /// Recipient.
+    pub user_id: String,
+    /// Channel.
+    pub channel: ChannelKind,
+    /// Period start.
+    pub period_start: Timestamp,
+    /// Period end (the send time).
+    pub period_end: Timestamp,
+    /// Lifecycle state.
+    pub state: State,
+    /// Delivery attempts so far.
+    pub attempt: u32,
+    /// Items assigned.
+    pub n_items: u64,
+}
+
 impl Store {
+    /// Every digest, by period end (ops, tests).
+    pub async fn list_digests(&self) -> Result<Vec<DigestInfo>, StoreError> {
+        const OP: &str = "listing digests";
+        const T: &str = "digests";
+        let rows = on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT d.id, d.user_id, d.channel, d.period_start, d.period_end, d.state, d.attempt, \
+                 (SELECT COUNT(*) FROM outbox o WHERE o.digest_id = d.id) AS n_items \
+                 FROM digests d ORDER BY d.period_end, d.user_id, d.channel",
+            )
+            .fetch_all(pool)
+            .await
+            .ctx(OP)?;
+            rows.iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get::<String, _>("id")?,
+                        row.try_get::<String, _>("user_id")?,
+                        row.try_get::<String, _>("channel")?,
+                        row.try_get::<i64, _>("period_start")?,
+                        row.try_get::<i64, _>("period_end")?,
+                        row.try_get::<String, _>("state")?,
+                        row.try_get::<i64, _>("attempt")?,
+                        row.try_get::<i64, _>("n_items")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .ctx(OP)?
+        });
+        rows.into_iter()
+            .map(
+                |(id, user_id, channel, start, end, state, attempt, n_items)| {
+                    Ok(DigestInfo {
+                        channel: parse_channel(T, &id, &channel)?,
+                        period_start: from_ms(T, &id, start)?,
+                        period_end: from_ms(T, &id, end)?,
+                        state: State::parse(&state)
+                            .ok_or_else(|| corrupt(T, &id, format!("unknown state {state:?}")))?,
+                        attempt: attempt_u32(T, &id, attempt)?,
+                        n_items: u64::try_from(n_items).unwrap_or(0),
+                        user_id,
+                        id,
+                    })
+                },
+            )
+            .collect()
+    }
+
     /// Creates the digest of every schedule whose latest period has closed at `now` and has
     /// items, unless it exists already. Safe to call any number of times, from any number of
     /// instances: the `(user_id, channel, period_end)` key makes it exactly once per period.
@@ -242,5 +314,85 @@ impl DigestScheduler {
                 tracing::warn!(error = %error, "digest scheduling pass failed; retrying next tick");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auckland(at: &str) -> DigestSchedule {
+        DigestSchedule {
+            user_id: "kiri".into(),
+            channel: ChannelKind::Email,
+            destination: "kiri@example.invalid".into(),
+            timezone: "Pacific/Auckland".into(),
+            at: at.parse().unwrap(),
+            cadence: Cadence::Daily,
+        }
+    }
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    /// Every distinct period end seen by checking every 5 minutes between `from` and `to`.
+    fn ends(schedule: &DigestSchedule, from: &str, to: &str) -> Vec<Timestamp> {
+        let mut now = ts(from);
+        let mut seen: Vec<Timestamp> = Vec::new();
+        while now < ts(to) {
+            let p = period_at(schedule, now).unwrap();
+            assert!(p.start < p.end && p.end <= now);
+            if seen.last() != Some(&p.end) {
+                assert!(!seen.contains(&p.end), "period end went backwards at {now}");
+                seen.push(p.end);
+            }
+            now += jiff::SignedDuration::from_mins(5);
+        }
+        seen
+    }
+
+    #[test]
+    fn repeated_hour_sends_once_april_2025() {
+        // 2025-04-06 03:00 NZDT -> 02:00 NZST: 02:30 happens twice; the first one counts.
+        let seen = ends(&auckland("02:30"), "2025-04-04T12:00Z", "2025-04-07T12:00Z");
+        assert_eq!(
+            seen,
+            vec![
+                ts("2025-04-03T13:30Z"), // Apr 4 02:30 NZDT
+                ts("2025-04-04T13:30Z"), // Apr 5 02:30 NZDT
+                ts("2025-04-05T13:30Z"), // Apr 6 02:30 NZDT (first of two)
+                ts("2025-04-06T14:30Z"), // Apr 7 02:30 NZST
+            ]
+        );
+        // The period across the change is 25 hours long.
+        let p = period_at(&auckland("02:30"), ts("2025-04-06T15:00Z")).unwrap();
+        assert_eq!(
+            p.end.duration_since(p.start),
+            jiff::SignedDuration::from_hours(25)
+        );
+    }
+
+    #[test]
+    fn missing_time_sends_once_september_2025() {
+        // 2025-09-28 02:00 NZST -> 03:00 NZDT: 02:30 does not exist; it goes out at 03:30.
+        let seen = ends(&auckland("02:30"), "2025-09-26T12:00Z", "2025-09-29T12:00Z");
+        assert_eq!(
+            seen,
+            vec![
+                ts("2025-09-25T14:30Z"), // Sep 26 02:30 NZST
+                ts("2025-09-26T14:30Z"), // Sep 27 02:30 NZST
+                ts("2025-09-27T14:30Z"), // Sep 28 03:30 NZDT (02:30 skipped)
+                ts("2025-09-28T13:30Z"), // Sep 29 02:30 NZDT
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_time_zone_is_an_error_naming_it() {
+        let mut s = auckland("08:00");
+        s.timezone = "Mars/Olympus".into();
+        let err = period_at(&s, ts("2025-01-01T00:00Z")).unwrap_err();
+        assert!(err.to_string().contains("Mars/Olympus"), "{err}");
     }
 }

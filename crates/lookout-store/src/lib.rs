@@ -26,7 +26,9 @@ mod error;
 pub mod outbox;
 mod store;
 
-pub use digest::{Cadence, DigestSchedule, DigestScheduler, Period, ScheduleReport, period_at};
+pub use digest::{
+    Cadence, DigestInfo, DigestSchedule, DigestScheduler, Period, ScheduleReport, period_at,
+};
 pub use dispatcher::{Dispatcher, DispatcherConfig, RoundReport};
 pub use error::StoreError;
 pub use outbox::{JobKind, Lease, State, Status};

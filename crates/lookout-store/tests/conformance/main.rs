@@ -5,6 +5,7 @@
 mod support;
 
 mod commit;
+mod digests;
 
 mod dispatch;
 mod leases;
