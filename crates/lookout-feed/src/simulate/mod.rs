@@ -26,8 +26,8 @@
 //! # The demo guarantee
 //! Every run starts with three scripted vessels (MMSI 512900001–512900003), so the events the
 //! demo shows happen within minutes of simulated time, whatever the seed:
-//! - `WAIHEKE FLYER` (512900001) starts 0.7 nm outside the Hauraki Gulf and **enters** it about
-//!   2.5 min in, then shuttles Auckland–Matiatia, crossing the edge twice an hour.
+//! - `WAIHEKE FLYER` (512900001) starts 0.6 nm outside the Hauraki Gulf and **enters** it about
+//!   2 min in, then shuttles Auckland–Matiatia, crossing the edge on every trip.
 //! - `STRAIT RUNNER` (512900002) starts inside Cook Strait and **exits** it about 3 min in, then
 //!   shuttles Wellington–Picton, entering and exiting on every crossing.
 //! - `MOANA ROA` (512900003) fishes inside the Hauraki Gulf, **goes dark** 5 min in for 2 h,

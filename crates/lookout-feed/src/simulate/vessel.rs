@@ -157,7 +157,7 @@ impl Vessel {
     pub(crate) fn scripted(seed: u64, which: usize) -> Option<Vessel> {
         let mut rng = SplitMix64::new(seed ^ 0x5EED_0000 ^ which as u64);
         let mut v = match which {
-            // Enters the Hauraki Gulf about 2.5 min in: starts 0.7 nm west of its edge.
+            // Enters the Hauraki Gulf about 2 min in: starts 0.6 nm (along its track) west of its edge.
             0 => {
                 let mut v = Vessel::blank(
                     0,
@@ -167,7 +167,7 @@ impl Vessel {
                     &mut rng,
                 );
                 v.phase = Phase::Sailing {
-                    route: vec![LatLon::new(-36.830, 174.825), NODES[14].at, NODES[MATIATIA].at],
+                    route: vec![LatLon::new(-36.800, 174.830), NODES[14].at, NODES[MATIATIA].at],
                     leg: 0,
                     along_nm: 0.0,
                     speed_kn: 18.0,
