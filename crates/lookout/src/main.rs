@@ -1,13 +1,22 @@
-//! The `lookout` command: parses the command line and runs one subcommand.
+//! The `lookout` command: parses the command line, installs logging, runs one subcommand and
+//! maps its result to an exit code (0 ok, 1 failure, 64 bad usage or configuration).
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Lookout: vessel alerts from AIS — entered, exited and AIS-gap events, delivered durably.
-#[derive(Debug, Parser)]
-#[command(name = "lookout", version, about, long_about = None)]
-struct Cli {}
-
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+fn main() -> ExitCode {
+    let cli = lookout::cli::Cli::parse();
+    lookout::logging::init(&cli.log);
+    match lookout::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "lookout failed");
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {err:#}");
+            }
+            lookout::cli::exit_code_for(&err)
+        }
+    }
 }
