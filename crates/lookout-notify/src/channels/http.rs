@@ -1,0 +1,251 @@
+//! Webhooks and Slack incoming webhooks over HTTP with `reqwest`.
+//!
+//! Webhook requests carry `Idempotency-Key: <notification id>` and
+//! `X-Lookout-Signature: sha256=<hex HMAC-SHA256 of the body>` keyed with the endpoint's
+//! secret. Status classes: 2xx ok; 408, 429 and 5xx transient (honouring `Retry-After` in
+//! seconds or as an HTTP date); other 4xx permanent; timeouts and connection errors transient.
+
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use jiff::Timestamp;
+use lookout_core::SendError;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use sha2::Sha256;
+
+/// The signature header name.
+pub const SIGNATURE_HEADER: &str = "X-Lookout-Signature";
+
+/// HTTP client settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// TCP (and TLS) connect timeout.
+    pub connect_timeout: Duration,
+    /// Bound on one whole request, response body included.
+    pub total_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            connect_timeout: Duration::from_secs(5),
+            total_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// `sha256=<hex>` of the HMAC-SHA256 of `body` under `secret`.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    // HMAC accepts keys of any length; new_from_slice cannot fail for it.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Checks a signature header value in constant time (what a receiver does).
+pub fn verify_signature(secret: &[u8], body: &[u8], header: &str) -> bool {
+    let Some(hex_sig) = header.strip_prefix("sha256=") else {
+        return false;
+    };
+    let Ok(sig) = hex::decode(hex_sig) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+/// Posts JSON to webhooks and Slack.
+#[derive(Debug, Clone)]
+pub struct HttpChannel {
+    client: reqwest::Client,
+    settings: HttpSettings,
+}
+
+impl HttpChannel {
+    /// Builds the client.
+    pub fn new(settings: HttpSettings) -> Result<HttpChannel, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.total_timeout)
+            .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build http client: {e}"))?;
+        Ok(HttpChannel { client, settings })
+    }
+
+    /// Posts a signed webhook body. `Ok` on 2xx.
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the request; the receiver dedupes by `Idempotency-Key`.
+    pub async fn send_webhook(
+        &self,
+        url: &str,
+        secret: &[u8],
+        idempotency_key: &str,
+        body: String,
+    ) -> Result<(), SendError> {
+        let signature = sign(secret, body.as_bytes());
+        let request = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header("Idempotency-Key", idempotency_key)
+            .header(SIGNATURE_HEADER, signature)
+            .body(body);
+        self.execute(url, request).await
+    }
+
+    /// Posts a Slack incoming-webhook payload. `Ok` on 2xx.
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the request; Slack may or may not have posted it.
+    pub async fn send_slack(&self, url: &str, body: String) -> Result<(), SendError> {
+        let request = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        self.execute(url, request).await
+    }
+
+    async fn execute(&self, url: &str, request: reqwest::RequestBuilder) -> Result<(), SendError> {
+        // reqwest's own timeout bounds the request; this outer one also bounds anything
+        // reqwest might not (belt and braces, same limit plus a little).
+        let limit = self.settings.total_timeout + Duration::from_millis(250);
+        let response = match tokio::time::timeout(limit, request.send()).await {
+            Err(_) => {
+                return Err(SendError::Transient {
+                    reason: format!("POST {} timed out after {limit:?}", redact(url)),
+                    retry_after: None,
+                });
+            }
+            Ok(Err(err)) => {
+                let what = if err.is_timeout() {
+                    "timed out"
+                } else if err.is_connect() {
+                    "connection failed"
+                } else {
+                    "request failed"
+                };
+                return Err(SendError::Transient {
+                    reason: format!("POST {} {what}: {err}", redact(url)),
+                    retry_after: None,
+                });
+            }
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after = retry_after(response.headers(), Timestamp::now());
+        classify_status(url, status, retry_after)
+    }
+}
+
+/// The URL without query or credentials, for error messages (Slack URLs carry secrets in the
+/// path, so only scheme and host are kept).
+fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}://{}{}",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or("?"),
+            parsed.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => "<invalid url>".to_owned(),
+    }
+}
+
+fn classify_status(
+    url: &str,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+) -> Result<(), SendError> {
+    let reason = format!("POST {} answered {status}", redact(url));
+    if status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+    {
+        Err(SendError::Transient {
+            reason,
+            retry_after,
+        })
+    } else {
+        Err(SendError::Permanent(reason))
+    }
+}
+
+/// Parses `Retry-After` as delta-seconds or an HTTP date (relative to `now`).
+fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let delta = at.duration_since(now);
+    Some(Duration::try_from(delta).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn signature_round_trips() {
+        let sig = sign(b"k", b"{\"a\":1}");
+        assert!(sig.starts_with("sha256="));
+        assert_eq!(sig.len(), 7 + 64);
+        assert!(verify_signature(b"k", b"{\"a\":1}", &sig));
+        assert!(!verify_signature(b"other", b"{\"a\":1}", &sig));
+        assert!(!verify_signature(b"k", b"{\"a\":2}", &sig));
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_dates() {
+        let now: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 01 Jan 2025 00:02:00 GMT"),
+        );
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(120)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h, now), None);
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        let u = "http://127.0.0.1:1/x";
+        assert!(
+            !classify_status(u, StatusCode::NOT_FOUND, None)
+                .unwrap_err()
+                .is_retryable()
+        );
+        assert!(
+            classify_status(u, StatusCode::REQUEST_TIMEOUT, None)
+                .unwrap_err()
+                .is_retryable()
+        );
+        assert!(
+            classify_status(u, StatusCode::TOO_MANY_REQUESTS, None)
+                .unwrap_err()
+                .is_retryable()
+        );
+        assert!(
+            classify_status(u, StatusCode::BAD_GATEWAY, None)
+                .unwrap_err()
+                .is_retryable()
+        );
+    }
+}

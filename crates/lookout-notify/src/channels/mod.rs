@@ -1,0 +1,15 @@
+//! Delivery channels: SMTP email, signed webhooks, Slack incoming webhooks and Maildir.
+//!
+//! Every channel answers with `lookout_core::SendError`: `Permanent` when retrying cannot help
+//! (SMTP 5xx, HTTP 4xx other than 408/429), `Transient` otherwise (timeouts, refused
+//! connections, SMTP 4xx, HTTP 5xx/408/429 with the server's `Retry-After`). `Ok` means the
+//! far side acknowledged: SMTP accepted the DATA, HTTP answered 2xx, the file is in `new/`.
+//! Every network call runs under our own total timeout.
+
+mod email;
+mod http;
+mod maildir;
+
+pub use email::{EmailMessage, SmtpChannel, SmtpSecurity, SmtpSettings, build_message};
+pub use http::{HttpChannel, HttpSettings, SIGNATURE_HEADER, sign, verify_signature};
+pub use maildir::MaildirChannel;

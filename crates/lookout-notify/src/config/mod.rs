@@ -1,0 +1,329 @@
+//! Configuration files: `lookout.toml` plus the users and rules files it names.
+//!
+//! Two stages, like ripgrep's low/high args: [`raw`] deserialises each file into plain structs
+//! (syntax, types, unknown keys), then [`resolve`] checks meaning across files and builds the
+//! ready [`Config`] (with its [`Model`]). Every problem is collected, not just the first, and
+//! each names file, line, entry and field:
+//!
+//! ```text
+//! examples/rules.toml:12: rule "nz-fleet": field areas: unknown area "hauraki"
+//! ```
+//!
+//! Secrets never live in the files: `secret_env`, `password_env` and `url_env` name
+//! environment variables, read through an injectable [`EnvSource`] so tests stay parallel-safe.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lookout_core::ChannelKind;
+
+use crate::channels::{HttpSettings, SmtpSettings};
+use crate::model::{DigestSchedule, Model};
+
+mod raw;
+mod resolve;
+
+/// Where `*_env` settings are read from.
+pub trait EnvSource {
+    /// The variable's value, if set.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl EnvSource for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+impl EnvSource for BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// One configuration problem, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file, as reached from the main config path.
+    pub file: PathBuf,
+    /// 1-based line; 0 when unknown (e.g. the file could not be read).
+    pub line: usize,
+    /// The entry, e.g. `rule "nz-fleet"`; empty at top level.
+    pub entry: String,
+    /// The field, e.g. `areas`; empty when the whole entry or file is meant.
+    pub field: String,
+    /// What is wrong, lowercase, naming the offending value.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        write!(f, ": ")?;
+        if !self.entry.is_empty() {
+            write!(f, "{}: ", self.entry)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, "field {}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} configuration problem{}:\n{}", .0.len(), if .0.len() == 1 { "" } else { "s" }, .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError(pub Vec<Problem>);
+
+impl ConfigError {
+    /// The problems, in file order.
+    pub fn problems(&self) -> &[Problem] {
+        &self.0
+    }
+}
+
+/// An AIS input, as configured (the feed crate turns it into a running source).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SourceSpec {
+    /// Dial out to a TCP feed, reconnecting with backoff.
+    TcpClient {
+        /// Name in logs and `/connections`.
+        name: String,
+        /// `host:port`.
+        addr: String,
+        /// Dial timeout.
+        connect_timeout: Duration,
+        /// Reconnect when nothing arrives for this long.
+        idle_timeout: Duration,
+    },
+    /// Accept TCP feeds.
+    TcpServer {
+        /// Name in logs and `/connections`.
+        name: String,
+        /// Address to bind.
+        listen: SocketAddr,
+        /// Drop a connection idle this long.
+        idle_timeout: Duration,
+        /// Concurrent connections accepted.
+        max_connections: u32,
+    },
+    /// Receive UDP datagrams.
+    Udp {
+        /// Name in logs and `/connections`.
+        name: String,
+        /// Address to bind.
+        listen: SocketAddr,
+    },
+    /// Replay a recorded file.
+    File {
+        /// Name in logs.
+        name: String,
+        /// File to read (resolved against the config directory).
+        path: PathBuf,
+        /// Speed factor: 1.0 real time, 0 as fast as possible.
+        speed: f64,
+    },
+}
+
+/// An area definition as plain data (the tracking crate builds geometry from it).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AreaSpec {
+    /// The (multi)polygons of a GeoJSON file, as one area.
+    GeoJson {
+        /// Stable id.
+        id: String,
+        /// Display name.
+        name: String,
+        /// File (resolved against the config directory).
+        path: PathBuf,
+    },
+    /// A circle.
+    Circle {
+        /// Stable id.
+        id: String,
+        /// Display name.
+        name: String,
+        /// Centre latitude.
+        lat: f64,
+        /// Centre longitude.
+        lon: f64,
+        /// Radius in nautical miles.
+        radius_nm: f64,
+    },
+    /// Everything within `within_nm` nautical miles of another area.
+    Buffer {
+        /// Stable id.
+        id: String,
+        /// Display name.
+        name: String,
+        /// The area grown.
+        of: String,
+        /// Distance in nautical miles.
+        within_nm: f64,
+    },
+}
+
+impl AreaSpec {
+    /// The area's id.
+    pub fn id(&self) -> &str {
+        match self {
+            AreaSpec::GeoJson { id, .. }
+            | AreaSpec::Circle { id, .. }
+            | AreaSpec::Buffer { id, .. } => id,
+        }
+    }
+
+    /// The area's display name.
+    pub fn name(&self) -> &str {
+        match self {
+            AreaSpec::GeoJson { name, .. }
+            | AreaSpec::Circle { name, .. }
+            | AreaSpec::Buffer { name, .. } => name,
+        }
+    }
+}
+
+/// Outbox settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxSettings {
+    /// Notifications older than this become `expired` (default 48 h).
+    pub ttl: Duration,
+}
+
+/// Dispatcher settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatcherSettings {
+    /// Concurrent workers (default 4).
+    pub workers: u32,
+    /// Notifications claimed per batch (default 32).
+    pub batch_size: u32,
+    /// Lease length (default 60 s).
+    pub lease: Duration,
+    /// Polling fallback interval (default 5 s).
+    pub poll_interval: Duration,
+    /// Attempts before a transient failure becomes dead (default 10).
+    pub max_attempts: u32,
+    /// First retry delay (default 10 s).
+    pub backoff_base: Duration,
+    /// Largest retry delay (default 1 h).
+    pub backoff_max: Duration,
+    /// Concurrent sends per channel (default 8 each).
+    pub concurrency: BTreeMap<ChannelKind, u32>,
+}
+
+/// Digest scheduler settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestSettings {
+    /// How often the scheduler looks for due digests (default 30 s).
+    pub poll_interval: Duration,
+    /// Schedule for digest rules that name none.
+    pub default_schedule: Option<DigestSchedule>,
+}
+
+/// The whole resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The main file.
+    pub path: PathBuf,
+    /// Directory relative paths were resolved against.
+    pub base_dir: PathBuf,
+    /// Store URL (`sqlite:...` or `postgres://...`); default `sqlite://lookout.db`.
+    pub store_url: String,
+    /// Ops/API listen address; default `127.0.0.1:9090`.
+    pub http_listen: SocketAddr,
+    /// AIS inputs.
+    pub sources: Vec<SourceSpec>,
+    /// Area definitions.
+    pub areas: Vec<AreaSpec>,
+    /// Template overrides directory.
+    pub templates_dir: Option<PathBuf>,
+    /// SMTP, when email is configured.
+    pub smtp: Option<SmtpSettings>,
+    /// Webhook/Slack HTTP client settings.
+    pub http_client: HttpSettings,
+    /// Outbox settings.
+    pub outbox: OutboxSettings,
+    /// Dispatcher settings.
+    pub dispatcher: DispatcherSettings,
+    /// Digest settings.
+    pub digest: DigestSettings,
+    /// Organisations, users, rules, vessels, fleets, webhooks.
+    pub model: Model,
+}
+
+/// Loads and validates `path` and the files it names, reporting every problem.
+pub fn load(path: &Path, env: &dyn EnvSource) -> Result<Config, ConfigError> {
+    resolve::load(path, env)
+}
+
+/// Parses a duration such as `90s`, `5m`, `6h`, `2d`, `1h30m` or `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!("invalid duration {s:?}: expected e.g. \"30s\", \"5m\", \"6h\", \"1d\", \"1h 30m\"")
+    };
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.is_empty() {
+        return Err(bad());
+    }
+    let mut total: u64 = 0;
+    let mut rest = compact.as_str();
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "s" | "sec" | "secs" | "second" | "seconds" => 1,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600,
+            "d" | "day" | "days" => 86_400,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total = n
+            .checked_mul(factor)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(bad)?;
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// True when `s` looks like a deliverable email address (one `@`, a dotted domain, no spaces).
+pub fn plausible_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+}

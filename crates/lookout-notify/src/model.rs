@@ -1,0 +1,403 @@
+//! The resolved model: organisations, users, rules, vessels and fleets, ready for matching and
+//! delivery. Built by [`crate::config`] from files, or by hand (tests, an API).
+//!
+//! Invariant: nothing here does I/O. Values may still be "bad at runtime" (a user whose
+//! timezone did not resolve, a rule whose area is gone): the matcher skips those with a reason
+//! instead of failing, so one broken entry never blocks anyone else.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use jiff::civil::{Time, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan as _, Zoned};
+use lookout_core::{ChannelKind, EventKind, Mmsi};
+
+/// An organisation: owns users, rules and fleets, and may carry its own template overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Organisation {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// One way to reach a user, with its resolved address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserChannel {
+    /// The channel.
+    pub kind: ChannelKind,
+    /// Email address, webhook or Slack URL, or Maildir path.
+    pub destination: String,
+}
+
+/// A recipient.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Stable id.
+    pub id: String,
+    /// Owning organisation.
+    pub org_id: String,
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+    /// IANA timezone name as configured.
+    pub timezone_name: String,
+    /// The resolved timezone; `None` when the name did not resolve (the user is then skipped).
+    pub timezone: Option<TimeZone>,
+    /// BCP 47 locale tag, e.g. `en-NZ` (informational for templates).
+    pub locale: String,
+    /// Where the user can be reached.
+    pub channels: Vec<UserChannel>,
+    /// False: notifications for this user are skipped.
+    pub enabled: bool,
+    /// True: the user was deleted; notifications are skipped and pending ones fail permanently.
+    pub deleted: bool,
+}
+
+impl User {
+    /// Builds an enabled user with the given timezone name (resolved with jiff) and no channels.
+    pub fn new(id: &str, org_id: &str, email: &str, timezone_name: &str) -> User {
+        User {
+            id: id.to_owned(),
+            org_id: org_id.to_owned(),
+            name: id.to_owned(),
+            email: email.to_owned(),
+            timezone_name: timezone_name.to_owned(),
+            timezone: TimeZone::get(timezone_name).ok(),
+            locale: "en".to_owned(),
+            channels: Vec::new(),
+            enabled: true,
+            deleted: false,
+        }
+    }
+}
+
+/// Which vessels a rule watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VesselSelector {
+    /// These MMSIs.
+    Mmsi(BTreeSet<Mmsi>),
+    /// The members of a fleet (by fleet id).
+    Fleet(String),
+    /// Every vessel carrying this tag in the vessel registry.
+    Tag(String),
+    /// Every vessel (not allowed for gap rules).
+    Any,
+}
+
+/// A vessel known to the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vessel {
+    /// The vessel's MMSI.
+    pub mmsi: Mmsi,
+    /// A name to use when AIS static data has none.
+    pub name: Option<String>,
+    /// Free-form tags, selectable by rules.
+    pub tags: BTreeSet<String>,
+}
+
+/// A named set of vessels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    /// Stable id.
+    pub id: String,
+    /// Owning organisation.
+    pub org_id: String,
+    /// Display name.
+    pub name: String,
+    /// Members.
+    pub mmsi: BTreeSet<Mmsi>,
+    /// Free-form labels.
+    pub tags: BTreeSet<String>,
+}
+
+/// When a digest goes out, in the recipient's local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigestSchedule {
+    /// Every day at this local time.
+    Daily {
+        /// Local wall-clock time.
+        at: Time,
+    },
+    /// Every week on this day at this local time.
+    Weekly {
+        /// Day of the week.
+        weekday: Weekday,
+        /// Local wall-clock time.
+        at: Time,
+    },
+}
+
+impl DigestSchedule {
+    /// Parses `daily HH:MM` or `weekly <mon|tue|...> HH:MM`.
+    pub fn parse(s: &str) -> Result<DigestSchedule, String> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let time = |w: &str| -> Result<Time, String> {
+            let (h, m) = w
+                .split_once(':')
+                .ok_or_else(|| format!("expected HH:MM, got {w:?}"))?;
+            let h: i8 = h.parse().map_err(|_| format!("bad hour in {w:?}"))?;
+            let m: i8 = m.parse().map_err(|_| format!("bad minute in {w:?}"))?;
+            Time::new(h, m, 0, 0).map_err(|_| format!("no such time of day {w:?}"))
+        };
+        match words.as_slice() {
+            ["daily", t] => Ok(DigestSchedule::Daily { at: time(t)? }),
+            ["weekly", day, t] => {
+                let weekday = match day.to_ascii_lowercase().get(..3) {
+                    Some("mon") => Weekday::Monday,
+                    Some("tue") => Weekday::Tuesday,
+                    Some("wed") => Weekday::Wednesday,
+                    Some("thu") => Weekday::Thursday,
+                    Some("fri") => Weekday::Friday,
+                    Some("sat") => Weekday::Saturday,
+                    Some("sun") => Weekday::Sunday,
+                    _ => return Err(format!("unknown weekday {day:?}")),
+                };
+                Ok(DigestSchedule::Weekly {
+                    weekday,
+                    at: time(t)?,
+                })
+            }
+            _ => Err(format!(
+                "unknown digest schedule {s:?}: expected \"daily HH:MM\" or \"weekly mon HH:MM\""
+            )),
+        }
+    }
+
+    /// The first run strictly after `after`, in `tz`.
+    ///
+    /// DST-correct: a local time that does not exist that day (spring forward) runs at the first
+    /// instant after the gap; a local time that occurs twice (fall back) runs once, at the
+    /// first occurrence (jiff's "compatible" disambiguation).
+    pub fn next_after(&self, after: Timestamp, tz: &TimeZone) -> Timestamp {
+        let local = after.to_zoned(tz.clone());
+        let mut date = local.date();
+        // At most 8 days are ever needed (weekly); 10 bounds the loop.
+        for _ in 0..10 {
+            let candidate = match self {
+                DigestSchedule::Daily { at } => Some(*at),
+                DigestSchedule::Weekly { weekday, at } => {
+                    (date.weekday() == *weekday).then_some(*at)
+                }
+            };
+            if let Some(at) = candidate
+                && let Ok(zoned) = date.to_datetime(at).to_zoned(tz.clone())
+                && zoned.timestamp() > after
+            {
+                return zoned.timestamp();
+            }
+            match date.checked_add(1.day()) {
+                Ok(next) => date = next,
+                Err(_) => break,
+            }
+        }
+        // Only reachable at the end of jiff's supported range.
+        after
+    }
+
+    /// The period ending at the run `end`: from the previous run (inclusive) to `end`.
+    pub fn period_ending(&self, end: Timestamp, tz: &TimeZone) -> (Timestamp, Timestamp) {
+        let back = match self {
+            DigestSchedule::Daily { .. } => 2,
+            DigestSchedule::Weekly { .. } => 8,
+        };
+        let zoned: Zoned = end.to_zoned(tz.clone());
+        let probe = zoned
+            .checked_sub(back.days())
+            .map(|z| z.timestamp())
+            .unwrap_or(end);
+        let mut start = self.next_after(probe, tz);
+        loop {
+            let next = self.next_after(start, tz);
+            if next >= end {
+                return (start, end);
+            }
+            start = next;
+        }
+    }
+}
+
+impl fmt::Display for DigestSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DigestSchedule::Daily { at } => write!(f, "daily {}", at.strftime("%H:%M")),
+            DigestSchedule::Weekly { weekday, at } => {
+                let day = match weekday {
+                    Weekday::Monday => "mon",
+                    Weekday::Tuesday => "tue",
+                    Weekday::Wednesday => "wed",
+                    Weekday::Thursday => "thu",
+                    Weekday::Friday => "fri",
+                    Weekday::Saturday => "sat",
+                    Weekday::Sunday => "sun",
+                };
+                write!(f, "weekly {day} {}", at.strftime("%H:%M"))
+            }
+        }
+    }
+}
+
+/// How a rule's notifications go out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// One message per notification, as soon as possible.
+    Realtime,
+    /// Gathered into the user's digest on this schedule.
+    Digest(DigestSchedule),
+}
+
+impl DeliveryMode {
+    /// The core crate's delivery flag.
+    pub fn as_delivery(&self) -> lookout_core::Delivery {
+        match self {
+            DeliveryMode::Realtime => lookout_core::Delivery::Realtime,
+            DeliveryMode::Digest(_) => lookout_core::Delivery::Digest,
+        }
+    }
+}
+
+/// An alert rule: who wants to hear about what, where, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Stable id (part of every dedupe key).
+    pub id: String,
+    /// Owning organisation (the owner's).
+    pub org_id: String,
+    /// The user who receives its notifications.
+    pub owner: String,
+    /// Which vessels.
+    pub vessels: VesselSelector,
+    /// Area ids.
+    pub areas: Vec<String>,
+    /// Event kinds.
+    pub events: BTreeSet<EventKind>,
+    /// For gap events: the silence that counts as a gap.
+    pub gap_threshold: Option<Duration>,
+    /// Time a vessel must stay in (or out) before entered (exited) fires.
+    pub min_dwell: Option<Duration>,
+    /// Realtime or digest.
+    pub delivery: DeliveryMode,
+    /// Channels to use; empty means every channel of the owner.
+    pub channels: Vec<ChannelKind>,
+    /// False: the rule is ignored.
+    pub enabled: bool,
+}
+
+/// A webhook endpoint with its signing secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    /// Name referenced by users' channels.
+    pub name: String,
+    /// URL to POST to.
+    pub url: String,
+    /// HMAC-SHA256 key; empty when the configured environment variable was unset.
+    pub secret: Vec<u8>,
+}
+
+impl fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookEndpoint")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The whole resolved model.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    /// Organisations by id.
+    pub orgs: BTreeMap<String, Organisation>,
+    /// Users by id.
+    pub users: BTreeMap<String, User>,
+    /// Rules, in file order.
+    pub rules: Vec<Rule>,
+    /// Vessel registry by MMSI.
+    pub vessels: BTreeMap<Mmsi, Vessel>,
+    /// Fleets by id.
+    pub fleets: BTreeMap<String, Fleet>,
+    /// Ids of the areas that exist; a rule naming another area is skipped at match time.
+    pub areas: BTreeSet<String>,
+    /// Webhook endpoints by name.
+    pub webhooks: BTreeMap<String, WebhookEndpoint>,
+}
+
+impl Model {
+    /// The webhook endpoint with this URL (the destination stored in a notification).
+    pub fn webhook_by_url(&self, url: &str) -> Option<&WebhookEndpoint> {
+        self.webhooks.values().find(|w| w.url == url)
+    }
+
+    /// The rule with this id.
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// The MMSIs a selector stands for; `None` means any vessel.
+    pub fn resolve_selector(&self, selector: &VesselSelector) -> Option<BTreeSet<Mmsi>> {
+        match selector {
+            VesselSelector::Any => None,
+            VesselSelector::Mmsi(set) => Some(set.clone()),
+            VesselSelector::Fleet(id) => Some(
+                self.fleets
+                    .get(id)
+                    .map(|f| f.mmsi.clone())
+                    .unwrap_or_default(),
+            ),
+            VesselSelector::Tag(tag) => Some(
+                self.vessels
+                    .values()
+                    .filter(|v| v.tags.contains(tag))
+                    .map(|v| v.mmsi)
+                    .collect(),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn schedule_parses_and_prints() {
+        for s in ["daily 08:00", "weekly mon 07:30"] {
+            assert_eq!(DigestSchedule::parse(s).unwrap().to_string(), s);
+        }
+        assert!(DigestSchedule::parse("daily 25:00").is_err());
+        assert!(DigestSchedule::parse("hourly").is_err());
+        assert!(DigestSchedule::parse("weekly funday 08:00").is_err());
+    }
+
+    #[test]
+    fn daily_digest_in_a_missing_hour_runs_once() {
+        // Pacific/Auckland springs forward at 02:00 NZST on 2025-09-28 to 03:00 NZDT.
+        let tz = TimeZone::get("Pacific/Auckland").unwrap();
+        let s = DigestSchedule::parse("daily 02:30").unwrap();
+        let before = ts("2025-09-27T12:00:00Z"); // 2025-09-28 00:00 NZST
+        let run = s.next_after(before, &tz);
+        assert_eq!(run, ts("2025-09-27T14:30:00Z")); // 03:30 NZDT
+        let next = s.next_after(run, &tz);
+        assert_eq!(next, ts("2025-09-28T13:30:00Z")); // 2025-09-29 02:30 NZDT
+        assert_eq!(s.period_ending(next, &tz), (run, next));
+    }
+
+    #[test]
+    fn daily_digest_in_a_repeated_hour_runs_once() {
+        // Pacific/Auckland falls back at 03:00 NZDT on 2025-04-06 to 02:00 NZST.
+        let tz = TimeZone::get("Pacific/Auckland").unwrap();
+        let s = DigestSchedule::parse("daily 02:30").unwrap();
+        let run = s.next_after(ts("2025-04-05T11:00:00Z"), &tz);
+        assert_eq!(run, ts("2025-04-05T13:30:00Z")); // first 02:30 (NZDT)
+        let next = s.next_after(run, &tz);
+        assert_eq!(next, ts("2025-04-06T14:30:00Z")); // next day 02:30 NZST, not the repeat
+    }
+}

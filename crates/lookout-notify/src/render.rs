@@ -1,0 +1,494 @@
+//! Rendering: minijinja templates per event kind and channel, in the recipient's timezone.
+//!
+//! Template names are `<kind>.<part>` where kind is an event kind or `digest` and part is one of
+//! `subject.txt`, `text.txt`, `html.html` (HTML-autoescaped), `slack.json` and `webhook.json`
+//! (JSON-autoescaped: `{{ value }}` writes a JSON literal). Defaults are embedded in the binary;
+//! a templates directory may override any of them globally (`<dir>/<name>`), per organisation
+//! (`<dir>/orgs/<org>/<name>`) or per rule (`<dir>/rules/<rule>/<name>`); the most specific
+//! wins.
+//!
+//! A template that fails to parse or render, or panics, fails only the message being rendered:
+//! the caller gets a [`RenderError`] naming the template (the router turns it into
+//! `SendError::Permanent`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use lookout_core::{ChannelKind, DigestBatch, Event, EventKind, Notification};
+use minijinja::Environment;
+use minijinja::value::{Serde, Value};
+use serde_json::json;
+
+use crate::model::User;
+
+/// Why a message could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("template {template:?}: {message}")]
+pub struct RenderError {
+    /// The template that failed (its registered name, e.g. `rules/r1/entered.subject.txt`).
+    pub template: String,
+    /// What went wrong (the minijinja error or the panic text).
+    pub message: String,
+}
+
+/// A problem found while loading a templates directory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct TemplateProblem {
+    /// The file.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// One rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Email subject (also the Slack/webhook summary line).
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body (email and Maildir only).
+    pub html: Option<String>,
+    /// JSON body (Slack and webhook only).
+    pub json: Option<String>,
+}
+
+const PARTS: [&str; 5] = [
+    "subject.txt",
+    "text.txt",
+    "html.html",
+    "slack.json",
+    "webhook.json",
+];
+
+macro_rules! embedded {
+    ($($kind:literal),*) => {
+        &[$(
+            (concat!($kind, ".subject.txt"), include_str!(concat!("../templates/", $kind, ".subject.txt"))),
+            (concat!($kind, ".text.txt"), include_str!(concat!("../templates/", $kind, ".text.txt"))),
+            (concat!($kind, ".html.html"), include_str!(concat!("../templates/", $kind, ".html.html"))),
+            (concat!($kind, ".slack.json"), include_str!(concat!("../templates/", $kind, ".slack.json"))),
+            (concat!($kind, ".webhook.json"), include_str!(concat!("../templates/", $kind, ".webhook.json"))),
+        )*]
+    };
+}
+
+/// The shipped default templates: (name, source).
+pub const DEFAULT_TEMPLATES: &[(&str, &str)] =
+    embedded!("entered", "exited", "gap_started", "gap_ended", "digest");
+
+/// Renders notifications and digests. Cheap to share behind an `Arc`.
+pub struct Renderer {
+    env: Environment<'static>,
+    /// Registered names that failed to parse, with the error.
+    broken: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer")
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Renderer::with_defaults()
+    }
+}
+
+impl Renderer {
+    /// A renderer with only the shipped templates.
+    pub fn with_defaults() -> Renderer {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let mut broken = HashMap::new();
+        for (name, source) in DEFAULT_TEMPLATES {
+            let registered = format!("default/{name}");
+            if let Err(err) = env.add_template_owned(registered.clone(), (*source).to_owned()) {
+                broken.insert(registered, err.to_string());
+            }
+        }
+        Renderer { env, broken }
+    }
+
+    /// Adds (or replaces) an override. `scope` is `""` (global), `orgs/<org>` or `rules/<rule>`.
+    ///
+    /// A template that does not parse is remembered as broken: rendering with it fails only
+    /// the messages that would use it. The parse error is also returned.
+    pub fn add_override(
+        &mut self,
+        scope: &str,
+        name: &str,
+        source: &str,
+    ) -> Result<(), RenderError> {
+        let registered = if scope.is_empty() {
+            format!("dir/{name}")
+        } else {
+            format!("{scope}/{name}")
+        };
+        match self
+            .env
+            .add_template_owned(registered.clone(), source.to_owned())
+        {
+            Ok(()) => {
+                self.broken.remove(&registered);
+                Ok(())
+            }
+            Err(err) => {
+                let message = format!("{err:#}");
+                self.broken.insert(registered.clone(), message.clone());
+                Err(RenderError {
+                    template: registered,
+                    message,
+                })
+            }
+        }
+    }
+
+    /// Loads overrides from a templates directory (see the module docs for the layout).
+    ///
+    /// Returns every problem found (unreadable or unparsable files, unknown names); the
+    /// renderer is usable regardless.
+    pub fn load_dir(&mut self, dir: &Path) -> Vec<TemplateProblem> {
+        let mut problems = Vec::new();
+        self.load_scope(dir, "", &mut problems);
+        for sub in ["orgs", "rules"] {
+            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.path().is_dir() {
+                    let scope = format!("{sub}/{}", entry.file_name().to_string_lossy());
+                    self.load_scope(&entry.path(), &scope, &mut problems);
+                }
+            }
+        }
+        problems
+    }
+
+    fn load_scope(&mut self, dir: &Path, scope: &str, problems: &mut Vec<TemplateProblem>) {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(err) => {
+                problems.push(TemplateProblem {
+                    path: dir.display().to_string(),
+                    message: format!("cannot read templates directory: {err}"),
+                });
+                return;
+            }
+        };
+        let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for path in files.into_iter().filter(|p| p.is_file()) {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !is_known_name(&name) {
+                problems.push(TemplateProblem {
+                    path: path.display().to_string(),
+                    message: format!(
+                        "unknown template name {name:?}: expected <kind>.<part> with kind one of entered, exited, gap_started, gap_ended, digest and part one of {}",
+                        PARTS.join(", ")
+                    ),
+                });
+                continue;
+            }
+            match std::fs::read_to_string(&path) {
+                Ok(source) => {
+                    if let Err(err) = self.add_override(scope, &name, &source) {
+                        problems.push(TemplateProblem {
+                            path: path.display().to_string(),
+                            message: err.message,
+                        });
+                    }
+                }
+                Err(err) => problems.push(TemplateProblem {
+                    path: path.display().to_string(),
+                    message: format!("cannot read template: {err}"),
+                }),
+            }
+        }
+    }
+
+    /// The most specific registered name for `name`.
+    fn resolve(&self, name: &str, org_id: &str, rule_id: Option<&str>) -> String {
+        let mut chain = Vec::with_capacity(4);
+        if let Some(rule) = rule_id {
+            chain.push(format!("rules/{rule}/{name}"));
+        }
+        chain.push(format!("orgs/{org_id}/{name}"));
+        chain.push(format!("dir/{name}"));
+        for candidate in chain {
+            if self.broken.contains_key(&candidate) || self.env.get_template(&candidate).is_ok() {
+                return candidate;
+            }
+        }
+        format!("default/{name}")
+    }
+
+    fn render_one(&self, registered: &str, ctx: &Value) -> Result<String, RenderError> {
+        if let Some(message) = self.broken.get(registered) {
+            return Err(RenderError {
+                template: registered.to_owned(),
+                message: message.clone(),
+            });
+        }
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.env
+                .get_template(registered)
+                .and_then(|t| t.render(ctx.clone()))
+        }));
+        match result {
+            Ok(Ok(text)) => Ok(text),
+            Ok(Err(err)) => Err(RenderError {
+                template: registered.to_owned(),
+                message: format!("{err:#}"),
+            }),
+            Err(panic) => Err(RenderError {
+                template: registered.to_owned(),
+                message: format!("template panicked: {}", panic_text(panic.as_ref())),
+            }),
+        }
+    }
+
+    fn render_parts(
+        &self,
+        prefix: &str,
+        org_id: &str,
+        rule_id: Option<&str>,
+        channel: ChannelKind,
+        mut ctx: serde_json::Value,
+    ) -> Result<Rendered, RenderError> {
+        let name = |part: &str| self.resolve(&format!("{prefix}.{part}"), org_id, rule_id);
+        let subject_name = name("subject.txt");
+        let subject = self.render_one(&subject_name, &Value::from(Serde(&ctx)))?;
+        let subject = subject.lines().next().unwrap_or_default().trim().to_owned();
+        if let Some(map) = ctx.as_object_mut() {
+            map.insert("subject".into(), json!(subject));
+        }
+        let value = Value::from(Serde(&ctx));
+        let text = self.render_one(&name("text.txt"), &value)?;
+        let (html, json) = match channel {
+            ChannelKind::Email | ChannelKind::Maildir => {
+                (Some(self.render_one(&name("html.html"), &value)?), None)
+            }
+            ChannelKind::Slack => (None, Some(self.render_json(&name("slack.json"), &value)?)),
+            ChannelKind::Webhook => (None, Some(self.render_json(&name("webhook.json"), &value)?)),
+        };
+        Ok(Rendered {
+            subject,
+            text,
+            html,
+            json,
+        })
+    }
+
+    fn render_json(&self, registered: &str, ctx: &Value) -> Result<String, RenderError> {
+        let body = self.render_one(registered, ctx)?;
+        match serde_json::from_str::<serde_json::Value>(&body) {
+            Ok(parsed) => Ok(parsed.to_string()),
+            Err(err) => Err(RenderError {
+                template: registered.to_owned(),
+                message: format!("rendered text is not valid json: {err}"),
+            }),
+        }
+    }
+
+    /// Renders one realtime notification for `user` on the notification's channel.
+    pub fn render_notification(
+        &self,
+        notification: &Notification,
+        user: &User,
+    ) -> Result<Rendered, RenderError> {
+        let tz = user_tz(user)?;
+        let new = &notification.new;
+        let mut ctx = event_context(&new.event, &tz);
+        if let Some(map) = ctx.as_object_mut() {
+            map.insert("notification_id".into(), json!(notification.id));
+            map.insert("rule_id".into(), json!(new.rule_id));
+            map.insert("user_id".into(), json!(new.user_id));
+            map.insert("org_id".into(), json!(new.org_id));
+            map.insert("user".into(), user_context(user));
+        }
+        self.render_parts(
+            new.event.kind.as_str(),
+            &new.org_id,
+            Some(&new.rule_id),
+            new.channel,
+            ctx,
+        )
+    }
+
+    /// Renders one digest for `user`, with a summary table of its items.
+    pub fn render_digest(
+        &self,
+        digest: &DigestBatch,
+        user: &User,
+    ) -> Result<Rendered, RenderError> {
+        let tz = user_tz(user)?;
+        let mut counts: BTreeMap<EventKind, usize> = BTreeMap::new();
+        let mut items = Vec::with_capacity(digest.items.len());
+        let mut lines = Vec::with_capacity(digest.items.len());
+        for item in &digest.items {
+            let event = &item.new.event;
+            *counts.entry(event.kind).or_default() += 1;
+            let mut ctx = event_context(event, &tz);
+            if let Some(map) = ctx.as_object_mut() {
+                map.insert("notification_id".into(), json!(item.id));
+                map.insert("rule_id".into(), json!(item.new.rule_id));
+            }
+            lines.push(format!(
+                "{} | {} | {} | {}",
+                local_time(event.at, &tz),
+                event.display_name(),
+                event.kind,
+                event.area_name
+            ));
+            items.push(ctx);
+        }
+        let summary: Vec<_> = counts
+            .iter()
+            .map(|(kind, count)| json!({"kind": kind.as_str(), "count": count}))
+            .collect();
+        let ctx = json!({
+            "digest_id": digest.id,
+            "user_id": digest.user_id,
+            "user": user_context(user),
+            "count": digest.items.len(),
+            "period_start": local_time(digest.period_start, &tz),
+            "period_end": local_time(digest.period_end, &tz),
+            "period_start_utc": digest.period_start.to_string(),
+            "period_end_utc": digest.period_end.to_string(),
+            "summary": summary,
+            "items": items,
+            "lines": lines,
+        });
+        self.render_parts("digest", &user.org_id, None, digest.channel, ctx)
+    }
+}
+
+fn is_known_name(name: &str) -> bool {
+    let Some((kind, part)) = name.split_once('.') else {
+        return false;
+    };
+    (kind == "digest" || EventKind::parse(kind).is_some()) && PARTS.contains(&part)
+}
+
+fn user_tz(user: &User) -> Result<TimeZone, RenderError> {
+    user.timezone.clone().ok_or_else(|| RenderError {
+        template: "-".into(),
+        message: format!(
+            "user {:?} has invalid timezone {:?}",
+            user.id, user.timezone_name
+        ),
+    })
+}
+
+fn user_context(user: &User) -> serde_json::Value {
+    json!({
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "timezone": user.timezone_name,
+        "locale": user.locale,
+    })
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+/// Formats `at` in `tz` as `01/01/2025 00:00 NZDT` (day/month/year, 24 h, abbreviation).
+pub fn local_time(at: Timestamp, tz: &TimeZone) -> String {
+    let zoned = at.to_zoned(tz.clone());
+    jiff::fmt::strtime::format("%d/%m/%Y %H:%M %Z", &zoned).unwrap_or_else(|_| zoned.to_string())
+}
+
+/// Humanises a duration: `6 hours`, `1 day 2 hours`, `1 hour 30 minutes`, `45 seconds`.
+///
+/// At most the two largest units, smaller ones truncated.
+pub fn humanise_seconds(total: u64) -> String {
+    let units = [
+        (total / 86_400, "day"),
+        ((total % 86_400) / 3_600, "hour"),
+        ((total % 3_600) / 60, "minute"),
+        (total % 60, "second"),
+    ];
+    let Some(first) = units.iter().position(|(n, _)| *n > 0) else {
+        return "0 seconds".to_owned();
+    };
+    units[first..]
+        .iter()
+        .take(2)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+fn event_context(event: &Event, tz: &TimeZone) -> serde_json::Value {
+    json!({
+        "kind": event.kind.as_str(),
+        "vessel": event.display_name(),
+        "vessel_name": event.vessel_name,
+        "mmsi": event.mmsi,
+        "area": event.area_name,
+        "area_id": event.area_id,
+        "at": local_time(event.at, tz),
+        "at_utc": event.at.to_string(),
+        "lat": round4(event.lat),
+        "lon": round4(event.lon),
+        "last_seen": event.last_seen.map(|t| local_time(t, tz)),
+        "last_seen_utc": event.last_seen.map(|t| t.to_string()),
+        "gap": event.gap_seconds.map(humanise_seconds),
+        "gap_seconds": event.gap_seconds,
+        "threshold": event.threshold_seconds.map(humanise_seconds),
+        "threshold_seconds": event.threshold_seconds,
+        "timezone": tz.iana_name().unwrap_or("UTC"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn humanises_durations() {
+        let check = |secs: u64, want: &str| assert_eq!(humanise_seconds(secs), want, "{secs}");
+        check(6 * 3600, "6 hours");
+        check(26 * 3600, "1 day 2 hours");
+        check(26 * 3600 + 59 * 60, "1 day 2 hours");
+        check(86_400 + 60, "1 day");
+        check(3600 + 1800, "1 hour 30 minutes");
+        check(3600, "1 hour");
+        check(45, "45 seconds");
+        check(0, "0 seconds");
+    }
+
+    #[test]
+    fn every_default_template_parses_and_names_are_known() {
+        let r = Renderer::with_defaults();
+        assert!(r.broken.is_empty(), "{:?}", r.broken);
+        for (name, _) in DEFAULT_TEMPLATES {
+            assert!(is_known_name(name), "{name}");
+        }
+        assert_eq!(DEFAULT_TEMPLATES.len(), 25);
+    }
+}

@@ -1,0 +1,208 @@
+//! The [`Router`]: `lookout_core::Deliver` for the dispatcher. It looks the recipient up in the
+//! *current* model at send time (a user deleted since the notification was queued fails
+//! permanently with "recipient deleted"), renders in the user's timezone and sends on the
+//! notification's channel.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use lookout_core::{ChannelKind, Deliver, DigestBatch, Notification, SendError};
+
+use crate::channels::{HttpChannel, HttpSettings, MaildirChannel, SmtpChannel, build_message};
+use crate::model::{Model, User};
+use crate::render::{Rendered, Renderer};
+
+/// Default sender for Maildir messages when no SMTP sender is configured.
+const DEFAULT_FROM: &str = "Lookout <lookout@localhost>";
+
+/// Renders and sends notifications on the right channel. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Router {
+    model: Arc<RwLock<Arc<Model>>>,
+    renderer: Arc<RwLock<Arc<Renderer>>>,
+    smtp: Option<SmtpChannel>,
+    http: HttpChannel,
+    maildir: MaildirChannel,
+    from: String,
+    message_id_domain: String,
+}
+
+impl Router {
+    /// A router over `model` and `renderer`; `smtp` is `None` when email is not configured
+    /// (email notifications then fail permanently).
+    pub fn new(
+        model: Arc<Model>,
+        renderer: Arc<Renderer>,
+        smtp: Option<SmtpChannel>,
+        http: HttpSettings,
+    ) -> Result<Router, String> {
+        let (from, message_id_domain) = match &smtp {
+            Some(s) => (
+                s.settings().from.clone(),
+                s.settings().message_id_domain.clone(),
+            ),
+            None => (DEFAULT_FROM.to_owned(), "lookout.invalid".to_owned()),
+        };
+        Ok(Router {
+            model: Arc::new(RwLock::new(model)),
+            renderer: Arc::new(RwLock::new(renderer)),
+            smtp,
+            http: HttpChannel::new(http)?,
+            maildir: MaildirChannel::new(),
+            from,
+            message_id_domain,
+        })
+    }
+
+    /// Swaps in a new model (configuration reload); in-flight sends keep the old one.
+    pub fn replace_model(&self, model: Arc<Model>) {
+        match self.model.write() {
+            Ok(mut guard) => *guard = model,
+            Err(poisoned) => *poisoned.into_inner() = model,
+        }
+    }
+
+    /// Swaps in a new renderer (template reload).
+    pub fn replace_renderer(&self, renderer: Arc<Renderer>) {
+        match self.renderer.write() {
+            Ok(mut guard) => *guard = renderer,
+            Err(poisoned) => *poisoned.into_inner() = renderer,
+        }
+    }
+
+    fn snapshot(&self) -> (Arc<Model>, Arc<Renderer>) {
+        let model = match self.model.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        };
+        let renderer = match self.renderer.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        };
+        (model, renderer)
+    }
+
+    fn recipient(model: &Model, user_id: &str) -> Result<User, SendError> {
+        match model.users.get(user_id) {
+            None => Err(SendError::Permanent(format!(
+                "recipient deleted: user {user_id:?} no longer exists"
+            ))),
+            Some(user) if user.deleted => Err(SendError::Permanent(format!(
+                "recipient deleted: user {user_id:?}"
+            ))),
+            Some(user) if !user.enabled => Err(SendError::Permanent(format!(
+                "recipient disabled: user {user_id:?}"
+            ))),
+            Some(user) => Ok(user.clone()),
+        }
+    }
+
+    async fn send(
+        &self,
+        model: &Model,
+        user: &User,
+        id: &str,
+        channel: ChannelKind,
+        destination: &str,
+        rendered: Rendered,
+    ) -> Result<(), SendError> {
+        match channel {
+            ChannelKind::Email => {
+                let smtp = self.smtp.as_ref().ok_or_else(|| {
+                    SendError::Permanent("email channel used but [smtp] is not configured".into())
+                })?;
+                let message = build_message(
+                    id,
+                    &smtp.settings().from,
+                    &smtp.settings().message_id_domain,
+                    destination,
+                    &rendered,
+                )?;
+                smtp.send(&message).await
+            }
+            ChannelKind::Maildir => {
+                let message = build_message(
+                    id,
+                    &self.from,
+                    &self.message_id_domain,
+                    &user.email,
+                    &rendered,
+                )?;
+                self.maildir
+                    .deliver(&PathBuf::from(destination), id, &message)
+                    .await
+                    .map(|_| ())
+            }
+            ChannelKind::Webhook => {
+                let endpoint = model.webhook_by_url(destination).ok_or_else(|| {
+                    SendError::Permanent(format!(
+                        "webhook endpoint for {destination:?} is no longer configured"
+                    ))
+                })?;
+                let body = rendered.json.unwrap_or_default();
+                self.http
+                    .send_webhook(&endpoint.url, &endpoint.secret, id, body)
+                    .await
+            }
+            ChannelKind::Slack => {
+                let body = rendered.json.unwrap_or_default();
+                self.http.send_slack(destination, body).await
+            }
+        }
+    }
+}
+
+impl Deliver for Router {
+    async fn deliver(&self, notification: &Notification) -> Result<(), SendError> {
+        let (model, renderer) = self.snapshot();
+        let user = Self::recipient(&model, &notification.new.user_id)?;
+        let rendered = renderer
+            .render_notification(notification, &user)
+            .map_err(|err| {
+                tracing::error!(
+                    notification_id = %notification.id,
+                    rule_id = %notification.new.rule_id,
+                    template = %err.template,
+                    error = %err.message,
+                    "template failed"
+                );
+                metrics::counter!("lookout_template_errors_total").increment(1);
+                SendError::Permanent(err.to_string())
+            })?;
+        let new = &notification.new;
+        self.send(
+            &model,
+            &user,
+            &notification.id,
+            new.channel,
+            &new.destination,
+            rendered,
+        )
+        .await
+    }
+
+    async fn deliver_digest(&self, digest: &DigestBatch) -> Result<(), SendError> {
+        let (model, renderer) = self.snapshot();
+        let user = Self::recipient(&model, &digest.user_id)?;
+        let rendered = renderer.render_digest(digest, &user).map_err(|err| {
+            tracing::error!(
+                digest_id = %digest.id,
+                user_id = %digest.user_id,
+                template = %err.template,
+                error = %err.message,
+                "digest template failed"
+            );
+            metrics::counter!("lookout_template_errors_total").increment(1);
+            SendError::Permanent(err.to_string())
+        })?;
+        self.send(
+            &model,
+            &user,
+            &digest.id,
+            digest.channel,
+            &digest.destination,
+            rendered,
+        )
+        .await
+    }
+}
