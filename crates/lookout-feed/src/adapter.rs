@@ -115,6 +115,11 @@ fn nonzero(v: u8) -> Option<u8> {
 }
 
 fn dimensions(d: &Dimensions) -> Option<[u16; 4]> {
-    let all = [d.to_bow, d.to_stern, u16::from(d.to_port), u16::from(d.to_starboard)];
+    let all = [
+        d.to_bow,
+        d.to_stern,
+        u16::from(d.to_port),
+        u16::from(d.to_starboard),
+    ];
     (all != [0; 4]).then_some(all)
 }

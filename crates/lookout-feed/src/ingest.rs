@@ -84,7 +84,10 @@ pub(crate) struct Pacer {
 
 impl Pacer {
     pub(crate) fn new(speed: f64) -> Pacer {
-        Pacer { speed, origin: None }
+        Pacer {
+            speed,
+            origin: None,
+        }
     }
 
     /// Waits until the wall-clock moment that corresponds to `at`.
@@ -114,9 +117,7 @@ struct Meters {
 
 impl Meters {
     fn new(source: Arc<str>) -> Meters {
-        let result = |r: &'static str| {
-            metrics::counter!("lookout_ais_sentences_total", "source" => source.to_string(), "result" => r)
-        };
+        let result = |r: &'static str| metrics::counter!("lookout_ais_sentences_total", "source" => source.to_string(), "result" => r);
         Meters {
             ok: result("ok"),
             partial: result("partial"),
@@ -142,7 +143,9 @@ impl Meters {
     fn message(&mut self, msg_type: u8) {
         self.types
             .entry(msg_type)
-            .or_insert_with(|| metrics::counter!("lookout_ais_messages_total", "type" => msg_type.to_string()))
+            .or_insert_with(
+                || metrics::counter!("lookout_ais_messages_total", "type" => msg_type.to_string()),
+            )
             .increment(1);
     }
 }
@@ -159,7 +162,11 @@ pub(crate) struct Ingest {
 }
 
 impl Ingest {
-    pub(crate) fn new(source: Arc<str>, conn: ConnectionHandle, out: mpsc::Sender<Observation>) -> Ingest {
+    pub(crate) fn new(
+        source: Arc<str>,
+        conn: ConnectionHandle,
+        out: mpsc::Sender<Observation>,
+    ) -> Ingest {
         Ingest {
             decoder: ais::Decoder::new(),
             conn,

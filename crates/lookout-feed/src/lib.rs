@@ -58,5 +58,6 @@ pub mod source;
 pub use error::FeedError;
 pub use ingest::FeedStats;
 pub use registry::{
-    ConnectionHandle, ConnectionRegistry, ConnectionSnapshot, Direction, RegistrySnapshot, SourceSnapshot, SourceState,
+    ConnectionHandle, ConnectionRegistry, ConnectionSnapshot, Direction, RegistrySnapshot,
+    SourceSnapshot, SourceState,
 };

@@ -58,8 +58,6 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
-
-
     /// The next frame, `Ok(None)` at end of stream.
     ///
     /// # Cancel safety
@@ -72,7 +70,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 let line_start = self.start;
                 self.start += pos + 1;
                 if let Some(discarded) = self.discarding.take() {
-                    return Ok(Some(Frame::TooLong { len: discarded + pos }));
+                    return Ok(Some(Frame::TooLong {
+                        len: discarded + pos,
+                    }));
                 }
                 let mut line = &self.buf[line_start..line_start + pos];
                 if let [rest @ .., b'\r'] = line {
@@ -153,7 +153,10 @@ mod tests {
         let mut input = b"ok\n".to_vec();
         input.extend(std::iter::repeat_n(b'x', 50_000));
         input.extend(b"\nafter\n");
-        assert_eq!(frames(&input, 100).await, ["ok", "<too long 50000>", "after"]);
+        assert_eq!(
+            frames(&input, 100).await,
+            ["ok", "<too long 50000>", "after"]
+        );
         assert_eq!(frames(b"123456\n12\n", 5).await, ["<too long 6>", "12"]);
         assert_eq!(frames(b"12345\r\n", 5).await, ["12345"]);
     }

@@ -128,7 +128,12 @@ impl ConnectionRegistry {
     }
 
     /// Registers a connection; it is listed until the handle is dropped.
-    pub fn register(&self, source: &str, peer: impl Into<String>, direction: Direction) -> ConnectionHandle {
+    pub fn register(
+        &self,
+        source: &str,
+        peer: impl Into<String>,
+        direction: Direction,
+    ) -> ConnectionHandle {
         let entry = Arc::new(ConnectionEntry {
             source: Arc::from(source),
             peer: peer.into(),
@@ -195,7 +200,10 @@ impl ConnectionRegistry {
             .iter()
             .map(|(id, e)| (*id, Arc::clone(e)))
             .collect();
-        entries.into_iter().map(|(id, e)| snapshot_of(id, &e)).collect()
+        entries
+            .into_iter()
+            .map(|(id, e)| snapshot_of(id, &e))
+            .collect()
     }
 
     /// Sources and connections, for `/connections`.

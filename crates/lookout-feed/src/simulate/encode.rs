@@ -1,6 +1,9 @@
 //! From the vessel model to `ais` messages (types 1, 18, 5, 24A and 24B).
 
-use ais::{AisString, Dimensions, Eta, Message, Mmsi, PositionReport, StaticDataReport, StaticPart, StaticVoyage};
+use ais::{
+    AisString, Dimensions, Eta, Message, Mmsi, PositionReport, StaticDataReport, StaticPart,
+    StaticVoyage,
+};
 
 use super::vessel::{Class, Vessel};
 
@@ -38,9 +41,10 @@ pub(super) fn position(vessel: &Vessel, t: i64) -> Message {
 /// The static messages a vessel sends every 6 minutes: type 5 (Class A) or 24A + 24B (Class B).
 pub(super) fn statics(vessel: &Vessel) -> Result<Vec<Message>, String> {
     let mmsi = Mmsi(vessel.mmsi);
-    let name = AisString::<20>::new(&vessel.name).ok_or_else(|| format!("name {:?} is not AIS text", vessel.name))?;
-    let callsign =
-        AisString::<7>::new(&vessel.callsign).ok_or_else(|| format!("callsign {:?} is not AIS text", vessel.callsign))?;
+    let name = AisString::<20>::new(&vessel.name)
+        .ok_or_else(|| format!("name {:?} is not AIS text", vessel.name))?;
+    let callsign = AisString::<7>::new(&vessel.callsign)
+        .ok_or_else(|| format!("callsign {:?} is not AIS text", vessel.callsign))?;
     let dims = Dimensions {
         to_bow: vessel.dims[0],
         to_stern: vessel.dims[1],
@@ -62,7 +66,11 @@ pub(super) fn statics(vessel: &Vessel) -> Result<Vec<Message>, String> {
                 dimensions: dims,
                 epfd: 1,
                 eta: Eta::default(),
-                draught: if vessel.dims[0] + vessel.dims[1] > 60 { 8.5 } else { 3.2 },
+                draught: if vessel.dims[0] + vessel.dims[1] > 60 {
+                    8.5
+                } else {
+                    3.2
+                },
                 destination,
                 dte: false,
             })]

@@ -130,7 +130,10 @@ impl SimConfig {
         }
         if self.source.is_empty()
             || self.source.len() > 15
-            || !self.source.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            || !self
+                .source
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return Err(SimError::Config(format!(
                 "source must be 1 to 15 letters, digits, '-' or '_', got {:?}",
@@ -314,7 +317,9 @@ impl Simulation {
         };
         let secs = at.as_second();
         for message in messages {
-            let mut tag = TagBlockOptions::new().source(self.source.as_str()).time(secs);
+            let mut tag = TagBlockOptions::new()
+                .source(self.source.as_str())
+                .time(secs);
             let mut options = EncodeOptions::default();
             if message.msg_type() == 5 {
                 // Multipart: a fresh group id and sequential id per message.

@@ -21,11 +21,19 @@ pub(crate) struct Node {
 }
 
 const fn port(name: &'static str, lat: f64, lon: f64) -> Node {
-    Node { name, at: LatLon::new(lat, lon), port: true }
+    Node {
+        name,
+        at: LatLon::new(lat, lon),
+        port: true,
+    }
 }
 
 const fn sea(name: &'static str, lat: f64, lon: f64) -> Node {
-    Node { name, at: LatLon::new(lat, lon), port: false }
+    Node {
+        name,
+        at: LatLon::new(lat, lon),
+        port: false,
+    }
 }
 
 /// Port indexes used by the scripted vessels.
@@ -135,10 +143,38 @@ pub(crate) const COOK_GROUNDS: [LatLon; 3] = [
 
 /// Words vessel names are built from.
 pub(crate) const NAME_WORDS: [&str; 32] = [
-    "AORAKI", "KOTUKU", "TUI", "KEA", "MOANA", "TAKAHE", "RANGI", "HINE", "KIWI", "WAKA", "AROHA",
-    "TASMAN", "PACIFIC", "SOUTHERN", "ENDEAVOUR", "KAHU", "MATAI", "RIMU", "TOTARA", "KAURI",
-    "PUKEKO", "WEKA", "PIPI", "TAIAROA", "HAURAKI", "TARANAKI", "OTAGO", "STAR", "SPIRIT", "QUEEN",
-    "TRADER", "PIONEER",
+    "AORAKI",
+    "KOTUKU",
+    "TUI",
+    "KEA",
+    "MOANA",
+    "TAKAHE",
+    "RANGI",
+    "HINE",
+    "KIWI",
+    "WAKA",
+    "AROHA",
+    "TASMAN",
+    "PACIFIC",
+    "SOUTHERN",
+    "ENDEAVOUR",
+    "KAHU",
+    "MATAI",
+    "RIMU",
+    "TOTARA",
+    "KAURI",
+    "PUKEKO",
+    "WEKA",
+    "PIPI",
+    "TAIAROA",
+    "HAURAKI",
+    "TARANAKI",
+    "OTAGO",
+    "STAR",
+    "SPIRIT",
+    "QUEEN",
+    "TRADER",
+    "PIONEER",
 ];
 
 /// Shortest sea route (by great-circle distance) between two nodes, as the list of points to
@@ -153,7 +189,9 @@ pub(crate) fn route(from: usize, to: usize) -> Vec<LatLon> {
     }
     dist[from] = 0.0;
     for _ in 0..n {
-        let Some(u) = (0..n).filter(|&i| !done[i]).min_by(|&a, &b| dist[a].total_cmp(&dist[b]))
+        let Some(u) = (0..n)
+            .filter(|&i| !done[i])
+            .min_by(|&a, &b| dist[a].total_cmp(&dist[b]))
         else {
             break;
         };

@@ -61,10 +61,17 @@ pub async fn serve_tcp(
     let mut simulation = Simulation::new(sim)?;
     let tracker = TaskTracker::new();
     let accept_token = token.child_token();
-    let (joined_tx, mut joined_rx) = mpsc::channel::<mpsc::Sender<Arc<str>>>(serve.max_clients.max(1));
+    let (joined_tx, mut joined_rx) =
+        mpsc::channel::<mpsc::Sender<Arc<str>>>(serve.max_clients.max(1));
     let accept = sentinel::spawn(
         "sim-accept",
-        accept_loop(listener, joined_tx, tracker.clone(), serve.clone(), accept_token.clone()),
+        accept_loop(
+            listener,
+            joined_tx,
+            tracker.clone(),
+            serve.clone(),
+            accept_token.clone(),
+        ),
     );
     let mut clients: Vec<mpsc::Sender<Arc<str>>> = Vec::new();
     let mut summary = SimSummary {
@@ -80,7 +87,9 @@ pub async fn serve_tcp(
     let paced = serve.rate.is_finite() && serve.rate > 0.0;
     let origin = Instant::now();
     while !token.is_cancelled() {
-        let Some(record) = simulation.next() else { break };
+        let Some(record) = simulation.next() else {
+            break;
+        };
         while let Ok(client) = joined_rx.try_recv() {
             clients.push(client);
         }
@@ -104,7 +113,9 @@ pub async fn serve_tcp(
             match sent {
                 Ok(Ok(())) => alive.push(client),
                 Ok(Err(_)) => {}
-                Err(_) => tracing::warn!(target: "lookout_feed", "simulator client too slow, dropping it"),
+                Err(_) => {
+                    tracing::warn!(target: "lookout_feed", "simulator client too slow, dropping it")
+                }
             }
         }
         clients = alive;
@@ -162,7 +173,11 @@ async fn accept_loop(
 }
 
 /// Writes queued records to one client, batching what is queued, until the queue closes.
-async fn write_client(mut stream: TcpStream, mut rx: mpsc::Receiver<Arc<str>>, write_timeout: Duration) {
+async fn write_client(
+    mut stream: TcpStream,
+    mut rx: mpsc::Receiver<Arc<str>>,
+    write_timeout: Duration,
+) {
     let mut batch = Vec::with_capacity(64 * 1024);
     while let Some(first) = rx.recv().await {
         batch.clear();

@@ -90,9 +90,16 @@ fn output_decodes_cleanly_with_every_message_kind() {
     };
     let (tracks, types, errors) = decode_all(&config);
     assert_eq!(errors, 0);
-    assert_eq!(tracks.len(), 60, "every vessel reports a position within the hour");
+    assert_eq!(
+        tracks.len(),
+        60,
+        "every vessel reports a position within the hour"
+    );
     for ty in [1, 5, 18, 24] {
-        assert!(types.get(&ty).copied().unwrap_or(0) > 0, "no type {ty} in {types:?}");
+        assert!(
+            types.get(&ty).copied().unwrap_or(0) > 0,
+            "no type {ty} in {types:?}"
+        );
     }
     // Static data every 6 minutes: about 10 per vessel in an hour.
     let statics = types[&5] + types[&24] / 2;
@@ -121,7 +128,10 @@ fn report_intervals_follow_class_and_state() {
             "no {expected} s interval in {seen:?}"
         );
     }
-    assert!(seen.iter().all(|&d| d <= 181 || d > 3000), "unexpected intervals {seen:?}");
+    assert!(
+        seen.iter().all(|&d| d <= 181 || d > 3000),
+        "unexpected intervals {seen:?}"
+    );
 }
 
 /// Times (s) at which `track` changes membership of `ring`: (time, now_inside).
@@ -171,7 +181,10 @@ fn demo_guarantee_enter_exit_and_gap_within_minutes() {
             .find(|w| w[1].0 - w[0].0 > 3600.0)
             .expect("a gap");
         assert!(gap[0].0 < 300.0, "goes dark within 5 min: {gap:?}");
-        assert!((gap[1].0 - gap[0].0 - 7200.0).abs() < 20.0, "dark for 2 h: {gap:?}");
+        assert!(
+            (gap[1].0 - gap[0].0 - 7200.0).abs() < 20.0,
+            "dark for 2 h: {gap:?}"
+        );
         assert!(in_ring(LatLon::new(gap[0].1, gap[0].2), gulf));
         assert!(in_ring(LatLon::new(gap[1].1, gap[1].2), gulf));
     }
@@ -197,7 +210,10 @@ fn random_fishers_go_dark_inside_areas_and_reappear() {
             })
         })
         .count();
-    assert!(dark_inside >= 1, "{dark_inside} vessels went dark inside an area");
+    assert!(
+        dark_inside >= 1,
+        "{dark_inside} vessels went dark inside an area"
+    );
 }
 
 #[test]
@@ -228,6 +244,9 @@ fn run_to_file_writes_what_generate_yields() {
     let summary = run_to_file(&config, &path).unwrap();
     let written = std::fs::read(&path).unwrap();
     assert_eq!(summary.bytes, written.len() as u64);
-    assert_eq!(summary.sentences, written.iter().filter(|&&b| b == b'\n').count() as u64);
+    assert_eq!(
+        summary.sentences,
+        written.iter().filter(|&&b| b == b'\n').count() as u64
+    );
     assert_eq!(summary.vessels, 10);
 }

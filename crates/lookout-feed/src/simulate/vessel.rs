@@ -38,7 +38,11 @@ pub(crate) enum Plan {
     Ferry { a: usize, b: usize, stay: i64 },
     /// Leaves home for a fishing ground (inside an example area), fishes, sometimes switches
     /// its transponder off for hours there, and returns.
-    Fisher { home: usize, cook_strait: bool, dark_chance: f64 },
+    Fisher {
+        home: usize,
+        cook_strait: bool,
+        dark_chance: f64,
+    },
     /// A Class B pleasure boat: day trips from Auckland to Hauraki Gulf anchorages.
     Pleasure,
 }
@@ -108,18 +112,38 @@ impl Vessel {
             (Plan::Trader, Class::A, ty)
         } else if roll < 0.55 {
             let plan = if rng.chance(0.5) {
-                Plan::Ferry { a: AUCKLAND, b: MATIATIA, stay: 20 * MINUTE }
+                Plan::Ferry {
+                    a: AUCKLAND,
+                    b: MATIATIA,
+                    stay: 20 * MINUTE,
+                }
             } else {
-                Plan::Ferry { a: WELLINGTON, b: PICTON, stay: 60 * MINUTE }
+                Plan::Ferry {
+                    a: WELLINGTON,
+                    b: PICTON,
+                    stay: 60 * MINUTE,
+                }
             };
             (plan, Class::A, 60)
         } else if roll < 0.75 {
-            (Plan::Pleasure, Class::B, if rng.chance(0.5) { 36 } else { 37 })
+            (
+                Plan::Pleasure,
+                Class::B,
+                if rng.chance(0.5) { 36 } else { 37 },
+            )
         } else {
             let cook = rng.chance(0.4);
             let home = if cook { WELLINGTON } else { AUCKLAND };
             let class = if rng.chance(0.6) { Class::A } else { Class::B };
-            (Plan::Fisher { home, cook_strait: cook, dark_chance: 0.35 }, class, 30)
+            (
+                Plan::Fisher {
+                    home,
+                    cook_strait: cook,
+                    dark_chance: 0.35,
+                },
+                class,
+                30,
+            )
         };
         let mut v = Vessel::blank(idx, class, ship_type, plan, &mut rng);
         v.rng = rng;
@@ -127,7 +151,13 @@ impl Vessel {
         let start_port = v.home_port();
         if v.rng.chance(0.5) {
             v.depart_from(start_port, 0);
-            if let Phase::Sailing { route, leg, along_nm, .. } = &mut v.phase {
+            if let Phase::Sailing {
+                route,
+                leg,
+                along_nm,
+                ..
+            } = &mut v.phase
+            {
                 let total: f64 = route.windows(2).map(|w| distance_nm(w[0], w[1])).sum();
                 let mut skip = total * v.rng.range_f64(0.0, 0.8);
                 while *leg + 2 < route.len() {
@@ -163,11 +193,19 @@ impl Vessel {
                     0,
                     Class::A,
                     60,
-                    Plan::Ferry { a: AUCKLAND, b: MATIATIA, stay: 20 * MINUTE },
+                    Plan::Ferry {
+                        a: AUCKLAND,
+                        b: MATIATIA,
+                        stay: 20 * MINUTE,
+                    },
                     &mut rng,
                 );
                 v.phase = Phase::Sailing {
-                    route: vec![LatLon::new(-36.800, 174.830), NODES[14].at, NODES[MATIATIA].at],
+                    route: vec![
+                        LatLon::new(-36.800, 174.830),
+                        NODES[14].at,
+                        NODES[MATIATIA].at,
+                    ],
                     leg: 0,
                     along_nm: 0.0,
                     speed_kn: 18.0,
@@ -182,11 +220,19 @@ impl Vessel {
                     1,
                     Class::A,
                     60,
-                    Plan::Ferry { a: WELLINGTON, b: PICTON, stay: 60 * MINUTE },
+                    Plan::Ferry {
+                        a: WELLINGTON,
+                        b: PICTON,
+                        stay: 60 * MINUTE,
+                    },
                     &mut rng,
                 );
                 v.phase = Phase::Sailing {
-                    route: vec![LatLon::new(-41.330, 174.715), NODES[23].at, NODES[WELLINGTON].at],
+                    route: vec![
+                        LatLon::new(-41.330, 174.715),
+                        NODES[23].at,
+                        NODES[WELLINGTON].at,
+                    ],
                     leg: 0,
                     along_nm: 0.0,
                     speed_kn: 17.0,
@@ -201,7 +247,11 @@ impl Vessel {
                     2,
                     Class::A,
                     30,
-                    Plan::Fisher { home: AUCKLAND, cook_strait: false, dark_chance: 0.35 },
+                    Plan::Fisher {
+                        home: AUCKLAND,
+                        cook_strait: false,
+                        dark_chance: 0.35,
+                    },
                     &mut rng,
                 );
                 v.phase = Phase::Fishing {
@@ -224,7 +274,11 @@ impl Vessel {
     fn blank(idx: usize, class: Class, ship_type: u8, plan: Plan, rng: &mut SplitMix64) -> Vessel {
         let w1 = NAME_WORDS[rng.below(NAME_WORDS.len())];
         let w2 = NAME_WORDS[rng.below(NAME_WORDS.len())];
-        let name = if w1 == w2 { w1.to_owned() } else { format!("{w1} {w2}") };
+        let name = if w1 == w2 {
+            w1.to_owned()
+        } else {
+            format!("{w1} {w2}")
+        };
         let (len, beam) = match (class, plan) {
             (Class::B, _) => (rng.range_f64(8.0, 18.0), rng.range_f64(3.0, 5.0)),
             (_, Plan::Fisher { .. }) => (rng.range_f64(15.0, 40.0), rng.range_f64(5.0, 9.0)),
@@ -238,13 +292,22 @@ impl Vessel {
             mmsi: 512_000_000 + 1000 + idx as u32,
             name: name.chars().take(20).collect(),
             callsign,
-            imo: if class == Class::A { 9_000_000 + (idx as u32 % 999_999) } else { 0 },
+            imo: if class == Class::A {
+                9_000_000 + (idx as u32 % 999_999)
+            } else {
+                0
+            },
             ship_type,
             dims: [bow, len as u16 - bow, port, beam as u16 - port],
             class,
             destination: "",
             plan,
-            phase: Phase::Berthed { at: NODES[AUCKLAND].at, port: Some(AUCKLAND), until: 0, status: STATUS_MOORED },
+            phase: Phase::Berthed {
+                at: NODES[AUCKLAND].at,
+                port: Some(AUCKLAND),
+                until: 0,
+                status: STATUS_MOORED,
+            },
             clock: 0,
             dark: None,
             rng: SplitMix64::new(0),
@@ -283,7 +346,11 @@ impl Vessel {
                 (route(port, to), Some(to), self.rng.range_f64(15.0, 20.0))
             }
             Plan::Fisher { cook_strait, .. } => {
-                let grounds: &[LatLon] = if cook_strait { &COOK_GROUNDS } else { &HAURAKI_GROUNDS };
+                let grounds: &[LatLon] = if cook_strait {
+                    &COOK_GROUNDS
+                } else {
+                    &HAURAKI_GROUNDS
+                };
                 let ground = grounds[self.rng.below(grounds.len())];
                 let mut pts = route(port, if cook_strait { 22 } else { 14 });
                 pts.push(ground);
@@ -297,15 +364,29 @@ impl Vessel {
             }
         };
         self.destination = to_port.map_or("FISHING GROUNDS", |p| NODES[p].name);
-        let route_pts = if route_pts.len() < 2 { vec![here, here] } else { route_pts };
-        self.phase = Phase::Sailing { route: route_pts, leg: 0, along_nm: 0.0, speed_kn: speed, to_port };
+        let route_pts = if route_pts.len() < 2 {
+            vec![here, here]
+        } else {
+            route_pts
+        };
+        self.phase = Phase::Sailing {
+            route: route_pts,
+            leg: 0,
+            along_nm: 0.0,
+            speed_kn: speed,
+            to_port,
+        };
         self.clock = at;
     }
 
     /// Sails home from a ground (fishers, pleasure boats).
     fn return_home(&mut self, from: LatLon, at: i64) {
         let (home, via) = match self.plan {
-            Plan::Fisher { home, cook_strait: true, .. } => (home, 22),
+            Plan::Fisher {
+                home,
+                cook_strait: true,
+                ..
+            } => (home, 22),
             Plan::Fisher { home, .. } => (home, 14),
             _ => (AUCKLAND, 14),
         };
@@ -313,7 +394,13 @@ impl Vessel {
         pts.extend(route(via, home));
         let speed = self.rng.range_f64(7.0, 10.0);
         self.destination = NODES[home].name;
-        self.phase = Phase::Sailing { route: pts, leg: 0, along_nm: 0.0, speed_kn: speed, to_port: Some(home) };
+        self.phase = Phase::Sailing {
+            route: pts,
+            leg: 0,
+            along_nm: 0.0,
+            speed_kn: speed,
+            to_port: Some(home),
+        };
         self.clock = at;
     }
 
@@ -326,7 +413,12 @@ impl Vessel {
                     Plan::Trader => self.rng.range_f64(2.0, 10.0) as i64 * HOUR,
                     _ => self.rng.range_f64(4.0, 14.0) as i64 * HOUR,
                 };
-                self.phase = Phase::Berthed { at: NODES[port].at, port: Some(port), until: at + stay, status: STATUS_MOORED };
+                self.phase = Phase::Berthed {
+                    at: NODES[port].at,
+                    port: Some(port),
+                    until: at + stay,
+                    status: STATUS_MOORED,
+                };
             }
             (None, Plan::Fisher { dark_chance, .. }) => {
                 let mut until = at + (self.rng.range_f64(2.0, 6.0) * HOUR as f64) as i64;
@@ -337,11 +429,21 @@ impl Vessel {
                     until = until.max(to + 30 * MINUTE);
                 }
                 let heading = self.rng.range_f64(0.0, 180.0);
-                self.phase = Phase::Fishing { center: at_point, heading, since: at, until };
+                self.phase = Phase::Fishing {
+                    center: at_point,
+                    heading,
+                    since: at,
+                    until,
+                };
             }
             (None, _) => {
                 let until = at + (self.rng.range_f64(1.0, 4.0) * HOUR as f64) as i64;
-                self.phase = Phase::Berthed { at: at_point, port: None, until, status: STATUS_AT_ANCHOR };
+                self.phase = Phase::Berthed {
+                    at: at_point,
+                    port: None,
+                    until,
+                    status: STATUS_AT_ANCHOR,
+                };
             }
         }
         self.clock = at;
@@ -356,7 +458,13 @@ impl Vessel {
                 return;
             }
             match &mut self.phase {
-                Phase::Sailing { route, leg, along_nm, speed_kn, to_port } => {
+                Phase::Sailing {
+                    route,
+                    leg,
+                    along_nm,
+                    speed_kn,
+                    to_port,
+                } => {
                     let (a, b) = (route[*leg], route[*leg + 1]);
                     let leg_nm = distance_nm(a, b);
                     let left_ms = ((leg_nm - *along_nm).max(0.0) / *speed_kn * HOUR as f64) as i64;
@@ -375,7 +483,9 @@ impl Vessel {
                         self.clock = t;
                     }
                 }
-                Phase::Berthed { at, port, until, .. } => {
+                Phase::Berthed {
+                    at, port, until, ..
+                } => {
                     if *until <= t {
                         let (from, port, until) = (*at, *port, *until);
                         match port {
@@ -402,23 +512,60 @@ impl Vessel {
     /// Where the vessel is at `t`, which must be its current clock for sailing vessels.
     fn fix_at(&self, t: i64) -> Fix {
         match &self.phase {
-            Phase::Sailing { route, leg, along_nm, speed_kn, .. } => {
+            Phase::Sailing {
+                route,
+                leg,
+                along_nm,
+                speed_kn,
+                ..
+            } => {
                 let (a, b) = (route[*leg], route[*leg + 1]);
                 let leg_nm = distance_nm(a, b);
-                let f = if leg_nm > 0.0 { (*along_nm / leg_nm).min(1.0) } else { 1.0 };
+                let f = if leg_nm > 0.0 {
+                    (*along_nm / leg_nm).min(1.0)
+                } else {
+                    1.0
+                };
                 let p = intermediate(a, b, f);
-                Fix { lat: p.lat, lon: p.lon, sog: *speed_kn, cog: bearing_deg(p, b), status: STATUS_UNDER_WAY }
+                Fix {
+                    lat: p.lat,
+                    lon: p.lon,
+                    sog: *speed_kn,
+                    cog: bearing_deg(p, b),
+                    status: STATUS_UNDER_WAY,
+                }
             }
-            Phase::Berthed { at, status, .. } => Fix { lat: at.lat, lon: at.lon, sog: 0.0, cog: 0.0, status: *status },
-            Phase::Fishing { center, heading, since, .. } => {
+            Phase::Berthed { at, status, .. } => Fix {
+                lat: at.lat,
+                lon: at.lon,
+                sog: 0.0,
+                cog: 0.0,
+                status: *status,
+            },
+            Phase::Fishing {
+                center,
+                heading,
+                since,
+                ..
+            } => {
                 // Trawls back and forth through the centre at 2.5 kn, turning every 30 min.
                 let minutes = (t - since) as f64 / MINUTE as f64;
                 let phase = (minutes / 30.0).rem_euclid(2.0);
                 let tri = if phase < 1.0 { phase } else { 2.0 - phase };
                 let offset = (tri - 0.5) * 1.25;
                 let p = destination(*center, *heading, offset);
-                let cog = if phase < 1.0 { *heading } else { (*heading + 180.0).rem_euclid(360.0) };
-                Fix { lat: p.lat, lon: p.lon, sog: 2.5, cog, status: STATUS_FISHING }
+                let cog = if phase < 1.0 {
+                    *heading
+                } else {
+                    (*heading + 180.0).rem_euclid(360.0)
+                };
+                Fix {
+                    lat: p.lat,
+                    lon: p.lon,
+                    sog: 2.5,
+                    cog,
+                    status: STATUS_FISHING,
+                }
             }
         }
     }
@@ -430,7 +577,8 @@ impl Vessel {
 
     /// True when the transponder is off at `t`.
     pub(crate) fn is_dark(&self, t: i64) -> bool {
-        self.dark.is_some_and(|(from, until)| (from..until).contains(&t))
+        self.dark
+            .is_some_and(|(from, until)| (from..until).contains(&t))
     }
 
     /// Milliseconds to the next position report, by class, speed and status (ITU-R M.1371).

@@ -22,11 +22,15 @@ pub(super) async fn run(ctx: &Ctx, config: &FileConfig) -> Result<(), FeedError>
         }
         pacer = Some(Pacer::new(f));
     }
-    let file = tokio::fs::File::open(&config.path).await.map_err(file_error)?;
+    let file = tokio::fs::File::open(&config.path)
+        .await
+        .map_err(file_error)?;
     ctx.state(SourceState::Up, None);
-    let conn = ctx
-        .registry
-        .register(&ctx.name, config.path.display().to_string(), Direction::File);
+    let conn = ctx.registry.register(
+        &ctx.name,
+        config.path.display().to_string(),
+        Direction::File,
+    );
     let mut reader = Ingest::new(ctx.name.clone(), conn, ctx.out.clone());
     if let Some(pacer) = pacer {
         reader = reader.with_pacer(pacer);

@@ -197,7 +197,10 @@ impl Ctx {
 
     /// Adds a finished connection's counters to the source's.
     pub(crate) fn merge(&self, stats: &FeedStats) {
-        self.stats.lock().unwrap_or_else(|e| e.into_inner()).merge(stats);
+        self.stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .merge(stats);
     }
 
     pub(crate) fn totals(&self) -> FeedStats {
@@ -250,7 +253,10 @@ pub async fn run_source(
         }
         SourceKind::File(c) => file::run(&ctx, c).await,
     };
-    ctx.state(SourceState::Stopped, result.as_ref().err().map(|e| e.to_string()));
+    ctx.state(
+        SourceState::Stopped,
+        result.as_ref().err().map(|e| e.to_string()),
+    );
     result.map(|()| ctx.totals())
 }
 

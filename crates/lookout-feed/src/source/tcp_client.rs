@@ -21,7 +21,8 @@ pub(super) async fn run(ctx: &Ctx, config: &TcpClientConfig) -> Result<(), FeedE
             problem: "tcp client address is empty".to_owned(),
         });
     }
-    let reconnects = metrics::counter!("lookout_feed_reconnects_total", "source" => ctx.name.to_string());
+    let reconnects =
+        metrics::counter!("lookout_feed_reconnects_total", "source" => ctx.name.to_string());
     let mut backoff = Backoff::new(config.backoff_initial, config.backoff_max);
     let mut first = true;
     loop {
@@ -31,7 +32,10 @@ pub(super) async fn run(ctx: &Ctx, config: &TcpClientConfig) -> Result<(), FeedE
         }
         first = false;
         ctx.state(SourceState::Starting, None);
-        let dial = tokio::time::timeout(config.dial_timeout, TcpStream::connect(config.addr.as_str()));
+        let dial = tokio::time::timeout(
+            config.dial_timeout,
+            TcpStream::connect(config.addr.as_str()),
+        );
         let dialled = tokio::select! {
             biased;
             () = ctx.token.cancelled() => return Ok(()),
@@ -39,14 +43,26 @@ pub(super) async fn run(ctx: &Ctx, config: &TcpClientConfig) -> Result<(), FeedE
         };
         let problem = match dialled {
             Ok(Ok(stream)) => {
-                let peer = stream.peer_addr().map(peer_name).unwrap_or_else(|_| config.addr.clone());
+                let peer = stream
+                    .peer_addr()
+                    .map(peer_name)
+                    .unwrap_or_else(|_| config.addr.clone());
                 tracing::info!(target: "lookout_feed", source = %ctx.name, %peer, "feed connected");
                 ctx.state(SourceState::Up, None);
                 let _ = stream.set_nodelay(true);
-                let conn = ctx.registry.register(&ctx.name, peer.clone(), Direction::Outbound);
+                let conn = ctx
+                    .registry
+                    .register(&ctx.name, peer.clone(), Direction::Outbound);
                 let opened = tokio::time::Instant::now();
                 let mut ingest = Ingest::new(ctx.name.clone(), conn, ctx.out.clone());
-                let end = read_lines(stream, &mut ingest, ctx.max_line, Some(config.stall_timeout), &ctx.token).await;
+                let end = read_lines(
+                    stream,
+                    &mut ingest,
+                    ctx.max_line,
+                    Some(config.stall_timeout),
+                    &ctx.token,
+                )
+                .await;
                 ctx.merge(&ingest.stats);
                 if ingest.stats.lines > 0 || opened.elapsed() >= HEALTHY_AFTER {
                     backoff.reset();
@@ -62,7 +78,10 @@ pub(super) async fn run(ctx: &Ctx, config: &TcpClientConfig) -> Result<(), FeedE
                 }
             }
             Ok(Err(e)) => format!("cannot connect to {}: {e}", config.addr),
-            Err(_) => format!("connecting to {} timed out after {:?}", config.addr, config.dial_timeout),
+            Err(_) => format!(
+                "connecting to {} timed out after {:?}",
+                config.addr, config.dial_timeout
+            ),
         };
         let delay = backoff.next_delay();
         tracing::warn!(target: "lookout_feed", source = %ctx.name, problem = %problem, retry_in_ms = delay.as_millis() as u64, "feed connection lost");

@@ -78,16 +78,18 @@ impl Drop for PeerSlot {
     }
 }
 
-pub(super) async fn serve(ctx: &Ctx, listener: TcpListener, config: &TcpServerConfig) -> Result<(), FeedError> {
+pub(super) async fn serve(
+    ctx: &Ctx,
+    listener: TcpListener,
+    config: &TcpServerConfig,
+) -> Result<(), FeedError> {
     let local = listener.local_addr().map(peer_name).unwrap_or_default();
     tracing::info!(target: "lookout_feed", source = %ctx.name, addr = %local, "listening for AIS receivers");
     ctx.state(SourceState::Up, None);
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let peers = Arc::new(PerPeer::default());
     let tracker = TaskTracker::new();
-    let rejected = |reason: &'static str| {
-        metrics::counter!("lookout_feed_rejected_total", "source" => ctx.name.to_string(), "reason" => reason)
-    };
+    let rejected = |reason: &'static str| metrics::counter!("lookout_feed_rejected_total", "source" => ctx.name.to_string(), "reason" => reason);
     let (rejected_total, rejected_peer) = (rejected("max_connections"), rejected("max_per_peer"));
     let mut accept_errors = 0u32;
     loop {
@@ -144,16 +146,27 @@ pub(super) async fn serve(ctx: &Ctx, listener: TcpListener, config: &TcpServerCo
 }
 
 async fn handle(ctx: &Ctx, stream: TcpStream, idle: std::time::Duration) {
-    let peer = stream.peer_addr().map(peer_name).unwrap_or_else(|_| "unknown".to_owned());
+    let peer = stream
+        .peer_addr()
+        .map(peer_name)
+        .unwrap_or_else(|_| "unknown".to_owned());
     tracing::info!(target: "lookout_feed", source = %ctx.name, %peer, "receiver connected");
-    let conn = ctx.registry.register(&ctx.name, peer.clone(), Direction::Inbound);
+    let conn = ctx
+        .registry
+        .register(&ctx.name, peer.clone(), Direction::Inbound);
     let mut ingest = Ingest::new(ctx.name.clone(), conn, ctx.out.clone());
     let end = read_lines(stream, &mut ingest, ctx.max_line, Some(idle), &ctx.token).await;
     ctx.merge(&ingest.stats);
     match end {
-        ConnEnd::Eof => tracing::info!(target: "lookout_feed", source = %ctx.name, %peer, "receiver disconnected"),
-        ConnEnd::Idle => tracing::warn!(target: "lookout_feed", source = %ctx.name, %peer, idle_ms = idle.as_millis() as u64, "receiver idle, closing"),
-        ConnEnd::Error(e) => tracing::warn!(target: "lookout_feed", source = %ctx.name, %peer, error = %e, "receiver connection failed"),
+        ConnEnd::Eof => {
+            tracing::info!(target: "lookout_feed", source = %ctx.name, %peer, "receiver disconnected")
+        }
+        ConnEnd::Idle => {
+            tracing::warn!(target: "lookout_feed", source = %ctx.name, %peer, idle_ms = idle.as_millis() as u64, "receiver idle, closing")
+        }
+        ConnEnd::Error(e) => {
+            tracing::warn!(target: "lookout_feed", source = %ctx.name, %peer, error = %e, "receiver connection failed")
+        }
         ConnEnd::Cancelled | ConnEnd::Closed => {}
     }
 }

@@ -46,7 +46,11 @@ struct Peer {
     last: Instant,
 }
 
-pub(super) async fn serve(ctx: &Ctx, socket: UdpSocket, config: &UdpConfig) -> Result<(), FeedError> {
+pub(super) async fn serve(
+    ctx: &Ctx,
+    socket: UdpSocket,
+    config: &UdpConfig,
+) -> Result<(), FeedError> {
     let local = socket.local_addr().map(peer_name).unwrap_or_default();
     tracing::info!(target: "lookout_feed", source = %ctx.name, addr = %local, "listening for AIS datagrams");
     ctx.state(SourceState::Up, None);
@@ -87,7 +91,9 @@ pub(super) async fn serve(ctx: &Ctx, socket: UdpSocket, config: &UdpConfig) -> R
             }
         }
         let peer = peers.entry(addr).or_insert_with(|| {
-            let conn = ctx.registry.register(&ctx.name, peer_name(addr), Direction::Datagram);
+            let conn = ctx
+                .registry
+                .register(&ctx.name, peer_name(addr), Direction::Datagram);
             Peer {
                 ingest: Ingest::new(ctx.name.clone(), conn, ctx.out.clone()),
                 last: now,

@@ -1,0 +1,65 @@
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use lookout_feed::ConnectionRegistry;
+use lookout_feed::simulate::{ServeConfig, SimConfig, serve_tcp};
+use lookout_feed::source::{SourceConfig, SourceKind, TcpClientConfig, run_source};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::recv_n;
+
+#[tokio::test]
+async fn a_tcp_client_source_receives_the_whole_served_simulation() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sim = SimConfig {
+        vessels: 8,
+        hours: 0.25,
+        ..SimConfig::default()
+    };
+    let serve = ServeConfig {
+        rate: f64::INFINITY,
+        ..ServeConfig::default()
+    };
+    let token = CancellationToken::new();
+    let server = {
+        let (sim, token) = (sim.clone(), token.clone());
+        sentinel::spawn("sim-test", async move {
+            serve_tcp(listener, &sim, &serve, token).await
+        })
+    };
+
+    let (tx, mut rx) = mpsc::channel(256);
+    let registry = ConnectionRegistry::new();
+    let client = SourceConfig::new(
+        "sim",
+        SourceKind::TcpClient(TcpClientConfig {
+            addr: addr.to_string(),
+            backoff_initial: Duration::from_millis(50),
+            ..TcpClientConfig::default()
+        }),
+    );
+    let feed = sentinel::spawn("feed-test", run_source(client, registry, tx, token.clone()));
+
+    let summary = tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(summary.records > 300, "{summary:?}");
+    // Lossless: every record (type 24 A and B are separate records) is one observation.
+    let observations = recv_n(&mut rx, summary.records as usize).await;
+    let vessels: BTreeSet<u32> = observations.iter().map(|o| o.mmsi).collect();
+    assert_eq!(vessels.len(), 8);
+    let start = sim.start.as_second();
+    assert!(
+        observations
+            .iter()
+            .all(|o| (start..=start + 900).contains(&o.at.as_second()))
+    );
+    token.cancel();
+    let stats = feed.await.unwrap();
+    assert_eq!(stats.observations, summary.records);
+    assert_eq!(stats.error_count(), 0);
+}
