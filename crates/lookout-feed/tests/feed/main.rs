@@ -1,5 +1,8 @@
 //! Integration tests of the feed sources and the simulator, over real sockets on 127.0.0.1.
 
+// Helpers outside #[test] functions unwrap too, and the data-skip message goes to stdout.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
 mod file;
 mod simulate;
 mod tcp_client;
