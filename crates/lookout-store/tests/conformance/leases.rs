@@ -73,7 +73,7 @@ async fn expired_lease_is_reclaimed_and_old_worker_fenced_out(db: Arc<TestDb>) {
         store
             .renew(
                 JobKind::Notification,
-                &[id.clone()],
+                std::slice::from_ref(id),
                 &a.lease.token,
                 now,
                 now

@@ -15,30 +15,30 @@ use sqlx::Connection;
 
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Sqlite,
     Postgres,
 }
 
 /// A fresh, migrated database; dropped (PostgreSQL) or deleted (SQLite) by `teardown`.
-pub struct TestDb {
-    pub kind: Kind,
-    pub url: String,
-    pub store: Store,
+pub(crate) struct TestDb {
+    pub(crate) kind: Kind,
+    pub(crate) url: String,
+    pub(crate) store: Store,
     _dir: Option<tempfile::TempDir>,
     pg_admin: Option<(String, String)>,
 }
 
 impl TestDb {
     /// A second, independent `Store` on the same database: a restarted process.
-    pub async fn reopen(&self) -> Store {
+    pub(crate) async fn reopen(&self) -> Store {
         let store = Store::connect(&self.url).await.unwrap();
         store.migrate().await.unwrap();
         store
     }
 
     /// Runs raw SQL on a separate connection (to break things on purpose).
-    pub async fn exec(&self, sql: &'static str) {
+    pub(crate) async fn exec(&self, sql: &'static str) {
         match self.kind {
             Kind::Sqlite => {
                 let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
@@ -139,7 +139,7 @@ async fn teardown(db: TestDb) {
 }
 
 /// Runs `case` on a fresh database of `kind`, then drops it.
-pub async fn run<F, Fut>(kind: Kind, case: F)
+pub(crate) async fn run<F, Fut>(kind: Kind, case: F)
 where
     F: FnOnce(Arc<TestDb>) -> Fut,
     Fut: Future<Output = ()>,
@@ -174,15 +174,15 @@ macro_rules! conformance {
 }
 
 /// 2025-06-01T00:00:00Z: a fixed "now" for tests that simulate time.
-pub fn t0() -> Timestamp {
+pub(crate) fn t0() -> Timestamp {
     "2025-06-01T00:00:00Z".parse().unwrap()
 }
 
-pub fn secs(n: i64) -> jiff::SignedDuration {
+pub(crate) fn secs(n: i64) -> jiff::SignedDuration {
     jiff::SignedDuration::from_secs(n)
 }
 
-pub fn event(mmsi: u32, at: Timestamp) -> Event {
+pub(crate) fn event(mmsi: u32, at: Timestamp) -> Event {
     Event {
         kind: EventKind::Entered,
         mmsi,
@@ -199,7 +199,12 @@ pub fn event(mmsi: u32, at: Timestamp) -> Event {
 }
 
 /// A notification for `rule` and `user` about vessel `mmsi` (one per mmsi and rule).
-pub fn notification(rule: &str, user: &str, mmsi: u32, delivery: Delivery) -> NewNotification {
+pub(crate) fn notification(
+    rule: &str,
+    user: &str,
+    mmsi: u32,
+    delivery: Delivery,
+) -> NewNotification {
     let event = event(mmsi, t0());
     NewNotification {
         dedupe_key: NewNotification::dedupe_key_for(rule, ChannelKind::Webhook, &event),
@@ -214,7 +219,7 @@ pub fn notification(rule: &str, user: &str, mmsi: u32, delivery: Delivery) -> Ne
 }
 
 /// `n` realtime notifications of `rule`, vessels 1..=n.
-pub fn realtime(rule: &str, n: u32) -> Vec<NewNotification> {
+pub(crate) fn realtime(rule: &str, n: u32) -> Vec<NewNotification> {
     (1..=n)
         .map(|mmsi| notification(rule, "alice", mmsi, Delivery::Realtime))
         .collect()
@@ -222,7 +227,7 @@ pub fn realtime(rule: &str, n: u32) -> Vec<NewNotification> {
 
 /// What the recording channel does on a call.
 #[derive(Debug, Clone)]
-pub enum Action {
+pub(crate) enum Action {
     Transient(Option<Duration>),
     Permanent(&'static str),
     Panic(&'static str),
@@ -231,24 +236,24 @@ pub enum Action {
 
 /// A `Deliver` that records every call and acts as scripted per rule id (default: accept).
 #[derive(Default)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     /// `(notification id, attempt)` of every accepted realtime send.
-    pub delivered: Mutex<Vec<(String, u32)>>,
+    pub(crate) delivered: Mutex<Vec<(String, u32)>>,
     /// Every accepted digest.
-    pub digests: Mutex<Vec<DigestBatch>>,
+    pub(crate) digests: Mutex<Vec<DigestBatch>>,
     /// Number of calls of any outcome.
-    pub calls: Mutex<usize>,
+    pub(crate) calls: Mutex<usize>,
     script: Mutex<HashMap<String, VecDeque<Action>>>,
     always: Mutex<HashMap<String, Action>>,
 }
 
 impl Recorder {
-    pub fn new() -> Arc<Recorder> {
+    pub(crate) fn new() -> Arc<Recorder> {
         Arc::new(Recorder::default())
     }
 
     /// The next calls for `rule` do `actions`, in order, then accept.
-    pub fn script(&self, rule: &str, actions: Vec<Action>) {
+    pub(crate) fn script(&self, rule: &str, actions: Vec<Action>) {
         self.script
             .lock()
             .unwrap()
@@ -256,11 +261,11 @@ impl Recorder {
     }
 
     /// Every call for `rule` does `action`.
-    pub fn always(&self, rule: &str, action: Action) {
+    pub(crate) fn always(&self, rule: &str, action: Action) {
         self.always.lock().unwrap().insert(rule.to_owned(), action);
     }
 
-    pub fn delivered_ids(&self) -> Vec<String> {
+    pub(crate) fn delivered_ids(&self) -> Vec<String> {
         self.delivered
             .lock()
             .unwrap()
