@@ -123,3 +123,172 @@ fn dimensions(d: &Dimensions) -> Option<[u16; 4]> {
     ];
     (all != [0; 4]).then_some(all)
 }
+
+#[cfg(test)]
+mod tests {
+    use ais::{AisString, Mmsi, StaticDataReport};
+
+    use super::*;
+
+    fn meta(tag_ms: Option<i64>, pghp_ms: Option<i64>) -> SentenceMeta {
+        let mut meta = SentenceMeta::default();
+        meta.tag_time_ms = tag_ms;
+        meta.pghp_time_ms = pghp_ms;
+        meta
+    }
+
+    fn now() -> Timestamp {
+        Timestamp::from_second(1_800_000_000).unwrap()
+    }
+
+    #[test]
+    fn event_time_prefers_tag_block_then_pghp_then_ingest_clock() {
+        let tag = 1_767_225_600_000;
+        let pghp = 1_276_256_771_390;
+        assert_eq!(
+            event_time(&meta(Some(tag), Some(pghp)), now()).as_millisecond(),
+            tag
+        );
+        assert_eq!(
+            event_time(&meta(None, Some(pghp)), now()).as_millisecond(),
+            pghp
+        );
+        assert_eq!(event_time(&meta(None, None), now()), now());
+    }
+
+    #[test]
+    fn positions_keep_not_available_as_none_and_classify_the_transponder() {
+        let mut report = PositionReport::class_b(Mmsi(211_000_001), -36.5, 175.0);
+        report.speed = Some(12.5);
+        let Adapted::One(obs) = adapt(&Message::Position(report.clone()), &meta(None, None), now())
+        else {
+            panic!("one observation")
+        };
+        let Report::Position(p) = obs.report else {
+            panic!("a position")
+        };
+        assert_eq!(
+            (p.lat, p.lon, p.sog, p.cog),
+            (Some(-36.5), Some(175.0), Some(12.5), None)
+        );
+        assert_eq!(p.class, TransponderClass::B);
+        report.msg_type = 27;
+        let Adapted::One(obs) = adapt(&Message::Position(report), &meta(None, None), now()) else {
+            panic!("one observation")
+        };
+        assert!(matches!(
+            obs.report,
+            Report::Position(Position {
+                class: TransponderClass::LongRange,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn type_19_gives_a_position_and_its_static_half() {
+        let mut report = PositionReport::class_b(Mmsi(211_000_002), -41.0, 174.0);
+        report.msg_type = 19;
+        report.extended = Some(ais::ExtendedClassB {
+            shipname: AisString::new("KOTUKU@@@@").unwrap(),
+            shiptype: 37,
+            ..ais::ExtendedClassB::default()
+        });
+        let Adapted::Two(position, statics) =
+            adapt(&Message::Position(report), &meta(None, None), now())
+        else {
+            panic!("two observations")
+        };
+        assert!(matches!(position.report, Report::Position(_)));
+        let Report::Static(s) = statics.report else {
+            panic!("static")
+        };
+        assert_eq!(s.name.as_deref(), Some("KOTUKU"));
+        assert_eq!(s.ship_type, Some(37));
+        assert_eq!(s.dimensions, None, "all-zero dimensions mean unknown");
+    }
+
+    #[test]
+    fn type_24_parts_carry_their_own_halves() {
+        let a = StaticDataReport {
+            repeat: 0,
+            mmsi: Mmsi(211_000_003),
+            part: StaticPart::A {
+                shipname: AisString::new("TUI").unwrap(),
+            },
+        };
+        let Adapted::One(obs) = adapt(&Message::StaticDataReport(a), &meta(None, None), now())
+        else {
+            panic!("one")
+        };
+        assert_eq!(
+            obs.report,
+            Report::Static(VesselStatic {
+                name: Some("TUI".into()),
+                ..VesselStatic::default()
+            })
+        );
+        let b = StaticDataReport {
+            repeat: 0,
+            mmsi: Mmsi(211_000_003),
+            part: StaticPart::B {
+                shiptype: 36,
+                vendorid: AisString::EMPTY,
+                model: 0,
+                serial: 0,
+                callsign: AisString::new("ZM1234").unwrap(),
+                dimensions: Dimensions {
+                    to_bow: 8,
+                    to_stern: 2,
+                    to_port: 2,
+                    to_starboard: 1,
+                },
+                mothership: None,
+            },
+        };
+        let Adapted::One(obs) = adapt(&Message::StaticDataReport(b), &meta(None, None), now())
+        else {
+            panic!("one")
+        };
+        assert_eq!(
+            obs.report,
+            Report::Static(VesselStatic {
+                callsign: Some("ZM1234".into()),
+                ship_type: Some(36),
+                dimensions: Some([8, 2, 2, 1]),
+                ..VesselStatic::default()
+            })
+        );
+    }
+
+    #[test]
+    fn base_stations_and_aids_to_navigation_never_become_observations() {
+        // A type 4 from the DMA recording.
+        let mut decoder = ais::Decoder::new();
+        let (meta, message) = decoder
+            .decode_line(b"!AIVDM,1,1,,B,402=481uaUcf;OQ55JS9ITi025Jp,0*2B")
+            .unwrap();
+        assert_eq!(adapt(&message.unwrap(), &meta, now()), Adapted::BaseStation);
+        let aton = ais::AidToNavigation {
+            repeat: 0,
+            mmsi: Mmsi(995_126_001),
+            aid_type: 1,
+            name: AisString::new("RANGITOTO LIGHT").unwrap(),
+            accuracy: false,
+            lon: Some(174.8),
+            lat: Some(-36.8),
+            dimensions: Dimensions::default(),
+            epfd: 1,
+            second: None,
+            off_position: false,
+            regional: 0,
+            raim: false,
+            virtual_aid: false,
+            assigned: false,
+        };
+        assert_eq!(
+            adapt(&Message::AidToNavigation(aton), &meta, now()),
+            Adapted::AidToNavigation
+        );
+    }
+}

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use crate::rng::SplitMix64;
 
-/// Exponential backoff with "full jitter" (AWS architecture blog): the n-th delay is uniform in
-/// `[base/2, min(max, initial * 2^n)]`, so a fleet of clients does not redial in lockstep but
-/// never hammers a server either.
+/// Exponential backoff with "equal jitter": with `c = min(max, initial * 2^n)`, the n-th delay
+/// is uniform in `[c/2, c]`, so a fleet of clients does not redial in lockstep, yet never
+/// redials faster than half the nominal delay.
 #[derive(Debug)]
 pub(crate) struct Backoff {
     initial: Duration,

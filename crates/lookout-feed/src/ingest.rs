@@ -205,14 +205,15 @@ impl Ingest {
     /// Not cancel safe: an observation may be lost if cancelled while waiting for channel space.
     pub(crate) async fn line(&mut self, line: &[u8]) -> Result<(), Closed> {
         self.stats.lines += 1;
-        self.conn.add_sentence();
         let decoded = match crate::decode::decode_line(&mut self.decoder, line) {
             crate::decode::Decoded::Message(meta, message) => {
+                self.conn.add_sentence();
                 self.stats.sentences_ok += 1;
                 self.meters.ok.increment(1);
                 (meta, message)
             }
             crate::decode::Decoded::Pending => {
+                self.conn.add_sentence();
                 self.stats.sentences_ok += 1;
                 self.meters.partial.increment(1);
                 return Ok(());
@@ -223,6 +224,7 @@ impl Ingest {
                 return Ok(());
             }
             crate::decode::Decoded::Error(err) => {
+                self.conn.add_sentence();
                 let kind = err.kind();
                 *self.stats.errors.entry(kind).or_default() += 1;
                 self.meters.error(kind);

@@ -56,7 +56,7 @@ pub struct ConnectionSnapshot {
     pub direction: Direction,
     /// When the connection was established.
     pub since: Timestamp,
-    /// Sentences received (every line, valid or not).
+    /// AIS sentences received, valid or not (other lines, such as `$PGHP`, are not counted).
     pub sentences: u64,
     /// Bytes received.
     pub bytes: u64,
@@ -73,7 +73,7 @@ pub struct SourceSnapshot {
     pub source: String,
     /// What it is doing.
     pub state: SourceState,
-    /// Reconnects since start (TCP client).
+    /// Dial attempts after the first (TCP client): every failed dial and every lost connection.
     pub reconnects: u64,
     /// The last error, if any.
     pub last_error: Option<String>,

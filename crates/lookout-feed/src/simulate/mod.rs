@@ -6,7 +6,8 @@
 //!
 //! let config = SimConfig { vessels: 5, hours: 0.1, ..SimConfig::default() };
 //! let lines: Vec<String> = Simulation::new(&config).unwrap().map(|r| r.text).collect();
-//! assert!(lines[0].starts_with("\\c:"));
+//! // Tag block with source and time (2026-01-01T00:00:00Z), then the sentence.
+//! assert!(lines[0].starts_with("\\s:lookout-sim,c:1767225600*"));
 //! // Same seed, same bytes.
 //! let again: Vec<String> = Simulation::new(&config).unwrap().map(|r| r.text).collect();
 //! assert_eq!(lines, again);
