@@ -53,7 +53,10 @@ pub trait CheckpointStore: Send + Sync {
     /// # Cancel safety
     /// Not cancel safe in general: a cancelled save may or may not have been applied (the file
     /// implementation applies all rows or none).
-    fn save(&self, rows: Vec<VesselCheckpoint>) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn save(
+        &self,
+        rows: Vec<VesselCheckpoint>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Why a file checkpoint failed.
@@ -127,7 +130,11 @@ impl FileCheckpoint {
 
 fn parse(path: &Path, text: &str) -> Result<BTreeMap<Mmsi, String>, FileCheckpointError> {
     let mut rows = BTreeMap::new();
-    for (idx, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (idx, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let row: VesselCheckpoint =
             serde_json::from_str(line).map_err(|source| FileCheckpointError::Corrupt {
                 path: path.to_owned(),
@@ -176,13 +183,17 @@ impl CheckpointStore for FileCheckpoint {
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(io("create temporary file"))?;
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(io("create temporary file"))?;
         tokio::io::AsyncWriteExt::write_all(&mut file, text.as_bytes())
             .await
             .map_err(io("write"))?;
         file.sync_all().await.map_err(io("fsync"))?;
         drop(file);
-        tokio::fs::rename(&tmp, &self.path).await.map_err(io("rename"))?;
+        tokio::fs::rename(&tmp, &self.path)
+            .await
+            .map_err(io("rename"))?;
         *rows = next;
         tracing::debug!(path = %self.path.display(), n_vessels = rows.len(), "checkpoint saved");
         Ok(())
@@ -206,7 +217,10 @@ mod tests {
         let path = dir.path().join("vessels.jsonl");
         let store = FileCheckpoint::open(&path).await.unwrap();
         assert!(store.load().await.unwrap().is_empty());
-        store.save(vec![row(2, "{\"b\":1}"), row(1, "{}")]).await.unwrap();
+        store
+            .save(vec![row(2, "{\"b\":1}"), row(1, "{}")])
+            .await
+            .unwrap();
         store.save(vec![row(2, "{\"b\":2}")]).await.unwrap();
         let reopened = FileCheckpoint::open(&path).await.unwrap();
         assert_eq!(
@@ -221,7 +235,10 @@ mod tests {
         let path = dir.path().join("vessels.jsonl");
         std::fs::write(&path, "{\"mmsi\":1,\"data\":\"{}\"}\nnot json\n").unwrap();
         let err = FileCheckpoint::open(&path).await.unwrap_err();
-        assert!(matches!(err, FileCheckpointError::Corrupt { line: 2, .. }), "{err}");
+        assert!(
+            matches!(err, FileCheckpointError::Corrupt { line: 2, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("line 2"));
     }
 }

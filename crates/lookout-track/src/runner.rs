@@ -221,23 +221,39 @@ async fn run_shard(
     }
     checkpoint(&output, &mut tracker).await?;
     publish(&shard, &mut published, tracker.stats());
-    tracing::debug!(shard = idx, n_vessels = tracker.n_vessels(), "tracker shard stopped");
+    tracing::debug!(
+        shard = idx,
+        n_vessels = tracker.n_vessels(),
+        "tracker shard stopped"
+    );
     Ok(tracker.stats())
 }
 
-async fn emit(output: &mpsc::Sender<TrackerOutput>, events: &mut Vec<Event>) -> Result<(), OutputClosed> {
+async fn emit(
+    output: &mpsc::Sender<TrackerOutput>,
+    events: &mut Vec<Event>,
+) -> Result<(), OutputClosed> {
     for event in events.drain(..) {
-        output.send(TrackerOutput::Event(event)).await.map_err(|_| OutputClosed)?;
+        output
+            .send(TrackerOutput::Event(event))
+            .await
+            .map_err(|_| OutputClosed)?;
     }
     Ok(())
 }
 
-async fn checkpoint(output: &mpsc::Sender<TrackerOutput>, tracker: &mut Tracker) -> Result<(), OutputClosed> {
+async fn checkpoint(
+    output: &mpsc::Sender<TrackerOutput>,
+    tracker: &mut Tracker,
+) -> Result<(), OutputClosed> {
     let rows = tracker.take_dirty();
     if rows.is_empty() {
         return Ok(());
     }
-    output.send(TrackerOutput::Checkpoint(rows)).await.map_err(|_| OutputClosed)
+    output
+        .send(TrackerOutput::Checkpoint(rows))
+        .await
+        .map_err(|_| OutputClosed)
 }
 
 /// Adds what the tracker counted since the last call to the `metrics` counters.
@@ -257,9 +273,21 @@ fn publish(shard: &str, published: &mut TrackerStats, now: TrackerStats) {
     }
     let unusable = [
         ("missing", now.unusable_missing, published.unusable_missing),
-        ("null_island", now.unusable_null_island, published.unusable_null_island),
-        ("out_of_range", now.unusable_out_of_range, published.unusable_out_of_range),
-        ("too_fast", now.unusable_too_fast, published.unusable_too_fast),
+        (
+            "null_island",
+            now.unusable_null_island,
+            published.unusable_null_island,
+        ),
+        (
+            "out_of_range",
+            now.unusable_out_of_range,
+            published.unusable_out_of_range,
+        ),
+        (
+            "too_fast",
+            now.unusable_too_fast,
+            published.unusable_too_fast,
+        ),
     ];
     for (reason, n, before) in unusable {
         metrics::counter!("lookout_track_unusable_positions_total", "shard" => shard.to_owned(), "reason" => reason)

@@ -46,15 +46,23 @@ impl fmt::Display for ProblemKind {
         match self {
             ProblemKind::Io(e) => write!(f, "cannot read file: {e}"),
             ProblemKind::Json(e) => write!(f, "invalid geojson: {e}"),
-            ProblemKind::EmptyGeometry => f.write_str("empty geometry: no polygon with coordinates"),
+            ProblemKind::EmptyGeometry => {
+                f.write_str("empty geometry: no polygon with coordinates")
+            }
             ProblemKind::UnsupportedGeometry(t) => {
-                write!(f, "unsupported geometry type {t:?}: use Polygon or MultiPolygon")
+                write!(
+                    f,
+                    "unsupported geometry type {t:?}: use Polygon or MultiPolygon"
+                )
             }
             ProblemKind::UnclosedRing => {
                 f.write_str("unclosed ring: the last position must repeat the first")
             }
             ProblemKind::TooFewPoints(n) => {
-                write!(f, "too few points: ring has {n} positions, needs at least 4")
+                write!(
+                    f,
+                    "too few points: ring has {n} positions, needs at least 4"
+                )
             }
             ProblemKind::BadCoordinate { position, lon, lat } => write!(
                 f,

@@ -19,7 +19,12 @@ use super::{Area, AreaErrors, AreaProblem, Polygon, ProblemKind, Shape, validate
 pub fn load_geojson_file(path: &Path) -> Result<Vec<Area>, AreaErrors> {
     let source = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        AreaErrors(vec![problem(&source, None, None, ProblemKind::Io(e.to_string()))])
+        AreaErrors(vec![problem(
+            &source,
+            None,
+            None,
+            ProblemKind::Io(e.to_string()),
+        )])
     })?;
     let stem = path
         .file_stem()
@@ -35,7 +40,12 @@ pub fn load_geojson_file(path: &Path) -> Result<Vec<Area>, AreaErrors> {
 /// Every problem found, as for [`load_geojson_file`].
 pub fn parse_geojson(source: &str, default_id: &str, text: &str) -> Result<Vec<Area>, AreaErrors> {
     let root: Value = serde_json::from_str(text).map_err(|e| {
-        AreaErrors(vec![problem(source, None, None, ProblemKind::Json(e.to_string()))])
+        AreaErrors(vec![problem(
+            source,
+            None,
+            None,
+            ProblemKind::Json(e.to_string()),
+        )])
     })?;
     let features: Vec<&Value> = match root.get("type").and_then(Value::as_str) {
         Some("FeatureCollection") => match root.get("features").and_then(Value::as_array) {
@@ -105,7 +115,12 @@ pub fn parse_geojson(source: &str, default_id: &str, text: &str) -> Result<Vec<A
     }
 }
 
-fn problem(source: &str, feature: Option<usize>, id: Option<String>, kind: ProblemKind) -> AreaProblem {
+fn problem(
+    source: &str,
+    feature: Option<usize>,
+    id: Option<String>,
+    kind: ProblemKind,
+) -> AreaProblem {
     AreaProblem {
         source: source.to_owned(),
         feature,
@@ -141,7 +156,9 @@ fn polygons_of(geometry: Option<&Value>) -> Result<Vec<Polygon>, ProblemKind> {
 }
 
 fn polygon(coords: Option<&Value>) -> Result<Polygon, ProblemKind> {
-    let rings = coords.and_then(Value::as_array).ok_or(ProblemKind::EmptyGeometry)?;
+    let rings = coords
+        .and_then(Value::as_array)
+        .ok_or(ProblemKind::EmptyGeometry)?;
     let rings = rings
         .iter()
         .enumerate()
@@ -178,7 +195,10 @@ mod tests {
           {"type":"Feature","properties":{"id":"b"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}},
           {"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}]}"#;
         let areas = parse_geojson("t.geojson", "t", text).unwrap();
-        let got: Vec<(&str, &str)> = areas.iter().map(|a| (a.id.as_str(), a.name.as_str())).collect();
+        let got: Vec<(&str, &str)> = areas
+            .iter()
+            .map(|a| (a.id.as_str(), a.name.as_str()))
+            .collect();
         assert_eq!(got, vec![("7", "Seven"), ("b", "b"), ("t:2", "t:2")]);
     }
 

@@ -31,11 +31,21 @@ impl PolyGrid {
     /// Builds the grid; `polygon` must be valid (closed rings, finite coordinates).
     pub(crate) fn new(polygon: &Polygon) -> PolyGrid {
         let mut edges = Vec::new();
-        let mut bbox = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        let mut bbox = [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ];
         for ring in &polygon.rings {
             for w in ring.windows(2) {
                 let ([x1, y1], [x2, y2]) = (w[0], w[1]);
-                bbox = [bbox[0].min(x1), bbox[1].min(y1), bbox[2].max(x1), bbox[3].max(y1)];
+                bbox = [
+                    bbox[0].min(x1),
+                    bbox[1].min(y1),
+                    bbox[2].max(x1),
+                    bbox[3].max(y1),
+                ];
                 // Horizontal edges never cross a horizontal ray, but they still make boundary cells.
                 edges.push([x1, y1, x2, y2]);
             }
@@ -161,7 +171,13 @@ mod tests {
                 [r * t.cos(), r * t.sin()]
             })
             .collect();
-        let hole = vec![[-1.0, -1.0], [-1.0, 1.0], [1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]];
+        let hole = vec![
+            [-1.0, -1.0],
+            [-1.0, 1.0],
+            [1.0, 1.0],
+            [1.0, -1.0],
+            [-1.0, -1.0],
+        ];
         let polygon = Polygon::new(vec![star, hole]);
         let grid = PolyGrid::new(&polygon);
         let mut n_inside = 0;

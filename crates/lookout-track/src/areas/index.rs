@@ -95,7 +95,11 @@ impl AreaIndex {
                         });
                     }
                 }
-                Shape::Circle { lat, lon, radius_nm } => {
+                Shape::Circle {
+                    lat,
+                    lon,
+                    radius_nm,
+                } => {
                     let (lons, lats) = expand([*lon, *lon], [*lat, *lat], *radius_nm);
                     push_wrapped(&mut boxes, parts.len() as u32, lons, lats);
                     let chord = sphere::chord_of_nm(*radius_nm);
@@ -161,7 +165,10 @@ impl AreaIndex {
         let lon = normalise_lon(lon);
         let mut unit: Option<Vec3> = None;
         let point = [lon, lat];
-        for entry in self.tree.locate_in_envelope_intersecting(AABB::from_point(point)) {
+        for entry in self
+            .tree
+            .locate_in_envelope_intersecting(AABB::from_point(point))
+        {
             let part = &self.parts[entry.data as usize];
             if out.contains(&part.area) {
                 continue;

@@ -82,7 +82,11 @@ pub struct Area {
 
 impl Area {
     /// An area made of polygons.
-    pub fn polygons(id: impl Into<String>, name: impl Into<String>, polygons: Vec<Polygon>) -> Area {
+    pub fn polygons(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        polygons: Vec<Polygon>,
+    ) -> Area {
         Area {
             id: id.into(),
             name: name.into(),
@@ -102,7 +106,11 @@ impl Area {
         Area {
             id: id.into(),
             name: name.into(),
-            shape: Shape::Circle { lat, lon, radius_nm },
+            shape: Shape::Circle {
+                lat,
+                lon,
+                radius_nm,
+            },
             source: "config".into(),
         }
     }
@@ -126,8 +134,15 @@ impl Area {
     pub fn buffered(self, nm: f64) -> Area {
         let shape = match self.shape {
             Shape::Polygons(polygons) => Shape::Within { polygons, nm },
-            Shape::Within { polygons, nm: old } => Shape::Within { polygons, nm: old + nm },
-            Shape::Circle { lat, lon, radius_nm } => Shape::Circle {
+            Shape::Within { polygons, nm: old } => Shape::Within {
+                polygons,
+                nm: old + nm,
+            },
+            Shape::Circle {
+                lat,
+                lon,
+                radius_nm,
+            } => Shape::Circle {
                 lat,
                 lon,
                 radius_nm: radius_nm + nm,

@@ -83,7 +83,11 @@ pub fn load_specs(specs: &[AreaSpec], base_dir: &Path) -> Result<Vec<Area>, Area
                     let many = loaded.len() > 1;
                     for (idx, mut area) in loaded.into_iter().enumerate() {
                         if let Some(id) = id {
-                            area.id = if many { format!("{id}:{idx}") } else { id.clone() };
+                            area.id = if many {
+                                format!("{id}:{idx}")
+                            } else {
+                                id.clone()
+                            };
                         }
                         if let Some(name) = name {
                             area.name.clone_from(name);

@@ -1,8 +1,8 @@
 //! Geometry validation: closed rings, enough points, finite in-range coordinates, no
 //! self-intersections, no empty geometry, sane distances.
 
-use rstar::primitives::{GeomWithData, Line};
 use rstar::RTree;
+use rstar::primitives::{GeomWithData, Line};
 
 use super::{Area, AreaProblem, ProblemKind, Shape};
 
@@ -22,7 +22,11 @@ pub(crate) fn area(area: &Area, feature: Option<usize>) -> Vec<AreaProblem> {
     let (polygons, distance) = match &area.shape {
         Shape::Polygons(p) => (p.as_slice(), None),
         Shape::Within { polygons, nm } => (polygons.as_slice(), Some(*nm)),
-        Shape::Circle { lat, lon, radius_nm } => {
+        Shape::Circle {
+            lat,
+            lon,
+            radius_nm,
+        } => {
             if !coordinate_ok(*lon, *lat) || lon.abs() > 180.0 {
                 push(
                     None,
@@ -37,10 +41,10 @@ pub(crate) fn area(area: &Area, feature: Option<usize>) -> Vec<AreaProblem> {
             (&[][..], Some(*radius_nm))
         }
     };
-    if let Some(d) = distance {
-        if !(d.is_finite() && d > 0.0) {
-            push(None, None, ProblemKind::BadDistance(d));
-        }
+    if let Some(d) = distance
+        && !(d.is_finite() && d > 0.0)
+    {
+        push(None, None, ProblemKind::BadDistance(d));
     }
     if !matches!(area.shape, Shape::Circle { .. }) && polygons.is_empty() {
         push(None, None, ProblemKind::EmptyGeometry);
@@ -82,10 +86,8 @@ fn ring_problems(ring: &[[f64; 2]]) -> Vec<ProblemKind> {
         out.push(ProblemKind::UnclosedRing);
         return out;
     }
-    if coords_ok {
-        if let Some((first, second)) = self_intersection(ring) {
-            out.push(ProblemKind::SelfIntersection { first, second });
-        }
+    if coords_ok && let Some((first, second)) = self_intersection(ring) {
+        out.push(ProblemKind::SelfIntersection { first, second });
     }
     out
 }
@@ -134,12 +136,22 @@ fn orient(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> f64 {
 }
 
 fn on_segment(a: [f64; 2], b: [f64; 2], p: [f64; 2]) -> bool {
-    p[0] >= a[0].min(b[0]) && p[0] <= a[0].max(b[0]) && p[1] >= a[1].min(b[1]) && p[1] <= a[1].max(b[1])
+    p[0] >= a[0].min(b[0])
+        && p[0] <= a[0].max(b[0])
+        && p[1] >= a[1].min(b[1])
+        && p[1] <= a[1].max(b[1])
 }
 
 fn segments_touch(a: [f64; 2], b: [f64; 2], c: [f64; 2], d: [f64; 2]) -> bool {
-    let (o1, o2, o3, o4) = (orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b));
-    if ((o1 > 0.0 && o2 < 0.0) || (o1 < 0.0 && o2 > 0.0)) && ((o3 > 0.0 && o4 < 0.0) || (o3 < 0.0 && o4 > 0.0)) {
+    let (o1, o2, o3, o4) = (
+        orient(a, b, c),
+        orient(a, b, d),
+        orient(c, d, a),
+        orient(c, d, b),
+    );
+    if ((o1 > 0.0 && o2 < 0.0) || (o1 < 0.0 && o2 > 0.0))
+        && ((o3 > 0.0 && o4 < 0.0) || (o3 < 0.0 && o4 > 0.0))
+    {
         return true;
     }
     (o1 == 0.0 && on_segment(a, b, c))
@@ -166,7 +178,10 @@ mod tests {
         let ring = vec![[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]];
         assert_eq!(
             ring_problems(&ring),
-            vec![ProblemKind::SelfIntersection { first: 0, second: 2 }]
+            vec![ProblemKind::SelfIntersection {
+                first: 0,
+                second: 2
+            }]
         );
     }
 

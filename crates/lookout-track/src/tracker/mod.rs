@@ -34,7 +34,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use lookout_core::{Event, EventKind, Mmsi, Observation, Position, Report, VesselCheckpoint, VesselStatic};
+use lookout_core::{
+    Event, EventKind, Mmsi, Observation, Position, Report, VesselCheckpoint, VesselStatic,
+};
 
 use crate::areas::AreaIndex;
 use crate::sphere::haversine_nm;
@@ -144,7 +146,9 @@ impl Hasher for MmsiHasher {
         }
     }
     fn write_u32(&mut self, n: u32) {
-        self.0 = (u64::from(n) ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        self.0 = (u64::from(n) ^ self.0)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
     }
 }
 
@@ -427,7 +431,11 @@ fn is_vessel(mmsi: Mmsi) -> bool {
 }
 
 fn ts(ms: i64) -> Timestamp {
-    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 { Timestamp::MIN } else { Timestamp::MAX })
+    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
 }
 
 fn mix(h: u64, x: u64) -> u64 {

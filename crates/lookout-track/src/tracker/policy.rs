@@ -76,7 +76,10 @@ pub(crate) struct Resolved {
     pub(crate) gaps_ms: Vec<i64>,
 }
 
-pub(crate) fn resolve(config: &TrackerConfig, areas: &AreaIndex) -> Result<Vec<Resolved>, ConfigError> {
+pub(crate) fn resolve(
+    config: &TrackerConfig,
+    areas: &AreaIndex,
+) -> Result<Vec<Resolved>, ConfigError> {
     for id in config.policies.keys() {
         if areas.find(id).is_none() {
             return Err(ConfigError::UnknownArea(id.clone()));
@@ -86,7 +89,10 @@ pub(crate) fn resolve(config: &TrackerConfig, areas: &AreaIndex) -> Result<Vec<R
         .areas()
         .iter()
         .map(|area| {
-            let policy = config.policies.get(&area.id).unwrap_or(&config.default_policy);
+            let policy = config
+                .policies
+                .get(&area.id)
+                .unwrap_or(&config.default_policy);
             let mut gaps_ms: Vec<i64> = policy.gap_thresholds.iter().map(|d| ms(*d)).collect();
             gaps_ms.sort_unstable();
             gaps_ms.dedup();

@@ -25,6 +25,16 @@ struct Saved {
     statics: Option<VesselStatic>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     areas: Vec<SavedMember>,
+    /// Fingerprint of the last accepted report (duplicate detection across the restart).
+    #[serde(default)]
+    fp: u64,
+    /// Consecutive too-fast positions so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    jumps: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,7 +82,12 @@ pub struct RestoreReport {
     pub skipped: Vec<RestoreError>,
 }
 
-pub(super) fn save(areas: &AreaIndex, policies: &[Resolved], mmsi: Mmsi, v: &Vessel) -> VesselCheckpoint {
+pub(super) fn save(
+    areas: &AreaIndex,
+    policies: &[Resolved],
+    mmsi: Mmsi,
+    v: &Vessel,
+) -> VesselCheckpoint {
     let saved = Saved {
         v: VERSION,
         last_seen: ts(v.last_seen),
@@ -102,6 +117,8 @@ pub(super) fn save(areas: &AreaIndex, policies: &[Resolved], mmsi: Mmsi, v: &Ves
                 })
             })
             .collect(),
+        fp: v.fingerprint,
+        jumps: v.jumps,
     };
     // Serialising plain data with string keys cannot fail.
     let data = serde_json::to_string(&saved).unwrap_or_default();
@@ -126,6 +143,8 @@ pub(super) fn load(
         vessel.pos_at = p.at.as_millisecond();
     }
     vessel.statics = saved.statics.map(Box::new);
+    vessel.fingerprint = saved.fp;
+    vessel.jumps = saved.jumps;
     let mut dropped = 0;
     for m in saved.areas {
         let Some(area) = areas.find(&m.id) else {
@@ -145,7 +164,9 @@ pub(super) fn load(
             inside: m.inside,
             raw: m.raw,
             gaps_fired,
-            pending_since: m.pending_since.map_or(vessel.last_seen, |t| t.as_millisecond()),
+            pending_since: m
+                .pending_since
+                .map_or(vessel.last_seen, |t| t.as_millisecond()),
         };
         if !member.idle() {
             vessel.members.push(member);

@@ -1,7 +1,9 @@
 //! Areas: real coastlines, the antimeridian, holes, multipolygons, circles, buffers, validation.
 
 use geo::{Contains, Coord, LineString, MultiPolygon};
-use lookout_track::areas::{Area, AreaIndex, AreaSpec, Polygon, ProblemKind, Shape, load_geojson_file, load_specs};
+use lookout_track::areas::{
+    Area, AreaIndex, AreaSpec, Polygon, ProblemKind, Shape, load_geojson_file, load_specs,
+};
 use lookout_track::sphere::{haversine_nm, point_to_arc_nm};
 
 use crate::{rect, shared_data, square_area};
@@ -11,13 +13,17 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
 fn to_geo(polygons: &[Polygon]) -> MultiPolygon<f64> {
-    let ring = |r: &Vec<[f64; 2]>| LineString::new(r.iter().map(|&[x, y]| Coord { x, y }).collect());
+    let ring =
+        |r: &Vec<[f64; 2]>| LineString::new(r.iter().map(|&[x, y]| Coord { x, y }).collect());
     MultiPolygon::new(
         polygons
             .iter()
@@ -29,21 +35,36 @@ fn to_geo(polygons: &[Polygon]) -> MultiPolygon<f64> {
 fn inside(index: &AreaIndex, lat: f64, lon: f64) -> Vec<String> {
     let mut out = Vec::new();
     index.areas_at(lat, lon, &mut out);
-    out.iter().map(|i| index.area(*i).unwrap().id.clone()).collect()
+    out.iter()
+        .map(|i| index.area(*i).unwrap().id.clone())
+        .collect()
 }
 
 #[test]
 fn new_zealand_territorial_sea_agrees_with_geo_contains() {
-    let Some(path) = shared_data("geo/nzl_land_plus_territorial_sea.geojson") else { return };
+    let Some(path) = shared_data("geo/nzl_land_plus_territorial_sea.geojson") else {
+        return;
+    };
     let areas = load_geojson_file(&path).unwrap();
     assert_eq!(areas.len(), 1);
     let polygons = areas[0].polygons_of().to_vec();
     assert_eq!(polygons.len(), 11);
-    assert_eq!(polygons.iter().map(Polygon::n_vertices).sum::<usize>(), 7212);
+    assert_eq!(
+        polygons.iter().map(Polygon::n_vertices).sum::<usize>(),
+        7212
+    );
     assert_eq!(areas[0].id, "nzl_land_plus_territorial_sea");
     let index = AreaIndex::new(areas).unwrap();
-    assert_eq!(inside(&index, -41.29, 174.78), ["nzl_land_plus_territorial_sea"], "Wellington");
-    assert_eq!(inside(&index, -43.95, -176.55), ["nzl_land_plus_territorial_sea"], "Chatham Islands");
+    assert_eq!(
+        inside(&index, -41.29, 174.78),
+        ["nzl_land_plus_territorial_sea"],
+        "Wellington"
+    );
+    assert_eq!(
+        inside(&index, -43.95, -176.55),
+        ["nzl_land_plus_territorial_sea"],
+        "Chatham Islands"
+    );
     assert!(inside(&index, -40.0, 170.0).is_empty(), "Tasman Sea");
     let reference = to_geo(&polygons);
     let mut rng = Lcg(7);
@@ -61,17 +82,31 @@ fn new_zealand_territorial_sea_agrees_with_geo_contains() {
 
 #[test]
 fn fiji_is_one_area_on_both_sides_of_the_antimeridian() {
-    let Some(path) = shared_data("geo/fji_land_plus_territorial_sea.geojson") else { return };
+    let Some(path) = shared_data("geo/fji_land_plus_territorial_sea.geojson") else {
+        return;
+    };
     let areas = load_geojson_file(&path).unwrap();
     let polygons = areas[0].polygons_of().to_vec();
     let index = AreaIndex::new(areas).unwrap();
     let fiji = ["fji_land_plus_territorial_sea"];
     assert_eq!(inside(&index, -18.14, 178.44), fiji, "Suva");
-    assert_eq!(inside(&index, -16.9, 179.99), fiji, "east of Vanua Levu, west of 180");
-    assert_eq!(inside(&index, -16.9, -179.99), fiji, "same waters, east of 180");
+    assert_eq!(
+        inside(&index, -16.9, 179.99),
+        fiji,
+        "east of Vanua Levu, west of 180"
+    );
+    assert_eq!(
+        inside(&index, -16.9, -179.99),
+        fiji,
+        "same waters, east of 180"
+    );
     assert_eq!(inside(&index, -16.9, 180.0), fiji);
     assert_eq!(inside(&index, -16.9, -180.0), fiji);
-    assert_eq!(inside(&index, -16.9, 540.0 - 0.01), fiji, "any longitude frame");
+    assert_eq!(
+        inside(&index, -16.9, 540.0 - 0.01),
+        fiji,
+        "any longitude frame"
+    );
     assert!(inside(&index, -14.0, 179.0).is_empty(), "open sea north");
     let reference = to_geo(&polygons);
     let mut rng = Lcg(11);
@@ -86,7 +121,11 @@ fn fiji_is_one_area_on_both_sides_of_the_antimeridian() {
 
 #[test]
 fn a_polygon_given_beyond_180_equals_the_same_polygon_pre_split() {
-    let beyond = Area::polygons("beyond", "beyond", vec![Polygon::new(vec![rect(170.0, -10.0, 190.0, 10.0)])]);
+    let beyond = Area::polygons(
+        "beyond",
+        "beyond",
+        vec![Polygon::new(vec![rect(170.0, -10.0, 190.0, 10.0)])],
+    );
     let split = Area::polygons(
         "split",
         "split",
@@ -107,7 +146,11 @@ fn a_polygon_given_beyond_180_equals_the_same_polygon_pre_split() {
         (11.0, 175.0, false),
     ] {
         let got = inside(&index, lat, lon);
-        let expected: Vec<String> = if want { vec!["beyond".into(), "split".into()] } else { vec![] };
+        let expected: Vec<String> = if want {
+            vec!["beyond".into(), "split".into()]
+        } else {
+            vec![]
+        };
         assert_eq!(got, expected, "at {lat},{lon}");
     }
 }
@@ -116,11 +159,18 @@ fn a_polygon_given_beyond_180_equals_the_same_polygon_pre_split() {
 fn holes_multipolygons_and_either_winding() {
     let mut clockwise = rect(0.0, 0.0, 10.0, 10.0);
     clockwise.reverse();
-    let donut = Area::polygons("donut", "donut", vec![Polygon::new(vec![clockwise, rect(4.0, 4.0, 6.0, 6.0)])]);
+    let donut = Area::polygons(
+        "donut",
+        "donut",
+        vec![Polygon::new(vec![clockwise, rect(4.0, 4.0, 6.0, 6.0)])],
+    );
     let pair = Area::polygons(
         "pair",
         "pair",
-        vec![Polygon::new(vec![rect(20.0, 0.0, 21.0, 1.0)]), Polygon::new(vec![rect(30.0, 0.0, 31.0, 1.0)])],
+        vec![
+            Polygon::new(vec![rect(20.0, 0.0, 21.0, 1.0)]),
+            Polygon::new(vec![rect(30.0, 0.0, 31.0, 1.0)]),
+        ],
     );
     let index = AreaIndex::new(vec![donut, pair]).unwrap();
     assert_eq!(inside(&index, 2.0, 2.0), ["donut"]);
@@ -142,7 +192,11 @@ fn circles_use_great_circle_distance_even_across_the_antimeridian() {
     assert_eq!(inside(&index, 60.0, 10.33), ["c"]);
     assert!(inside(&index, 60.0, 10.34).is_empty());
     assert_eq!(inside(&index, 60.16, 10.0), ["c"], "9.6 nm north");
-    assert_eq!(inside(&index, -17.0, -179.7), ["dateline"], "~15 nm east across 180");
+    assert_eq!(
+        inside(&index, -17.0, -179.7),
+        ["dateline"],
+        "~15 nm east across 180"
+    );
     assert!(inside(&index, -17.0, -179.4).is_empty(), "~34 nm east");
 }
 
@@ -151,9 +205,20 @@ fn within_n_nm_of_a_polygon_measures_haversine_distance_to_its_edges() {
     let square = Polygon::new(vec![rect(0.0, 50.0, 2.0, 52.0), rect(0.5, 50.5, 1.5, 51.5)]);
     let area = Area::within("w", "within 30", vec![square.clone()], 30.0);
     let index = AreaIndex::new(vec![area]).unwrap();
-    assert_eq!(inside(&index, 52.0 + 29.0 / 60.0, 1.0), ["w"], "29 nm north");
-    assert!(inside(&index, 52.0 + 31.0 / 60.0, 1.0).is_empty(), "31 nm north");
-    assert_eq!(inside(&index, 51.0, 1.0), ["w"], "centre of the hole is 30 nm from its edges");
+    assert_eq!(
+        inside(&index, 52.0 + 29.0 / 60.0, 1.0),
+        ["w"],
+        "29 nm north"
+    );
+    assert!(
+        inside(&index, 52.0 + 31.0 / 60.0, 1.0).is_empty(),
+        "31 nm north"
+    );
+    assert_eq!(
+        inside(&index, 51.0, 1.0),
+        ["w"],
+        "centre of the hole is 30 nm from its edges"
+    );
     assert_eq!(inside(&index, 50.2, 1.0), ["w"], "inside the polygon");
     // East: 30 nm at 51°N is ~0.794° of longitude.
     assert_eq!(inside(&index, 51.0, 2.78), ["w"]);
@@ -172,19 +237,31 @@ fn within_n_nm_of_a_polygon_measures_haversine_distance_to_its_edges() {
         if (d - 30.0).abs() < 1e-6 {
             continue;
         }
-        assert_eq!(!inside(&index, lat, lon).is_empty(), in_polygon || d <= 30.0, "at {lat},{lon} d={d}");
+        assert_eq!(
+            !inside(&index, lat, lon).is_empty(),
+            in_polygon || d <= 30.0,
+            "at {lat},{lon} d={d}"
+        );
     }
 }
 
 #[test]
 fn new_zealand_400nm_agrees_with_brute_force_distances() {
-    let Some(path) = shared_data("geo/nzl_land_plus_territorial_sea.geojson") else { return };
+    let Some(path) = shared_data("geo/nzl_land_plus_territorial_sea.geojson") else {
+        return;
+    };
     let area = load_geojson_file(&path).unwrap().remove(0).buffered(400.0);
-    let Shape::Within { polygons, nm } = &area.shape else { panic!("not buffered") };
+    let Shape::Within { polygons, nm } = &area.shape else {
+        panic!("not buffered")
+    };
     assert_eq!(*nm, 400.0);
     let polygons = polygons.clone();
     let index = AreaIndex::new(vec![area]).unwrap();
-    assert_eq!(inside(&index, -40.0, 170.0).len(), 1, "Tasman Sea, ~150 nm off");
+    assert_eq!(
+        inside(&index, -40.0, 170.0).len(),
+        1,
+        "Tasman Sea, ~150 nm off"
+    );
     assert!(inside(&index, -33.87, 151.2).is_empty(), "Sydney");
     assert!(inside(&index, -30.0, 160.0).is_empty());
     let reference = to_geo(&polygons);
@@ -200,13 +277,26 @@ fn new_zealand_400nm_agrees_with_brute_force_distances() {
             .map(|w| point_to_arc_nm(lat, lon, w[0], w[1]))
             .fold(f64::INFINITY, f64::min);
         let want = d <= 400.0 || reference.contains(&Coord { x: lon, y: lat });
-        assert_eq!(!inside(&index, lat, lon).is_empty(), want, "at {lat},{lon} d={d}");
+        assert_eq!(
+            !inside(&index, lat, lon).is_empty(),
+            want,
+            "at {lat},{lon} d={d}"
+        );
     }
 }
 
 #[test]
 fn indexing_reports_every_problem_at_once() {
-    let open = Area::polygons("open", "open", vec![Polygon::new(vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]])]);
+    let open = Area::polygons(
+        "open",
+        "open",
+        vec![Polygon::new(vec![vec![
+            [0.0, 0.0],
+            [1.0, 0.0],
+            [1.0, 1.0],
+            [0.0, 1.0],
+        ]])],
+    );
     let areas = vec![
         square_area("a", 0.0, 0.0, 1.0, 1.0),
         square_area("a", 2.0, 0.0, 3.0, 1.0),
@@ -215,8 +305,11 @@ fn indexing_reports_every_problem_at_once() {
         Area::polygons("none", "none", vec![]),
     ];
     let err = AreaIndex::new(areas).unwrap_err();
-    let kinds: Vec<(Option<&str>, &ProblemKind)> =
-        err.problems().iter().map(|p| (p.id.as_deref(), &p.kind)).collect();
+    let kinds: Vec<(Option<&str>, &ProblemKind)> = err
+        .problems()
+        .iter()
+        .map(|p| (p.id.as_deref(), &p.kind))
+        .collect();
     assert_eq!(
         kinds,
         vec![
@@ -226,7 +319,10 @@ fn indexing_reports_every_problem_at_once() {
             (Some("none"), &ProblemKind::EmptyGeometry),
         ]
     );
-    assert!(err.to_string().starts_with("4 problem(s) in area definitions"));
+    assert!(
+        err.to_string()
+            .starts_with("4 problem(s) in area definitions")
+    );
 }
 
 #[test]
@@ -245,8 +341,14 @@ fn specs_load_files_circles_and_buffers_and_report_all_problems() {
     )
     .unwrap();
     let areas = load_specs(&specs, dir.path()).unwrap();
-    let ids: Vec<(&str, &str)> = areas.iter().map(|a| (a.id.as_str(), a.name.as_str())).collect();
-    assert_eq!(ids, vec![("bay", "The Bay"), ("bay12", "Bay 12nm"), ("c", "C")]);
+    let ids: Vec<(&str, &str)> = areas
+        .iter()
+        .map(|a| (a.id.as_str(), a.name.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![("bay", "The Bay"), ("bay12", "Bay 12nm"), ("c", "C")]
+    );
     assert!(matches!(areas[1].shape, Shape::Within { nm, .. } if nm == 12.0));
 
     let bad: Vec<AreaSpec> = serde_json::from_str(

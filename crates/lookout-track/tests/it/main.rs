@@ -1,5 +1,8 @@
 //! Integration tests of lookout-track: one binary, one module per area of behaviour.
 
+// Helpers outside `#[test]` functions are test code too.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
 mod areas;
 mod checkpoint;
 mod props;
@@ -11,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use lookout_core::{Event, EventKind, Mmsi, Observation, Position, Report, TransponderClass, VesselStatic};
+use lookout_core::{
+    Event, EventKind, Mmsi, Observation, Position, Report, TransponderClass, VesselStatic,
+};
 use lookout_track::areas::{Area, AreaIndex, Polygon};
 use lookout_track::tracker::{AreaPolicy, Tracker, TrackerConfig};
 
@@ -51,11 +56,21 @@ pub(crate) fn named(mmsi: Mmsi, at: i64, name: &str) -> Observation {
 }
 
 pub(crate) fn rect(lon0: f64, lat0: f64, lon1: f64, lat1: f64) -> Vec<[f64; 2]> {
-    vec![[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
+    vec![
+        [lon0, lat0],
+        [lon1, lat0],
+        [lon1, lat1],
+        [lon0, lat1],
+        [lon0, lat0],
+    ]
 }
 
 pub(crate) fn square_area(id: &str, lon0: f64, lat0: f64, lon1: f64, lat1: f64) -> Area {
-    Area::polygons(id, format!("Area {id}"), vec![Polygon::new(vec![rect(lon0, lat0, lon1, lat1)])])
+    Area::polygons(
+        id,
+        format!("Area {id}"),
+        vec![Polygon::new(vec![rect(lon0, lat0, lon1, lat1)])],
+    )
 }
 
 pub(crate) fn index(areas: Vec<Area>) -> Arc<AreaIndex> {
@@ -82,13 +97,17 @@ pub(crate) fn tracker(areas: &Arc<AreaIndex>, default: AreaPolicy) -> Tracker {
 
 /// `(kind, area_id, seconds)` of each event: what most scenario assertions compare.
 pub(crate) fn brief(events: &[Event]) -> Vec<(EventKind, String, i64)> {
-    events.iter().map(|e| (e.kind, e.area_id.clone(), secs(e.at))).collect()
+    events
+        .iter()
+        .map(|e| (e.kind, e.area_id.clone(), secs(e.at)))
+        .collect()
 }
 
 /// The shared test data directory, or `None` (with a message) when it is absent and not
 /// required by `LOOKOUT_REQUIRE_DATA=1`.
 pub(crate) fn shared_data(rel: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")).join(rel);
+    let path =
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")).join(rel);
     if path.exists() {
         return Some(path);
     }

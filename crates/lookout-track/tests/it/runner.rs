@@ -1,1 +1,99 @@
-//! Sharded runner.
+//! The sharded runner: same events as one tracker, checkpoints after their events, backpressure.
+
+use std::time::Duration;
+
+use lookout_core::Observation;
+use lookout_track::runner::{ShardConfig, Shards, TrackerOutput, shard_of};
+use lookout_track::tracker::TrackerConfig;
+use tokio::sync::mpsc;
+
+use crate::{index, policy, pos, square_area, tracker};
+
+fn track() -> Vec<Observation> {
+    let mut out = Vec::new();
+    for i in 0..40 {
+        for v in 0..25u32 {
+            let lon = -0.105 + i as f64 * 0.01 + f64::from(v) * 0.001;
+            out.push(pos(512_000_000 + v * 7, i * 60, 0.5, lon));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn shards_emit_what_one_tracker_emits_and_checkpoint_after_events() {
+    let areas = index(vec![square_area("bay", 0.0, 0.0, 0.2, 1.0)]);
+    let mut one = tracker(&areas, policy(0, &[]));
+    let mut expected: Vec<_> = track().iter().flat_map(|o| one.observe(o)).collect();
+
+    let config = TrackerConfig {
+        default_policy: policy(0, &[]),
+        ..TrackerConfig::default()
+    };
+    let shard_config = ShardConfig {
+        shards: 3,
+        capacity: 8, // small: the feed must wait for the shards
+        tick: Duration::from_millis(20),
+        wall_clock: false,
+        checkpoint_every: Some(Duration::from_millis(1)),
+    };
+    let (tx, mut rx) = mpsc::channel(16);
+    let shards = Shards::start(areas, &config, &shard_config, Vec::new(), tx).unwrap();
+    assert_eq!(shards.len(), 3);
+    let consumer = async {
+        let mut events = Vec::new();
+        // Latest checkpointed last_seen per vessel: an event caused by a report the checkpoint
+        // already includes must have arrived before that checkpoint.
+        let mut checkpointed: std::collections::HashMap<u32, jiff::Timestamp> = Default::default();
+        while let Some(out) = rx.recv().await {
+            match out {
+                TrackerOutput::Event(e) => {
+                    if let Some(seen) = checkpointed.get(&e.mmsi) {
+                        assert!(
+                            e.at > *seen,
+                            "event {e:?} arrived after the checkpoint covering it"
+                        );
+                    }
+                    events.push(e);
+                }
+                TrackerOutput::Checkpoint(rows) => {
+                    for row in rows {
+                        let data: serde_json::Value = serde_json::from_str(&row.data).unwrap();
+                        let seen: jiff::Timestamp =
+                            data["last_seen"].as_str().unwrap().parse().unwrap();
+                        checkpointed.insert(row.mmsi, seen);
+                    }
+                }
+            }
+        }
+        (events, checkpointed.len())
+    };
+    let feeder = async {
+        for obs in track() {
+            shards.send(obs).await.unwrap();
+        }
+        assert!(
+            sentinel::health().loop_health("tracker").is_some(),
+            "shards beat a heartbeat"
+        );
+        shards.finish().await.unwrap()
+    };
+    let ((mut events, n_checkpointed), stats) = tokio::join!(consumer, feeder);
+    assert_eq!(stats.len(), 3);
+    assert_eq!(stats.iter().map(|s| s.accepted).sum::<u64>(), 1000);
+    assert_eq!(n_checkpointed, 25, "every vessel checkpointed");
+    let key = |e: &lookout_core::Event| (e.mmsi, e.at, e.kind);
+    events.sort_by_key(key);
+    expected.sort_by_key(key);
+    assert_eq!(events.len(), 50);
+    assert_eq!(events, expected);
+}
+
+#[test]
+fn vessels_spread_over_shards() {
+    let mut counts = [0usize; 4];
+    for mmsi in 219_000_000..219_004_000 {
+        counts[shard_of(mmsi, 4)] += 1;
+    }
+    assert!(counts.iter().all(|c| (800..1200).contains(c)), "{counts:?}");
+}
