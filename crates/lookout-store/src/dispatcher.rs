@@ -624,10 +624,18 @@ mod tests {
     fn assert_send<T: Send>(_: &T) {}
 
     #[allow(dead_code)]
+    fn store_clone() -> Store {
+        unreachable!("type-level check only")
+    }
+
+    #[allow(dead_code)]
     async fn run_future_is_send(store: Store) {
         let dispatcher = Dispatcher::new(store, Arc::new(Nothing), DispatcherConfig::default());
         let fut = dispatcher.run(CancellationToken::new());
         assert_send(&fut);
+        let scheduler =
+            crate::DigestScheduler::new(store_clone(), Vec::new(), Duration::from_secs(1));
+        assert_send(&scheduler.run(CancellationToken::new()));
     }
 
     #[test]

@@ -203,6 +203,7 @@ async fn thousand_notifications_all_delivered(db: Arc<TestDb>) {
     let rec = Recorder::new();
     let d = Dispatcher::new(db.store.clone(), rec.clone(), config("w"));
     let store = db.store.clone();
+    let started = std::time::Instant::now();
     run_until(vec![d], Duration::from_secs(30), || {
         let store = store.clone();
         async move { store.count_by_state().await.unwrap().get(&State::Delivered) == Some(&1000) }
@@ -213,6 +214,11 @@ async fn thousand_notifications_all_delivered(db: Arc<TestDb>) {
     let ids = rec.delivered_ids();
     assert_eq!(ids.len(), 1000);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 1000);
+    println!(
+        "{:?}: 1000 notifications delivered in {:?}",
+        db.kind,
+        started.elapsed()
+    );
 }
 
 async fn concurrent_dispatchers_never_deliver_twice(db: Arc<TestDb>) {

@@ -13,3 +13,4 @@ mod digests;
 
 mod dispatch;
 mod leases;
+mod metrics;
