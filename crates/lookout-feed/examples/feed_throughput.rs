@@ -48,9 +48,14 @@ async fn main() {
         }),
     );
     let started = Instant::now();
-    let stats = run_source(source, ConnectionRegistry::new(), tx, sentinel::CancellationToken::new())
-        .await
-        .unwrap();
+    let stats = run_source(
+        source,
+        ConnectionRegistry::new(),
+        tx,
+        sentinel::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let n = drain.await.unwrap();
     let secs = started.elapsed().as_secs_f64();
     println!(

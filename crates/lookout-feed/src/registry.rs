@@ -309,6 +309,21 @@ mod tests {
     }
 
     #[test]
+    fn the_snapshot_serialises_for_the_connections_endpoint() {
+        let registry = ConnectionRegistry::new();
+        registry.set_source_state("feed", SourceState::Up, None);
+        let _handle = registry.register("feed", "10.0.0.7:50123", Direction::Inbound);
+        let json = serde_json::to_value(registry.snapshot()).unwrap();
+        assert_eq!(json["sources"][0]["state"], "up");
+        let c = &json["connections"][0];
+        assert_eq!(c["peer"], "10.0.0.7:50123");
+        assert_eq!(c["direction"], "inbound");
+        assert_eq!(c["sentences"], 0);
+        assert!(c["last_sentence_age_seconds"].is_null());
+        assert!(c["since"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
     fn source_state_records_reconnects_and_last_error() {
         let registry = ConnectionRegistry::new();
         registry.set_source_state("feed", SourceState::Starting, None);

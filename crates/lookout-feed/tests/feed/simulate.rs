@@ -63,3 +63,41 @@ async fn a_tcp_client_source_receives_the_whole_served_simulation() {
     assert_eq!(stats.observations, summary.records);
     assert_eq!(stats.error_count(), 0);
 }
+
+#[tokio::test]
+async fn serving_at_a_rate_takes_at_least_the_simulated_time_divided_by_the_rate() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // 180 simulated seconds at 1800x: at least 100 ms (sleeps never end early; no upper bound).
+    let sim = SimConfig {
+        vessels: 3,
+        hours: 0.05,
+        ..SimConfig::default()
+    };
+    let serve = ServeConfig {
+        rate: 1800.0,
+        ..ServeConfig::default()
+    };
+    let token = CancellationToken::new();
+    let server = sentinel::spawn("sim-test", {
+        let token = token.clone();
+        async move { serve_tcp(listener, &sim, &serve, token).await }
+    });
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let mut received = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut client, &mut received)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    let summary = server.await.unwrap();
+    assert_eq!(
+        received.len() as u64,
+        summary.bytes,
+        "the client got every byte, then EOF"
+    );
+}
