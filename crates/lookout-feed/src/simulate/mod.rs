@@ -223,8 +223,9 @@ impl SimSummary {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Due {
-    Position,
+    /// Static data sorts first, so a vessel's name is known before its first position.
     Static,
+    Position,
 }
 
 /// The simulation as an iterator of records in time order. Ends after [`SimConfig::hours`]
