@@ -68,7 +68,8 @@ async fn a_tcp_client_source_receives_the_whole_served_simulation() {
 async fn serving_at_a_rate_takes_at_least_the_simulated_time_divided_by_the_rate() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    // 180 simulated seconds at 1800x: at least 100 ms (sleeps never end early; no upper bound).
+    // 180 simulated seconds at 1800x: the last record (after 170 s) is due after 94 ms; sleeps
+    // never end early, so this lower bound is deterministic (and there is no upper bound).
     let sim = SimConfig {
         vessels: 3,
         hours: 0.05,
@@ -83,8 +84,8 @@ async fn serving_at_a_rate_takes_at_least_the_simulated_time_divided_by_the_rate
         let token = token.clone();
         async move { serve_tcp(listener, &sim, &serve, token).await }
     });
-    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
     let started = tokio::time::Instant::now();
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut received = Vec::new();
     tokio::io::AsyncReadExt::read_to_end(&mut client, &mut received)
         .await
