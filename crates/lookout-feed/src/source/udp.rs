@@ -57,12 +57,23 @@ pub(super) async fn serve(
     let mut buf = vec![0u8; 65_536];
     let mut peers: HashMap<SocketAddr, Peer> = HashMap::new();
     let max_peers = config.max_peers.max(1);
-    let mut last_sweep = Instant::now();
-    let sweep_every = (config.peer_idle / 4).max(Duration::from_millis(100));
+    let mut sweep = tokio::time::interval((config.peer_idle / 4).max(Duration::from_millis(50)));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let received = tokio::select! {
             biased;
             () = ctx.token.cancelled() => break,
+            _ = sweep.tick() => {
+                let now = Instant::now();
+                peers.retain(|_, p| {
+                    let keep = now.duration_since(p.last) < config.peer_idle;
+                    if !keep {
+                        ctx.merge(&p.ingest.stats);
+                    }
+                    keep
+                });
+                continue;
+            }
             r = socket.recv_from(&mut buf) => r,
         };
         let (n, addr) = match received {
@@ -74,16 +85,6 @@ pub(super) async fn serve(
             }
         };
         let now = Instant::now();
-        if now.duration_since(last_sweep) >= sweep_every {
-            last_sweep = now;
-            peers.retain(|_, p| {
-                let keep = now.duration_since(p.last) < config.peer_idle;
-                if !keep {
-                    ctx.merge(&p.ingest.stats);
-                }
-                keep
-            });
-        }
         if !peers.contains_key(&addr) && peers.len() >= max_peers {
             let oldest = peers.iter().min_by_key(|(_, p)| p.last).map(|(a, _)| *a);
             if let Some(p) = oldest.and_then(|a| peers.remove(&a)) {

@@ -84,3 +84,34 @@ async fn datagrams_from_each_sender_are_decoded_with_their_own_decoder() {
     assert_eq!(stats.observations, 4);
     assert_eq!(stats.messages.get(&5), Some(&1));
 }
+
+#[tokio::test]
+async fn a_silent_sender_is_forgotten() {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let registry = ConnectionRegistry::new();
+    let (tx, mut rx) = mpsc::channel(16);
+    let token = CancellationToken::new();
+    let source = SourceConfig::new(
+        "udp",
+        SourceKind::Udp(UdpConfig {
+            peer_idle: std::time::Duration::from_millis(200),
+            ..UdpConfig::default()
+        }),
+    );
+    let (r, t) = (registry.clone(), token.clone());
+    let task = sentinel::spawn("feed-test", async move {
+        run_udp(socket, &source, r, tx, t).await
+    });
+    let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sender
+        .send_to(position_line(211_000_050, None).as_bytes(), addr)
+        .await
+        .unwrap();
+    recv_n(&mut rx, 1).await;
+    assert_eq!(registry.len(), 1);
+    let r = registry.clone();
+    crate::eventually("the silent sender to be forgotten", || r.is_empty()).await;
+    token.cancel();
+    assert_eq!(task.await.unwrap().observations, 1, "its counters are kept");
+}
