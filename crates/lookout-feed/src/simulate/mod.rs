@@ -40,7 +40,9 @@
 //! # Time
 //! Simulated time starts at [`SimConfig::start`] (fixed by default, so output is reproducible)
 //! and each record carries it as a tag block `c:` (Unix seconds). [`serve_tcp`] paces records
-//! at `rate` simulated seconds per wall second; [`run_to_file`] writes as fast as it can.
+//! at `rate` simulated seconds per wall second, by default starting the simulated clock at the
+//! wall-clock time of the first connection ([`ServeConfig::live_start`]); [`run_to_file`]
+//! writes as fast as it can.
 
 mod geo;
 mod scenario;

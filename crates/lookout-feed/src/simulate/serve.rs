@@ -25,6 +25,9 @@ pub struct ServeConfig {
     pub rate: f64,
     /// Start simulating only when the first client has connected (so a demo misses nothing).
     pub wait_for_client: bool,
+    /// Replace [`SimConfig::start`] by the wall-clock time at which simulating starts, so a live
+    /// demo's events carry today's date (the simulated clock then runs `rate` times faster).
+    pub live_start: bool,
     /// Most clients at once; more are closed at once.
     pub max_clients: usize,
     /// A client whose queue stays full (or whose socket accepts nothing) this long is dropped.
@@ -36,6 +39,7 @@ impl Default for ServeConfig {
         ServeConfig {
             rate: 60.0,
             wait_for_client: true,
+            live_start: true,
             max_clients: 16,
             write_timeout: Duration::from_secs(10),
         }
@@ -58,6 +62,7 @@ pub async fn serve_tcp(
     serve: &ServeConfig,
     token: CancellationToken,
 ) -> Result<SimSummary, SimError> {
+    // Validate now; rebuilt below when the start time is only known once a client is here.
     let mut simulation = Simulation::new(sim)?;
     let tracker = TaskTracker::new();
     let accept_token = token.child_token();
@@ -83,6 +88,15 @@ pub async fn serve_tcp(
             () = token.cancelled() => {}
             joined = joined_rx.recv() => clients.extend(joined),
         }
+    }
+    if serve.live_start {
+        let now = jiff::Timestamp::now();
+        // Whole seconds, like the tag blocks.
+        let start = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
+        simulation = Simulation::new(&SimConfig {
+            start,
+            ..sim.clone()
+        })?;
     }
     let paced = serve.rate.is_finite() && serve.rate > 0.0;
     let origin = Instant::now();

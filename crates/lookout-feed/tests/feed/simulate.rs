@@ -21,6 +21,7 @@ async fn a_tcp_client_source_receives_the_whole_served_simulation() {
     };
     let serve = ServeConfig {
         rate: f64::INFINITY,
+        live_start: false,
         ..ServeConfig::default()
     };
     let token = CancellationToken::new();
@@ -101,4 +102,36 @@ async fn serving_at_a_rate_takes_at_least_the_simulated_time_divided_by_the_rate
         summary.bytes,
         "the client got every byte, then EOF"
     );
+}
+
+#[tokio::test]
+async fn live_start_stamps_the_simulation_with_todays_time() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sim = SimConfig {
+        vessels: 3,
+        hours: 0.01,
+        ..SimConfig::default()
+    };
+    let serve = ServeConfig {
+        rate: f64::INFINITY,
+        ..ServeConfig::default()
+    };
+    let token = CancellationToken::new();
+    let server = sentinel::spawn("sim-test", {
+        let token = token.clone();
+        async move { serve_tcp(listener, &sim, &serve, token).await }
+    });
+    let before = jiff::Timestamp::now().as_second();
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut received = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut client, &mut received)
+        .await
+        .unwrap();
+    server.await.unwrap();
+    let text = String::from_utf8(received).unwrap();
+    let first = text.lines().next().unwrap();
+    let c = first.split("c:").nth(1).unwrap();
+    let secs: i64 = c[..c.find('*').unwrap()].parse().unwrap();
+    assert!((before - 1..=before + 5).contains(&secs), "{first}");
 }
