@@ -6,8 +6,9 @@
 //!
 //! let config = SimConfig { vessels: 5, hours: 0.1, ..SimConfig::default() };
 //! let lines: Vec<String> = Simulation::new(&config).unwrap().map(|r| r.text).collect();
-//! // Tag block with source and time (2026-01-01T00:00:00Z), then the sentence.
-//! assert!(lines[0].starts_with("\\s:lookout-sim,c:1767225600*"));
+//! // The first record is the first vessel's type 5: a two-sentence group, each with a tag
+//! // block carrying the group, the source and the time (2026-01-01T00:00:00Z).
+//! assert!(lines[0].starts_with("\\g:1-2-1,s:lookout-sim,c:1767225600*"));
 //! // Same seed, same bytes.
 //! let again: Vec<String> = Simulation::new(&config).unwrap().map(|r| r.text).collect();
 //! assert_eq!(lines, again);
