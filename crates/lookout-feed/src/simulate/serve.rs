@@ -135,9 +135,9 @@ pub async fn serve_tcp(
         clients = alive;
     }
     drop(clients);
+    drop(joined_rx);
     accept_token.cancel();
     let _ = accept.await;
-    drop(joined_rx);
     tracker.close();
     tracker.wait().await;
     match simulation.error() {
