@@ -142,18 +142,23 @@ pub enum SourceSpec {
     },
 }
 
-/// An area definition as plain data (the tracking crate builds geometry from it).
+/// An area definition as plain data, in the shape of `lookout_track::areas::AreaSpec` (the
+/// tracking crate builds the geometry; relative paths resolve against [`Config::base_dir`]).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum AreaSpec {
-    /// The (multi)polygons of a GeoJSON file, as one area.
+    /// Every feature of a GeoJSON file is an area, optionally grown by `within_nm`.
     GeoJson {
-        /// Stable id.
-        id: String,
-        /// Display name.
-        name: String,
-        /// File (resolved against the config directory).
-        path: PathBuf,
+        /// The file, as written (relative to [`Config::base_dir`]).
+        path: String,
+        /// When set, each area is "within this many nautical miles of" its polygons.
+        within_nm: Option<f64>,
+        /// Id override (a file with several features gets `id:INDEX`).
+        id: Option<String>,
+        /// Name override.
+        name: Option<String>,
+        /// The (id, name) of each area the file yields, read at load time for validation.
+        areas: Vec<(String, String)>,
     },
     /// A circle.
     Circle {
@@ -168,37 +173,87 @@ pub enum AreaSpec {
         /// Radius in nautical miles.
         radius_nm: f64,
     },
-    /// Everything within `within_nm` nautical miles of another area.
-    Buffer {
-        /// Stable id.
-        id: String,
-        /// Display name.
-        name: String,
-        /// The area grown.
-        of: String,
-        /// Distance in nautical miles.
-        within_nm: f64,
-    },
 }
 
 impl AreaSpec {
-    /// The area's id.
-    pub fn id(&self) -> &str {
+    /// The (id, name) of every area this definition yields.
+    pub fn area_names(&self) -> Vec<(String, String)> {
         match self {
-            AreaSpec::GeoJson { id, .. }
-            | AreaSpec::Circle { id, .. }
-            | AreaSpec::Buffer { id, .. } => id,
+            AreaSpec::GeoJson { areas, .. } => areas.clone(),
+            AreaSpec::Circle { id, name, .. } => vec![(id.clone(), name.clone())],
         }
     }
+}
 
-    /// The area's display name.
-    pub fn name(&self) -> &str {
-        match self {
-            AreaSpec::GeoJson { name, .. }
-            | AreaSpec::Circle { name, .. }
-            | AreaSpec::Buffer { name, .. } => name,
-        }
+/// The (id, name) of each feature of a GeoJSON file, with the same rules as the tracker:
+/// the feature's `id`, else `properties.id`, else the file stem (`stem:INDEX` when the file
+/// has several features); an `id` override replaces it (`id:INDEX` for several).
+pub fn geojson_area_names(
+    path: &Path,
+    id_override: Option<&str>,
+    name_override: Option<&str>,
+) -> Result<Vec<(String, String)>, String> {
+    use serde_json::Value;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let root: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not valid json: {e}", path.display()))?;
+    let features: Vec<&Value> = match root.get("type").and_then(Value::as_str) {
+        Some("FeatureCollection") => root
+            .get("features")
+            .and_then(Value::as_array)
+            .map(|f| f.iter().collect())
+            .ok_or_else(|| {
+                format!(
+                    "{}: FeatureCollection without a \"features\" array",
+                    path.display()
+                )
+            })?,
+        _ => vec![&root],
+    };
+    if features.is_empty() {
+        return Err(format!("{} has no features", path.display()));
     }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let id_of = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let many = features.len() > 1;
+    Ok(features
+        .iter()
+        .enumerate()
+        .map(|(idx, feature)| {
+            let props = feature.get("properties");
+            let own = feature
+                .get("id")
+                .and_then(id_of)
+                .or_else(|| props.and_then(|p| p.get("id")).and_then(id_of))
+                .unwrap_or_else(|| {
+                    if many {
+                        format!("{stem}:{idx}")
+                    } else {
+                        stem.clone()
+                    }
+                });
+            let id = match id_override {
+                Some(id) if many => format!("{id}:{idx}"),
+                Some(id) => id.to_owned(),
+                None => own,
+            };
+            let name = name_override.map(str::to_owned).unwrap_or_else(|| {
+                props
+                    .and_then(|p| p.get("name"))
+                    .and_then(Value::as_str)
+                    .map_or_else(|| id.clone(), str::to_owned)
+            });
+            (id, name)
+        })
+        .collect())
 }
 
 /// Outbox settings.

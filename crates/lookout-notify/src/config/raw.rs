@@ -64,18 +64,18 @@ pub(crate) struct RawSource {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawArea {
-    pub(crate) id: S<String>,
+    /// `geojson` or `circle` (same shape as `lookout_track::areas::AreaSpec`).
+    pub(crate) kind: S<String>,
+    /// geojson: id override (a file with several features gets `id:INDEX`); circle: the id.
+    pub(crate) id: Option<S<String>>,
     pub(crate) name: Option<S<String>>,
-    /// `geojson` (default when `file` is set), `circle` or `buffer`.
-    pub(crate) kind: Option<S<String>>,
-    pub(crate) file: Option<S<String>>,
+    /// geojson: the file.
+    pub(crate) path: Option<S<String>>,
+    /// geojson: "within this many nautical miles of" the polygons.
+    pub(crate) within_nm: Option<S<f64>>,
     pub(crate) lat: Option<S<f64>>,
     pub(crate) lon: Option<S<f64>>,
     pub(crate) radius_nm: Option<S<f64>>,
-    /// buffer: the area to grow.
-    pub(crate) of: Option<S<String>>,
-    /// buffer: distance in nautical miles.
-    pub(crate) within_nm: Option<S<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

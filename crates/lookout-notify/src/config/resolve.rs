@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use super::raw::{RawMain, RawRulesFile, RawUsersFile, S};
 use super::{
     AreaSpec, Config, ConfigError, DigestSettings, DispatcherSettings, EnvSource, OutboxSettings,
-    Problem, SourceSpec, parse_duration, plausible_email,
+    Problem, SourceSpec, geojson_area_names, parse_duration, plausible_email,
 };
 use crate::channels::{HttpSettings, SmtpSecurity, SmtpSettings};
 use crate::model::{
@@ -305,39 +305,15 @@ impl Resolver<'_> {
         }
 
         let mut areas = Vec::new();
-        let mut area_spans = BTreeMap::new();
+        let mut area_spans: BTreeMap<String, Range<usize>> = BTreeMap::new();
         for area in &raw.areas {
             let a = area.get_ref();
-            let id = a.id.get_ref().clone();
-            let entry = format!("area {id:?}");
-            if area_spans.insert(id.clone(), a.id.span()).is_some() {
-                p.at(
-                    f,
-                    a.id.span(),
-                    &entry,
-                    "id",
-                    format!("duplicate area id {id:?}"),
-                );
-                continue;
-            }
-            let name = a
-                .name
-                .as_ref()
-                .map_or_else(|| id.clone(), |n| n.get_ref().clone());
-            let kind = match (&a.kind, &a.file) {
-                (Some(k), _) => k.get_ref().clone(),
-                (None, Some(_)) => "geojson".to_owned(),
-                (None, None) => {
-                    p.at(
-                        f,
-                        area.span(),
-                        &entry,
-                        "kind",
-                        "missing (geojson, circle or buffer)".into(),
-                    );
-                    continue;
-                }
-            };
+            let label =
+                a.id.as_ref()
+                    .map(|i| i.get_ref().clone())
+                    .or_else(|| a.path.as_ref().map(|x| x.get_ref().clone()))
+                    .unwrap_or_else(|| "?".to_owned());
+            let entry = format!("area {label:?}");
             let num = |p: &mut Problems,
                        v: &Option<S<f64>>,
                        field: &str,
@@ -362,24 +338,46 @@ impl Resolver<'_> {
                     }
                 }
             };
-            match kind.as_str() {
-                "geojson" => match &a.file {
-                    Some(file) => {
-                        let path = self.base_dir.join(file.get_ref());
-                        if !path.is_file() {
-                            p.at(
-                                f,
-                                file.span(),
-                                &entry,
-                                "file",
-                                format!("file {} does not exist", path.display()),
-                            );
+            let spec = match a.kind.get_ref().as_str() {
+                "geojson" => {
+                    let Some(file) = &a.path else {
+                        p.at(f, area.span(), &entry, "path", "missing".into());
+                        continue;
+                    };
+                    let within_nm = a.within_nm.as_ref().map(|_| {
+                        num(
+                            p,
+                            &a.within_nm,
+                            "within_nm",
+                            &|x| x > 0.0 && x.is_finite(),
+                            "must be greater than zero",
+                        )
+                    });
+                    let id = a.id.as_ref().map(|i| i.get_ref().clone());
+                    let name = a.name.as_ref().map(|n| n.get_ref().clone());
+                    match geojson_area_names(
+                        &self.base_dir.join(file.get_ref()),
+                        id.as_deref(),
+                        name.as_deref(),
+                    ) {
+                        Ok(names) => AreaSpec::GeoJson {
+                            path: file.get_ref().clone(),
+                            within_nm,
+                            id,
+                            name,
+                            areas: names,
+                        },
+                        Err(msg) => {
+                            p.at(f, file.span(), &entry, "path", msg);
+                            continue;
                         }
-                        areas.push(AreaSpec::GeoJson { id, name, path });
                     }
-                    None => p.at(f, area.span(), &entry, "file", "missing".into()),
-                },
+                }
                 "circle" => {
+                    let Some(id) = &a.id else {
+                        p.at(f, area.span(), &entry, "id", "missing".into());
+                        continue;
+                    };
                     let lat = num(
                         p,
                         &a.lat,
@@ -401,69 +399,40 @@ impl Resolver<'_> {
                         &|x| x > 0.0 && x.is_finite(),
                         "must be greater than zero",
                     );
-                    areas.push(AreaSpec::Circle {
-                        id,
-                        name,
+                    AreaSpec::Circle {
+                        id: id.get_ref().clone(),
+                        name: a
+                            .name
+                            .as_ref()
+                            .map_or_else(|| id.get_ref().clone(), |n| n.get_ref().clone()),
                         lat,
                         lon,
                         radius_nm,
-                    });
-                }
-                "buffer" => {
-                    let within_nm = num(
-                        p,
-                        &a.within_nm,
-                        "within_nm",
-                        &|x| x > 0.0 && x.is_finite(),
-                        "must be greater than zero",
-                    );
-                    match &a.of {
-                        Some(of) => areas.push(AreaSpec::Buffer {
-                            id,
-                            name,
-                            of: of.get_ref().clone(),
-                            within_nm,
-                        }),
-                        None => p.at(
-                            f,
-                            area.span(),
-                            &entry,
-                            "of",
-                            "missing (the area to grow)".into(),
-                        ),
                     }
                 }
-                other => p.at(
-                    f,
-                    a.kind.as_ref().map(|k| k.span()).unwrap_or_default(),
-                    &entry,
-                    "kind",
-                    format!("unknown area kind {other:?}: expected geojson, circle or buffer"),
-                ),
-            }
-        }
-        for area in &raw.areas {
-            let a = area.get_ref();
-            if let Some(of) = &a.of {
-                let entry = format!("area {:?}", a.id.get_ref());
-                if of.get_ref() == a.id.get_ref() {
+                other => {
                     p.at(
                         f,
-                        of.span(),
+                        a.kind.span(),
                         &entry,
-                        "of",
-                        "an area cannot be a buffer of itself".into(),
+                        "kind",
+                        format!("unknown area kind {other:?}: expected geojson or circle"),
                     );
-                } else if !area_spans.contains_key(of.get_ref()) {
+                    continue;
+                }
+            };
+            for (id, _) in spec.area_names() {
+                if area_spans.insert(id.clone(), area.span()).is_some() {
                     p.at(
                         f,
-                        of.span(),
+                        area.span(),
                         &entry,
-                        "of",
-                        format!("unknown area {:?}", of.get_ref()),
+                        "id",
+                        format!("duplicate area id {id:?}"),
                     );
                 }
             }
+            areas.push(spec);
         }
         self.model.areas = area_spans.keys().cloned().collect();
 

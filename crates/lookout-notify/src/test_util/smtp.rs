@@ -129,6 +129,7 @@ impl SmtpServer {
         );
         s.connect_timeout = std::time::Duration::from_secs(2);
         s.total_timeout = std::time::Duration::from_secs(2);
+        s.message_id_domain = "lookout.test".to_owned();
         s
     }
 }

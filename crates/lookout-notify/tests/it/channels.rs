@@ -1,0 +1,263 @@
+//! Channels against real loopback servers: SMTP, webhook, Slack, Maildir.
+
+use std::time::Duration;
+
+use lookout_core::{ChannelKind, EventKind, SendError};
+use lookout_notify::Renderer;
+use lookout_notify::channels::{
+    HttpChannel, HttpSettings, MaildirChannel, SIGNATURE_HEADER, SmtpChannel, build_message,
+    verify_signature,
+};
+use lookout_notify::model::User;
+use lookout_notify::render::Rendered;
+use lookout_notify::test_util::{HttpMode, HttpReceiver, SmtpMode, SmtpServer};
+
+use crate::{event, notification};
+
+fn rendered(channel: ChannelKind) -> Rendered {
+    let u = User::new("u1", "acme", "u1@example.com", "Pacific/Auckland");
+    let n = notification(
+        "0190a1b2-c3d4",
+        &u,
+        channel,
+        "u1@example.com",
+        event(EventKind::Entered, "2024-12-31T11:00:00Z"),
+    );
+    Renderer::with_defaults()
+        .render_notification(&n, &u)
+        .unwrap()
+}
+
+fn short_http() -> HttpChannel {
+    HttpChannel::new(HttpSettings {
+        connect_timeout: Duration::from_secs(1),
+        total_timeout: Duration::from_millis(800),
+    })
+    .unwrap()
+}
+
+async fn smtp_send(server: &SmtpServer) -> Result<(), SendError> {
+    let channel = SmtpChannel::new(server.settings()).unwrap();
+    let s = channel.settings();
+    let msg = build_message(
+        "0190a1b2-c3d4",
+        &s.from,
+        &s.message_id_domain,
+        "u1@example.com",
+        &rendered(ChannelKind::Email),
+    )?;
+    channel.send(&msg).await
+}
+
+#[tokio::test]
+async fn smtp_accepts_with_message_id_from_the_notification() {
+    let server = SmtpServer::start(SmtpMode::Accept).await.unwrap();
+    smtp_send(&server).await.unwrap();
+    let mail = server.received();
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].from, "alerts@lookout.test");
+    assert_eq!(mail[0].to, ["u1@example.com"]);
+    let data = &mail[0].data;
+    assert!(
+        data.contains("Message-ID: <0190a1b2-c3d4@lookout.test>"),
+        "{data}"
+    );
+    let unfolded = data.replace("\r\n ", " ");
+    assert!(
+        unfolded.contains("Subject: Vessel ENDEAVOUR has entered area New Zealand 400nm at 01/01/2025 00:00 NZDT\r\n"),
+        "{data}"
+    );
+    assert!(data.contains("multipart/alternative"), "{data}");
+    assert!(data.contains("text/html"), "{data}");
+}
+
+#[tokio::test]
+async fn smtp_4xx_is_transient_and_5xx_permanent() {
+    let server = SmtpServer::start(SmtpMode::TempFail).await.unwrap();
+    let err = smtp_send(&server).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("451"), "{err}");
+
+    server.set_mode(SmtpMode::PermFail);
+    let err = smtp_send(&server).await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Permanent(m) if m.contains("550")),
+        "{err}"
+    );
+
+    server.set_mode(SmtpMode::Accept);
+    smtp_send(&server).await.unwrap();
+    assert_eq!(server.received().len(), 1);
+}
+
+#[tokio::test]
+async fn smtp_hang_times_out_as_transient() {
+    let server = SmtpServer::start(SmtpMode::HangAfterData).await.unwrap();
+    let mut settings = server.settings();
+    settings.total_timeout = Duration::from_millis(500);
+    let channel = SmtpChannel::new(settings).unwrap();
+    let s = channel.settings();
+    let msg = build_message(
+        "n1",
+        &s.from,
+        &s.message_id_domain,
+        "u1@example.com",
+        &rendered(ChannelKind::Email),
+    )
+    .unwrap();
+    let err = channel.send(&msg).await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Transient { reason, .. } if reason.contains("timed out")),
+        "{err}"
+    );
+    assert!(server.received().is_empty());
+}
+
+#[tokio::test]
+async fn smtp_connection_refused_is_transient() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut settings = lookout_notify::channels::SmtpSettings::plain("127.0.0.1", port, "a@b.test");
+    settings.total_timeout = Duration::from_secs(2);
+    let channel = SmtpChannel::new(settings).unwrap();
+    let msg = build_message(
+        "n1",
+        "a@b.test",
+        "b.test",
+        "u1@example.com",
+        &rendered(ChannelKind::Email),
+    )
+    .unwrap();
+    assert!(channel.send(&msg).await.unwrap_err().is_retryable());
+}
+
+#[tokio::test]
+async fn webhook_is_signed_and_carries_the_idempotency_key() {
+    let receiver = HttpReceiver::start(HttpMode::Ok).await.unwrap();
+    let body = rendered(ChannelKind::Webhook).json.unwrap();
+    short_http()
+        .send_webhook(
+            &receiver.url("/hook"),
+            b"topsecret",
+            "0190a1b2-c3d4",
+            body.clone(),
+        )
+        .await
+        .unwrap();
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    let req = &got[0];
+    assert_eq!(req.path, "/hook");
+    assert_eq!(req.body, body.as_bytes());
+    assert_eq!(req.header("idempotency-key"), Some("0190a1b2-c3d4"));
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    let sig = req.header(SIGNATURE_HEADER).unwrap();
+    assert!(verify_signature(b"topsecret", &req.body, sig));
+    assert!(!verify_signature(b"wrong", &req.body, sig));
+    let json: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(json["kind"], "entered");
+}
+
+#[tokio::test]
+async fn webhook_failures_are_classified() {
+    let receiver = HttpReceiver::start(HttpMode::Status(500, None))
+        .await
+        .unwrap();
+    let http = short_http();
+    let url = receiver.url("/h");
+    let send = || http.send_webhook(&url, b"k", "id-1", "{}".to_owned());
+
+    let err = send().await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            SendError::Transient {
+                retry_after: None,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    receiver.set_mode(HttpMode::Status(404, None));
+    assert!(matches!(send().await.unwrap_err(), SendError::Permanent(m) if m.contains("404")));
+
+    receiver.set_mode(HttpMode::Status(429, Some("17".into())));
+    match send().await.unwrap_err() {
+        SendError::Transient { retry_after, .. } => {
+            assert_eq!(retry_after, Some(Duration::from_secs(17)))
+        }
+        other => panic!("{other}"),
+    }
+
+    receiver.set_mode(HttpMode::Status(408, None));
+    assert!(send().await.unwrap_err().is_retryable());
+
+    receiver.set_mode(HttpMode::Hang);
+    let err = send().await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Transient { reason, .. } if reason.contains("timed out")),
+        "{err}"
+    );
+
+    receiver.set_mode(HttpMode::Ok);
+    send().await.unwrap();
+    // Every attempt of the same notification carried the same key.
+    assert!(
+        receiver
+            .received()
+            .iter()
+            .all(|r| r.header("idempotency-key") == Some("id-1"))
+    );
+    assert_eq!(receiver.received().len(), 6);
+}
+
+#[tokio::test]
+async fn slack_posts_text_and_blocks() {
+    let receiver = HttpReceiver::start(HttpMode::Ok).await.unwrap();
+    let body = rendered(ChannelKind::Slack).json.unwrap();
+    short_http()
+        .send_slack(&receiver.url("/services/T/B/X"), body)
+        .await
+        .unwrap();
+    let req = &receiver.received()[0];
+    let json: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(
+        json["text"],
+        "Vessel ENDEAVOUR has entered area New Zealand 400nm at 01/01/2025 00:00 NZDT"
+    );
+    assert!(json["blocks"].as_array().unwrap().len() >= 2);
+    assert!(req.header(SIGNATURE_HEADER).is_none());
+}
+
+#[tokio::test]
+async fn maildir_message_lands_in_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mail/alice");
+    let msg = build_message(
+        "n-42",
+        "Lookout <l@localhost>",
+        "localhost",
+        "alice@example.com",
+        &rendered(ChannelKind::Maildir),
+    )
+    .unwrap();
+    let path = MaildirChannel::new()
+        .deliver(&root, "n-42", &msg)
+        .await
+        .unwrap();
+    assert_eq!(path.parent().unwrap(), root.join("new"));
+    assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+    assert!(root.join("cur").is_dir());
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("Message-ID: <n-42@localhost>"), "{text}");
+    assert!(text.contains("To: alice@example.com"), "{text}");
+    // A retry of the same notification replaces, not duplicates.
+    MaildirChannel::new()
+        .deliver(&root, "n-42", &msg)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_dir(root.join("new")).unwrap().count(), 1);
+}

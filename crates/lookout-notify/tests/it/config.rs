@@ -1,0 +1,188 @@
+//! Configuration: the shipped examples load; every problem names file, line and field.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use lookout_core::{ChannelKind, EventKind};
+use lookout_notify::config::{AreaSpec, SourceSpec, load};
+use lookout_notify::model::{DeliveryMode, VesselSelector};
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn examples() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples"))
+}
+
+#[test]
+fn the_shipped_examples_load() {
+    let cfg = load(
+        &examples().join("lookout.toml"),
+        &env(&[("LOOKOUT_DEMO_WEBHOOK_SECRET", "s3cret")]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.model.users.len(), 4);
+    assert!(cfg.model.users["former"].deleted);
+    assert_eq!(cfg.model.users["aroha"].timezone_name, "Pacific/Auckland");
+    assert!(cfg.model.areas.contains("hauraki-gulf"));
+    assert!(cfg.model.areas.contains("cook-strait"));
+    assert!(cfg.model.areas.contains("nz400"));
+    assert!(matches!(&cfg.areas[1], AreaSpec::GeoJson { within_nm: Some(w), .. } if *w == 400.0));
+    assert!(
+        matches!(&cfg.sources[0], SourceSpec::TcpClient { addr, .. } if addr == "127.0.0.1:10110")
+    );
+    assert_eq!(cfg.model.webhooks["demo"].secret, b"s3cret");
+    assert_eq!(cfg.outbox.ttl, Duration::from_secs(48 * 3600));
+    assert_eq!(cfg.dispatcher.concurrency[&ChannelKind::Slack], 4);
+    let digest = cfg.model.rule("new-york-daily-digest").unwrap();
+    assert!(matches!(digest.delivery, DeliveryMode::Digest(_)));
+    let gaps = cfg.model.rule("fleet-ais-gaps").unwrap();
+    assert_eq!(gaps.vessels, VesselSelector::Fleet("demo-fleet".into()));
+    assert_eq!(gaps.gap_threshold, Some(Duration::from_secs(600)));
+    assert!(gaps.events.contains(&EventKind::GapEnded));
+    assert_eq!(gaps.channels, [ChannelKind::Maildir]);
+}
+
+#[test]
+fn examples_without_the_webhook_secret_name_the_variable() {
+    let err = load(&examples().join("lookout.toml"), &env(&[])).unwrap_err();
+    let lines: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].ends_with(
+            "lookout.toml:60: webhook \"demo\": field secret_env: environment variable LOOKOUT_DEMO_WEBHOOK_SECRET is not set"
+        ),
+        "{}",
+        lines[0]
+    );
+}
+
+const MAIN: &str = r#"users = "users.toml"
+rules = "rules.toml"
+
+[[areas]]
+kind = "circle"
+id = "nz"
+name = "New Zealand"
+lat = -41.0
+lon = 174.0
+radius_nm = 400
+
+[digest]
+default_schedule = "daily 25:00"
+"#;
+
+const USERS: &str = r#"[[organisations]]
+id = "acme"
+
+[[users]]
+id = "alice"
+org = "acme"
+email = "alice.example.com"
+timezone = "Pacific/Auckland"
+channels = [{ kind = "email" }]
+
+[[users]]
+id = "bob"
+org = "acme"
+email = "bob@example.com"
+timezone = "Mars/Olympus_Mons"
+channels = [{ kind = "maildir", path = "mail/bob" }, { kind = "webhook", endpoint = "ops" }]
+"#;
+
+const RULES: &str = r#"[[rules]]
+id = "ok"
+owner = "bob"
+mmsi = [512000001]
+areas = ["nz"]
+events = ["entered"]
+
+[[rules]]
+id = "nz-fleet"
+owner = "bob"
+vessels = "any"
+areas = ["nz", "hauraki"]
+events = ["entered", "gap_started"]
+gap_threshold = "6h"
+delivery = "digest"
+schedule = "daily 8am"
+channels = ["slack"]
+
+[[rules]]
+id = "typo"
+owner = "carol"
+fleet = "nope"
+areas = ["nz"]
+events = ["arrived"]
+min_dwell = "five minutes"
+"#;
+
+#[test]
+fn every_problem_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lookout.toml"), MAIN).unwrap();
+    std::fs::write(dir.path().join("users.toml"), USERS).unwrap();
+    std::fs::write(dir.path().join("rules.toml"), RULES).unwrap();
+    let err = load(&dir.path().join("lookout.toml"), &env(&[])).unwrap_err();
+    let root = format!("{}/", dir.path().display());
+    let got: Vec<String> = err
+        .problems()
+        .iter()
+        .map(|p| p.to_string().replace(&root, ""))
+        .collect();
+    let want = [
+        r#"lookout.toml:13: [digest]: field default_schedule: no such time of day "25:00""#,
+        r#"users.toml:7: user "alice": field email: implausible email address "alice.example.com""#,
+        r#"users.toml:9: user "alice": field channels.email: email channel needs an [smtp] section in the main config"#,
+        r#"users.toml:15: user "bob": field timezone: unknown IANA timezone "Mars/Olympus_Mons" (e.g. "Pacific/Auckland")"#,
+        r#"users.toml:16: user "bob": field channels.webhook.endpoint: unknown webhook "ops": define [webhooks.ops] in the main config"#,
+        r#"rules.toml:11: rule "nz-fleet": field vessels: gap rules may not target any vessel: choose an mmsi list, fleet or tag"#,
+        r#"rules.toml:12: rule "nz-fleet": field areas: unknown area "hauraki""#,
+        r#"rules.toml:16: rule "nz-fleet": field schedule: expected HH:MM, got "8am""#,
+        r#"rules.toml:17: rule "nz-fleet": field channels: channel slack is not configured for user "bob""#,
+        r#"rules.toml:21: rule "typo": field owner: unknown user "carol""#,
+        r#"rules.toml:24: rule "typo": field events: unknown event kind "arrived": expected entered, exited, gap_started or gap_ended"#,
+        r#"rules.toml:22: rule "typo": field fleet: unknown fleet "nope""#,
+        r#"rules.toml:25: rule "typo": field min_dwell: invalid duration "five minutes": expected e.g. "30s", "5m", "6h", "1d", "1h 30m""#,
+    ];
+    assert_eq!(got, want, "\n{}", got.join("\n"));
+    assert!(
+        err.to_string()
+            .starts_with("13 configuration problems:\n  ")
+    );
+}
+
+#[test]
+fn syntax_and_unknown_keys_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lookout.toml"),
+        "users = \"u.toml\"\nrules = \"r.toml\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("u.toml"),
+        "[[users]]\nid = \"a\"\nemial = \"a@b.c\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("r.toml"), "[[rules]\n").unwrap();
+    let err = load(&dir.path().join("lookout.toml"), &env(&[])).unwrap_err();
+    let got: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].contains("u.toml:3: unknown field `emial`"),
+        "{}",
+        got[0]
+    );
+    assert!(got[1].contains("r.toml:1: "), "{}", got[1]);
+    let missing = load(&dir.path().join("nope.toml"), &env(&[])).unwrap_err();
+    assert!(
+        missing.to_string().contains("nope.toml: cannot read file"),
+        "{missing}"
+    );
+}

@@ -1,0 +1,222 @@
+//! The router as the dispatcher sees it: lookup at send time, isolation of template errors.
+
+use std::sync::Arc;
+
+use lookout_core::{ChannelKind, Deliver, DigestBatch, EventKind, SendError};
+use lookout_notify::channels::{HttpSettings, SmtpChannel};
+use lookout_notify::model::{Model, User, UserChannel, WebhookEndpoint};
+use lookout_notify::test_util::{HttpMode, HttpReceiver, SmtpMode, SmtpServer};
+use lookout_notify::{Renderer, Router};
+
+use crate::{event, notification};
+
+struct Setup {
+    router: Router,
+    model: Model,
+    maildir: tempfile::TempDir,
+    smtp: SmtpServer,
+    hook: HttpReceiver,
+}
+
+async fn setup() -> Setup {
+    let smtp = SmtpServer::start(SmtpMode::Accept).await.unwrap();
+    let hook = HttpReceiver::start(HttpMode::Ok).await.unwrap();
+    let maildir = tempfile::tempdir().unwrap();
+    let mut model = Model::default();
+    model.webhooks.insert(
+        "ops".into(),
+        WebhookEndpoint {
+            name: "ops".into(),
+            url: hook.url("/ops"),
+            secret: b"k".to_vec(),
+        },
+    );
+    for id in ["alice", "bob"] {
+        let mut u = User::new(id, "acme", &format!("{id}@example.com"), "Pacific/Auckland");
+        u.channels = vec![
+            UserChannel {
+                kind: ChannelKind::Email,
+                destination: u.email.clone(),
+            },
+            UserChannel {
+                kind: ChannelKind::Maildir,
+                destination: maildir.path().join(id).display().to_string(),
+            },
+            UserChannel {
+                kind: ChannelKind::Webhook,
+                destination: hook.url("/ops"),
+            },
+        ];
+        model.users.insert(id.into(), u);
+    }
+    let mut renderer = Renderer::with_defaults();
+    let _ = renderer.add_override(
+        "rules/broken",
+        "entered.subject.txt",
+        "{{ vessel | no_such_filter }}",
+    );
+    let router = Router::new(
+        Arc::new(model.clone()),
+        Arc::new(renderer),
+        Some(SmtpChannel::new(smtp.settings()).unwrap()),
+        HttpSettings::default(),
+    )
+    .unwrap();
+    Setup {
+        router,
+        model,
+        maildir,
+        smtp,
+        hook,
+    }
+}
+
+#[tokio::test]
+async fn routes_each_channel_and_isolates_a_template_error() {
+    let s = setup().await;
+    let alice = &s.model.users["alice"];
+    let e = event(EventKind::Entered, "2024-12-31T11:00:00Z");
+    let maildir = alice.channels[1].destination.clone();
+
+    s.router
+        .deliver(&notification(
+            "n-email",
+            alice,
+            ChannelKind::Email,
+            "alice@example.com",
+            e.clone(),
+        ))
+        .await
+        .unwrap();
+    s.router
+        .deliver(&notification(
+            "n-maildir",
+            alice,
+            ChannelKind::Maildir,
+            &maildir,
+            e.clone(),
+        ))
+        .await
+        .unwrap();
+    s.router
+        .deliver(&notification(
+            "n-hook",
+            alice,
+            ChannelKind::Webhook,
+            &s.hook.url("/ops"),
+            e.clone(),
+        ))
+        .await
+        .unwrap();
+
+    let mut broken = notification("n-broken", alice, ChannelKind::Maildir, &maildir, e.clone());
+    broken.new.rule_id = "broken".into();
+    let err = s.router.deliver(&broken).await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Permanent(m) if m.contains("rules/broken/entered.subject.txt")),
+        "{err}"
+    );
+
+    // The next notification, on the default templates, is unaffected.
+    s.router
+        .deliver(&notification(
+            "n-after",
+            alice,
+            ChannelKind::Maildir,
+            &maildir,
+            e,
+        ))
+        .await
+        .unwrap();
+
+    assert_eq!(s.smtp.received().len(), 1);
+    assert_eq!(s.hook.received().len(), 1);
+    assert_eq!(
+        s.hook.received()[0].header("idempotency-key"),
+        Some("n-hook")
+    );
+    let new_dir = s.maildir.path().join("alice/new");
+    let mut names: Vec<_> = std::fs::read_dir(new_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["n-after.lookout", "n-maildir.lookout"]);
+}
+
+#[tokio::test]
+async fn a_user_deleted_since_queueing_fails_permanently() {
+    let s = setup().await;
+    let bob = s.model.users["bob"].clone();
+    let n = notification(
+        "n1",
+        &bob,
+        ChannelKind::Email,
+        "bob@example.com",
+        event(EventKind::Entered, "2025-01-01T00:00:00Z"),
+    );
+
+    let mut model = s.model.clone();
+    model.users.get_mut("bob").unwrap().deleted = true;
+    s.router.replace_model(Arc::new(model.clone()));
+    let err = s.router.deliver(&n).await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Permanent(m) if m.starts_with("recipient deleted")),
+        "{err}"
+    );
+
+    model.users.remove("bob");
+    s.router.replace_model(Arc::new(model));
+    let err = s.router.deliver(&n).await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Permanent(m) if m.starts_with("recipient deleted")),
+        "{err}"
+    );
+    assert!(s.smtp.received().is_empty());
+}
+
+#[tokio::test]
+async fn digests_are_delivered_by_email() {
+    let s = setup().await;
+    let alice = &s.model.users["alice"];
+    let items = vec![
+        notification(
+            "n1",
+            alice,
+            ChannelKind::Email,
+            "alice@example.com",
+            event(EventKind::Entered, "2024-12-31T11:00:00Z"),
+        ),
+        notification(
+            "n2",
+            alice,
+            ChannelKind::Email,
+            "alice@example.com",
+            event(EventKind::Exited, "2024-12-31T12:00:00Z"),
+        ),
+    ];
+    let digest = DigestBatch {
+        id: "digest-alice-20250101".into(),
+        user_id: "alice".into(),
+        channel: ChannelKind::Email,
+        destination: "alice@example.com".into(),
+        period_start: "2024-12-30T19:00:00Z".parse().unwrap(),
+        period_end: "2024-12-31T19:00:00Z".parse().unwrap(),
+        items,
+    };
+    s.router.deliver_digest(&digest).await.unwrap();
+    let mail = s.smtp.received();
+    assert_eq!(mail.len(), 1);
+    assert!(
+        mail[0]
+            .data
+            .contains("Message-ID: <digest-alice-20250101@lookout.test>"),
+        "{}",
+        mail[0].data
+    );
+    assert!(
+        mail[0].data.contains("Lookout digest: 2 events"),
+        "{}",
+        mail[0].data
+    );
+}
