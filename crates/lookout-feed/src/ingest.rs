@@ -268,3 +268,100 @@ impl Ingest {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use super::*;
+    use crate::registry::{ConnectionRegistry, Direction};
+
+    /// (name, sorted labels) → counter value.
+    type Counters = BTreeMap<(String, Vec<(String, String)>), u64>;
+
+    fn counters(recorder: &DebuggingRecorder) -> Counters {
+        recorder
+            .snapshotter()
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| {
+                let DebugValue::Counter(n) = value else {
+                    return None;
+                };
+                let key = key.key();
+                let mut labels: Vec<(String, String)> = key
+                    .labels()
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect();
+                labels.sort();
+                Some(((key.name().to_owned(), labels), n))
+            })
+            .collect()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_line_is_counted_under_its_source_and_result() {
+        let recorder = DebuggingRecorder::new();
+        let registry = ConnectionRegistry::new();
+        let (tx, mut rx) = mpsc::channel(8);
+        let stats = metrics::with_local_recorder(&recorder, || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let conn = registry.register("hub", "127.0.0.1:1", Direction::Outbound);
+                let mut ingest = Ingest::new(Arc::from("hub"), conn, tx);
+                ingest.bytes(300);
+                for line in [
+                    &b"$PGHP,1,2010,6,11,11,46,11,390,231,45,992190934,1,2B*5B"[..],
+                    b"!AIVDM,1,1,,B,402=481uaUcf;OQ55JS9ITi025Jp,0*2B",
+                    b"!AIVDM,1,1,,A,15M67FC000G?ufbE`FepT@3n00Sa,0*5F",
+                    b"!AIVDM,1,1,,A,15M67FC000G?ufbE`FepT@3n00Sa,0*00",
+                ] {
+                    ingest.line(line).await.unwrap();
+                }
+                ingest.too_long(5000);
+                ingest.stats.clone()
+            })
+        });
+        let got = counters(&recorder);
+        let sentences = |result: &str| {
+            got.get(&(
+                "lookout_ais_sentences_total".to_owned(),
+                labels(&[("result", result), ("source", "hub")]),
+            ))
+            .copied()
+        };
+        assert_eq!(sentences("ignored"), Some(1), "{got:?}");
+        assert_eq!(sentences("ok"), Some(2), "{got:?}");
+        assert_eq!(sentences("checksum"), Some(1));
+        assert_eq!(sentences("too_long"), Some(1));
+        let messages = |ty: &str| {
+            got.get(&(
+                "lookout_ais_messages_total".to_owned(),
+                labels(&[("type", ty)]),
+            ))
+            .copied()
+        };
+        assert_eq!((messages("1"), messages("4")), (Some(1), Some(1)));
+        assert_eq!(
+            got.get(&(
+                "lookout_feed_bytes_total".to_owned(),
+                labels(&[("source", "hub")])
+            )),
+            Some(&300)
+        );
+        // Only the type 1 became an observation; the type 4 was counted as a base station.
+        assert_eq!((stats.observations, stats.base_stations), (1, 1));
+        assert_eq!(rx.try_recv().unwrap().mmsi, 366_053_209);
+        assert_eq!(stats.error_count(), 2);
+    }
+}
