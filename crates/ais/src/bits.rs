@@ -21,9 +21,30 @@ pub(crate) struct BitBuf {
     n_chars: usize,
 }
 
+/// Marks bytes outside the armouring alphabet in [`DEARMOR`].
+const INVALID: u8 = 0xFF;
+
+/// 6-bit value of every byte (or [`INVALID`]).
+// Compile-time table: `ch` is a u8, so the index is always within the 256 entries.
+#[allow(clippy::indexing_slicing, clippy::as_conversions)]
+static DEARMOR: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let mut ch: u8 = 0;
+    loop {
+        if let Some(v) = dearmor(ch) {
+            t[ch as usize] = v;
+        }
+        if ch == u8::MAX {
+            break;
+        }
+        ch = ch.wrapping_add(1);
+    }
+    t
+};
+
 /// The 6-bit value of an armoured payload character.
 #[inline]
-pub(crate) fn dearmor(ch: u8) -> Option<u8> {
+pub(crate) const fn dearmor(ch: u8) -> Option<u8> {
     match ch {
         b'0'..=b'W' => Some(ch.wrapping_sub(48)),
         b'`'..=b'w' => Some(ch.wrapping_sub(56)),
@@ -69,23 +90,33 @@ impl BitBuf {
                 max: MAX_PAYLOAD_CHARS,
             });
         }
+        // Hot loop: a table lookup per character and a store per completed byte. `total` is
+        // bounded above, so every `byte_idx` is within `bytes`.
+        let mut acc = self.acc;
+        let mut acc_bits = self.acc_bits;
+        let mut byte_idx = self.len / 8;
         for (i, ch) in chars.iter().enumerate() {
-            let v = dearmor(*ch).ok_or(DecodeError::PayloadChar {
-                byte: *ch,
-                offset: offset.saturating_add(i),
-            })?;
-            self.acc = (self.acc << 6) | u32::from(v);
-            self.acc_bits = self.acc_bits.wrapping_add(6);
-            if self.acc_bits >= 8 {
-                self.acc_bits = self.acc_bits.wrapping_sub(8);
-                let byte = (self.acc >> self.acc_bits) & 0xFF;
-                let idx = self.len / 8;
-                if let Some(slot) = self.bytes.get_mut(idx) {
-                    *slot = u8::try_from(byte).unwrap_or(0);
+            let v = DEARMOR.get(usize::from(*ch)).copied().unwrap_or(INVALID);
+            if v == INVALID {
+                return Err(DecodeError::PayloadChar {
+                    byte: *ch,
+                    offset: offset.saturating_add(i),
+                });
+            }
+            acc = (acc << 6) | u32::from(v);
+            acc_bits = acc_bits.wrapping_add(6);
+            if acc_bits >= 8 {
+                acc_bits = acc_bits.wrapping_sub(8);
+                let [low, ..] = (acc >> acc_bits).to_le_bytes();
+                if let Some(slot) = self.bytes.get_mut(byte_idx) {
+                    *slot = low;
                 }
-                self.len = self.len.wrapping_add(8);
+                byte_idx = byte_idx.wrapping_add(1);
             }
         }
+        self.acc = acc & 0xFF;
+        self.acc_bits = acc_bits;
+        self.len = byte_idx.wrapping_mul(8);
         self.n_chars = total;
         Ok(())
     }

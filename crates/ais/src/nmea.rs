@@ -256,6 +256,35 @@ pub(crate) fn checked_body(s: &[u8], base: usize) -> Result<(&[u8], u8), DecodeE
     Ok((body, found))
 }
 
+/// Position of the first `*` and the XOR of the bytes before it. Eight bytes at a time: the XOR of
+/// whole words folds to the XOR of their bytes, and a word holds a `*` when one of its bytes XOR
+/// 0x2A is zero (the classic "has zero byte" test).
+#[inline]
+pub(crate) fn star_and_xor(s: &[u8]) -> (Option<usize>, u8) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const STARS: u64 = 0x2A2A_2A2A_2A2A_2A2A;
+    let mut acc = 0u64;
+    let mut done = 0usize;
+    for chunk in s.chunks_exact(8) {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or([b'*'; 8]));
+        let t = word ^ STARS;
+        if t.wrapping_sub(ONES) & !t & HIGHS != 0 {
+            break;
+        }
+        acc ^= word;
+        done = done.wrapping_add(8);
+    }
+    let mut xor = acc.to_le_bytes().iter().fold(0u8, |a, b| a ^ b);
+    for (i, b) in s.iter().enumerate().skip(done) {
+        if *b == b'*' {
+            return (Some(i), xor);
+        }
+        xor ^= *b;
+    }
+    (None, xor)
+}
+
 fn parse_hex_exact(two: &[u8]) -> Option<u8> {
     match two {
         [_, _] => parse_hex(two),
@@ -264,28 +293,68 @@ fn parse_hex_exact(two: &[u8]) -> Option<u8> {
 }
 
 /// Frames an AIS sentence `s` (starting at `!`), located at `base` in the line.
+///
+/// One pass finds the field separators and the checksum; fields are then checked in place.
 pub(crate) fn parse_sentence(s: &[u8], base: usize) -> Result<Sentence<'_>, DecodeError> {
-    let (body, checksum) = checked_body(s, base)?;
-    // body: xxVDM,count,number,seq,channel,payload,fill
-    let mut fields = body.split(|b| *b == b',');
-    let mut pos = base.saturating_add(1);
-    let mut next = |name: &'static str| -> Result<(&[u8], usize), DecodeError> {
-        let f = fields.next().ok_or(DecodeError::BadField {
-            field: name,
-            offset: pos,
+    let body_and_rest = s.get(1..).unwrap_or(&[]);
+    let (star, xor) = star_and_xor(body_and_rest);
+    let star = star
+        .map(|p| p.saturating_add(1))
+        .ok_or(DecodeError::BadField {
+            field: "checksum",
+            offset: base.saturating_add(s.len()),
         })?;
-        let at = pos;
-        pos = pos.saturating_add(f.len()).saturating_add(1);
-        Ok((f, at))
-    };
-    let (head, head_at) = next("sentence type")?;
-    let (talker, own_vessel) = match head {
+    let cs_off = star.saturating_add(1);
+    let found = s
+        .get(cs_off..cs_off.saturating_add(2))
+        .and_then(parse_hex_exact)
+        .ok_or(DecodeError::BadField {
+            field: "checksum",
+            offset: base.saturating_add(cs_off),
+        })?;
+    if found != xor {
+        return Err(DecodeError::Checksum {
+            found,
+            computed: xor,
+        });
+    }
+    // Field separators: the first five commas (all in the short header) and the last one (before
+    // the one-digit fill-bit field). A comma inside the payload is caught as an invalid payload
+    // character when the payload is de-armoured.
+    let mut commas = [0usize; 5];
+    let mut n_commas = 0usize;
+    for (i, b) in s.iter().enumerate().take(star) {
+        if *b == b',' {
+            if let Some(slot) = commas.get_mut(n_commas) {
+                *slot = i;
+            }
+            n_commas = n_commas.saturating_add(1);
+            if n_commas == 5 {
+                break;
+            }
+        }
+    }
+    let [c0, c1, c2, c3, c4] = commas;
+    let c5 = s
+        .get(..star)
+        .and_then(|h| h.iter().rposition(|b| *b == b','))
+        .unwrap_or(0);
+    if n_commas < 5 || c5 <= c4 {
+        return Err(DecodeError::BadField {
+            field: "field count",
+            offset: base.saturating_add(star),
+        });
+    }
+    let field = |from: usize, to: usize| s.get(from.saturating_add(1)..to).unwrap_or(&[]);
+    let at = |pos: usize| base.saturating_add(pos).saturating_add(1);
+
+    let (talker, own_vessel) = match field(0, c0) {
         [t1, t2, b'V', b'D', b'M'] => ([*t1, *t2], false),
         [t1, t2, b'V', b'D', b'O'] => ([*t1, *t2], true),
         _ => {
             return Err(DecodeError::BadField {
                 field: "sentence type",
-                offset: head_at,
+                offset: at(0),
             });
         }
     };
@@ -293,54 +362,45 @@ pub(crate) fn parse_sentence(s: &[u8], base: usize) -> Result<Sentence<'_>, Deco
         [d @ b'0'..=b'9'] => Some(d.wrapping_sub(b'0')),
         _ => None,
     };
-    let (f, at) = next("fragment count")?;
-    let count = digit(f).filter(|c| *c >= 1).ok_or(DecodeError::BadField {
-        field: "fragment count",
-        offset: at,
-    })?;
-    let (f, at) = next("fragment number")?;
-    let number = digit(f)
+    let count = digit(field(c0, c1))
+        .filter(|c| *c >= 1)
+        .ok_or(DecodeError::BadField {
+            field: "fragment count",
+            offset: at(c0),
+        })?;
+    let number = digit(field(c1, c2))
         .filter(|n| *n >= 1 && *n <= count)
         .ok_or(DecodeError::BadField {
             field: "fragment number",
-            offset: at,
+            offset: at(c1),
         })?;
-    let (f, at) = next("sequential message id")?;
-    let seq = match f {
+    let seq = match field(c2, c3) {
         [] => None,
-        _ => Some(digit(f).ok_or(DecodeError::BadField {
+        f => Some(digit(f).ok_or(DecodeError::BadField {
             field: "sequential message id",
-            offset: at,
+            offset: at(c2),
         })?),
     };
-    let (f, at) = next("channel")?;
-    let channel = match f {
+    let channel = match field(c3, c4) {
         [] => None,
         [c] if c.is_ascii_alphanumeric() => Some(*c),
         _ => {
             return Err(DecodeError::BadField {
                 field: "channel",
-                offset: at,
+                offset: at(c3),
             });
         }
     };
-    let (payload, payload_offset) = next("payload")?;
-    let (f, at) = next("fill bits")?;
-    let fill_bits = match f {
+    let payload = field(c4, c5);
+    let fill_bits = match field(c5, star) {
         [d @ b'0'..=b'5'] => d.wrapping_sub(b'0'),
         _ => {
             return Err(DecodeError::BadField {
                 field: "fill bits",
-                offset: at,
+                offset: at(c5),
             });
         }
     };
-    if fields.next().is_some() {
-        return Err(DecodeError::BadField {
-            field: "field count",
-            offset: pos,
-        });
-    }
     Ok(Sentence {
         talker,
         own_vessel,
@@ -349,9 +409,9 @@ pub(crate) fn parse_sentence(s: &[u8], base: usize) -> Result<Sentence<'_>, Deco
         seq,
         channel,
         payload,
-        payload_offset,
+        payload_offset: at(c4),
         fill_bits,
-        checksum,
+        checksum: found,
     })
 }
 
@@ -431,6 +491,20 @@ mod tests {
         let ms = parse_tag_block(b"c:1418169601123*11");
         // wrong checksum on purpose
         assert!(ms.is_none());
+    }
+
+    #[test]
+    fn star_and_xor_matches_bytewise() {
+        let line = b"AIVDM,1,1,,A,15M67FC000G?ufbE`FepT@3n00Sa,0*5F,extra*99";
+        let star = line.iter().position(|b| *b == b'*').unwrap();
+        let xor = line[..star].iter().fold(0u8, |a, b| a ^ b);
+        assert_eq!(star_and_xor(line), (Some(star), xor));
+        for cut in 0..line.len() {
+            let l = &line[..cut];
+            let star = l.iter().position(|b| *b == b'*');
+            let xor = l[..star.unwrap_or(cut)].iter().fold(0u8, |a, b| a ^ b);
+            assert_eq!(star_and_xor(l), (star, xor), "cut {cut}");
+        }
     }
 
     #[test]
