@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// One framing result.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Frame<'a> {
-    /// A complete line without its `\r\n` / `\n`.
+    /// A complete line without its terminator (`\n`, `\r\n` or a lone `\r`).
     Line(&'a [u8]),
     /// A line longer than the maximum was discarded; `len` is how many bytes it had (at least).
     TooLong {
@@ -33,6 +33,9 @@ pub(crate) struct LineReader<R> {
     eof: bool,
     /// Bytes read since the last [`LineReader::take_read`].
     read: usize,
+    /// The last line ended in `\r` at the end of the data held: a `\n` that follows belongs
+    /// to it.
+    skip_lf: bool,
 }
 
 impl<R> LineReader<R> {
@@ -55,6 +58,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             max_line,
             eof: false,
             read: 0,
+            skip_lf: false,
         }
     }
 
@@ -64,20 +68,33 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Cancel safe: bytes already read stay in the internal buffer for the next call.
     pub(crate) async fn next_frame(&mut self) -> std::io::Result<Option<Frame<'_>>> {
         loop {
-            // Look for a newline in what we hold.
+            if self.skip_lf && self.start < self.end {
+                if self.buf[self.start] == b'\n' {
+                    self.start += 1;
+                }
+                self.skip_lf = false;
+            }
+            // Look for a line terminator in what we hold.
             let window = &self.buf[self.start..self.end];
-            if let Some(pos) = window.iter().position(|&b| b == b'\n') {
+            if let Some(pos) = window.iter().position(|&b| b == b'\n' || b == b'\r') {
                 let line_start = self.start;
                 self.start += pos + 1;
+                if window[pos] == b'\r' {
+                    // `\r\n` is one terminator; a lone `\r` is one too.
+                    if self.start < self.end {
+                        if self.buf[self.start] == b'\n' {
+                            self.start += 1;
+                        }
+                    } else {
+                        self.skip_lf = true;
+                    }
+                }
                 if let Some(discarded) = self.discarding.take() {
                     return Ok(Some(Frame::TooLong {
                         len: discarded + pos,
                     }));
                 }
-                let mut line = &self.buf[line_start..line_start + pos];
-                if let [rest @ .., b'\r'] = line {
-                    line = rest;
-                }
+                let line = &self.buf[line_start..line_start + pos];
                 if line.len() > self.max_line {
                     return Ok(Some(Frame::TooLong { len: line.len() }));
                 }
@@ -101,11 +118,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 if line_start == self.end {
                     return Ok(None);
                 }
-                let mut line = &self.buf[line_start..self.end];
-                if let [rest @ .., b'\r'] = line {
-                    line = rest;
-                }
-                return Ok(Some(Frame::Line(line)));
+                return Ok(Some(Frame::Line(&self.buf[line_start..self.end])));
             }
             // Compact, then read more.
             if self.start > 0 {
@@ -144,8 +157,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn splits_lines_and_trims_carriage_returns() {
+    async fn splits_lines_at_lf_crlf_and_lone_cr() {
         assert_eq!(frames(b"a\r\nbc\n\nd", 10).await, ["a", "bc", "", "d"]);
+        assert_eq!(
+            frames(b"a\rb\r\nc\n\rd\r", 10).await,
+            ["a", "b", "c", "", "d"]
+        );
+    }
+
+    #[tokio::test]
+    async fn crlf_split_across_reads_is_one_terminator() {
+        use tokio::io::AsyncReadExt;
+        let input = (&b"ab\r"[..]).chain(&b"\ncd\n"[..]);
+        let mut reader = LineReader::new(input, 10);
+        let mut out = Vec::new();
+        while let Some(frame) = reader.next_frame().await.unwrap() {
+            out.push(format!("{frame:?}"));
+        }
+        assert_eq!(out, ["Line([97, 98])", "Line([99, 100])"]);
     }
 
     #[tokio::test]
