@@ -3,6 +3,8 @@
 //! (Crate documentation is being written; see the README.)
 
 mod group;
+#[cfg(feature = "http")]
+pub mod http;
 mod heartbeat;
 mod isolate;
 mod limit;
@@ -12,7 +14,10 @@ pub mod registry;
 mod retry;
 mod shutdown;
 mod supervisor;
+#[cfg(all(feature = "systemd", unix))]
+pub mod systemd;
 mod task;
+mod task_metrics;
 mod timeout;
 
 pub use group::TaskGroup;

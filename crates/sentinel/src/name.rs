@@ -9,10 +9,10 @@ use std::sync::Arc;
 /// Built from a `&'static str` (free) or a `String`/`Cow` (one allocation, then shared): cloning never copies the
 /// text. It is the `task` label of every metric and the `task` field of every log line sentinel emits, so keep
 /// names few and stable (`"dispatcher"`, `"feed/tcp"`), not one per item.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone)]
 pub struct TaskName(Repr);
 
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone)]
 enum Repr {
     Static(&'static str),
     Shared(Arc<str>),
@@ -33,6 +33,34 @@ impl TaskName {
             Repr::Static(s) => metrics::SharedString::const_str(s),
             Repr::Shared(s) => metrics::SharedString::from(Arc::clone(s)),
         }
+    }
+}
+
+// Equality, hashing and order are those of the text: a name built from a `&'static str` equals the same name built
+// from a `String`.
+impl PartialEq for TaskName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for TaskName {}
+
+impl std::hash::Hash for TaskName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for TaskName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TaskName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
     }
 }
 
@@ -96,5 +124,22 @@ impl PartialEq<str> for TaskName {
 impl PartialEq<&str> for TaskName {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_and_owned_names_with_the_same_text_are_equal() {
+        let a = TaskName::from("dispatcher");
+        let b = TaskName::from(String::from("dispatcher"));
+        assert_eq!(a, b);
+        let mut set = std::collections::HashSet::new();
+        set.insert(a);
+        assert!(set.contains(&b));
+        assert_eq!(b.to_string(), "dispatcher");
+        assert!(TaskName::from("a") < TaskName::from(String::from("b")));
     }
 }

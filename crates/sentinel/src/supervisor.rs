@@ -47,7 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::name::TaskName;
 use crate::names;
-use crate::registry::{Registration, TaskKind, TaskState};
+use crate::registry::{SharedRegistration, TaskKind, TaskState};
 use crate::shutdown::Shutdown;
 use crate::task::{BoxError, TaskError, TaskHandle, error_chain, spawn_inner};
 
@@ -333,13 +333,13 @@ impl Supervisor {
     /// Dropping the future aborts the running children (their handles are dropped after being aborted) without
     /// waiting for them; cancel the token instead to stop them in order.
     pub async fn run(self, token: CancellationToken) -> Result<(), SupervisorError> {
-        let _registration = Registration::new(self.name.clone(), TaskKind::Supervisor);
+        let _registration = SharedRegistration::new(self.name.clone(), TaskKind::Supervisor);
         let mut slots: Vec<Slot> = self
             .children
             .iter()
             .map(|spec| Slot {
                 spec: spec.clone(),
-                registration: Registration::new(spec.name.clone(), TaskKind::Supervised),
+                registration: SharedRegistration::new(spec.name.clone(), TaskKind::Supervised),
                 running: None,
                 restart_at: None,
                 started_at: Instant::now(),
@@ -471,7 +471,7 @@ enum Event {
 
 struct Slot {
     spec: ChildSpec,
-    registration: Registration,
+    registration: SharedRegistration,
     running: Option<Running>,
     restart_at: Option<Instant>,
     started_at: Instant,

@@ -19,7 +19,8 @@ use tracing::Instrument as _;
 use crate::isolate::{Panicked, isolate, payload_message};
 use crate::name::TaskName;
 use crate::names;
-use crate::registry::{Entry, Registration, TaskKind};
+use crate::registry::Entry;
+use crate::task_metrics::{TaskKeys, outcome_index};
 
 /// A boxed error: what a failing task's error is converted into.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -213,22 +214,22 @@ fn conclude<T, E: Into<BoxError>>(task: &TaskName, caught: Result<Result<T, E>, 
 /// Counts, registers and logs one run of a task; if dropped before [`RunGuard::finish`] the task was cancelled.
 struct RunGuard {
     name: TaskName,
+    keys: Arc<TaskKeys>,
     started: Instant,
     finished: bool,
-    _registration: Option<Registration>,
     supervised: Option<Arc<Entry>>,
 }
 
 impl RunGuard {
     fn start(name: TaskName, supervised: Option<Arc<Entry>>) -> Self {
-        let label = name.label();
-        metrics::counter!(names::TASK_STARTED, "task" => label.clone()).increment(1);
-        metrics::gauge!(names::TASKS_RUNNING, "task" => label).increment(1.0);
-        let registration = match &supervised {
-            Some(_) => None,
-            None => Some(Registration::new(name.clone(), TaskKind::Task)),
-        };
-        RunGuard { name, started: Instant::now(), finished: false, _registration: registration, supervised }
+        let keys = TaskKeys::get(&name);
+        keys.record_start();
+        let started = Instant::now();
+        // A supervised child has its own registry row (kept across restarts); a plain task is counted by name.
+        if supervised.is_none() {
+            keys.stats.enter(started);
+        }
+        RunGuard { name, keys, started, finished: false, supervised }
     }
 
     fn finish(mut self, error: Option<&TaskError>) {
@@ -246,10 +247,10 @@ impl RunGuard {
     }
 
     fn record(&self, outcome: &'static str) {
-        let label = self.name.label();
-        metrics::counter!(names::TASK_FINISHED, "task" => label.clone(), "outcome" => outcome).increment(1);
-        metrics::gauge!(names::TASKS_RUNNING, "task" => label.clone()).decrement(1.0);
-        metrics::histogram!(names::TASK_DURATION, "task" => label).record(self.started.elapsed().as_secs_f64());
+        if self.supervised.is_none() {
+            self.keys.stats.exit();
+        }
+        self.keys.record_finish(outcome_index(outcome), self.started.elapsed().as_secs_f64());
     }
 }
 

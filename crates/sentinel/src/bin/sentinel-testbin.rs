@@ -105,6 +105,12 @@ async fn second_signal() -> ExitCode {
         drop(slow);
         Ok::<_, std::convert::Infallible>(())
     });
+    let watcher = shutdown.clone();
+    let _announce = sentinel::spawn("announce", async move {
+        watcher.triggered().await;
+        say("stopping");
+        Ok::<_, std::convert::Infallible>(())
+    });
     say("ready");
     let report = shutdown.wait().await;
     say("shutdown finished");

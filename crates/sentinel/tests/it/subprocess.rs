@@ -117,7 +117,7 @@ fn second_sigterm_forces_exit_at_once() {
     proc.expect_line("ready");
     proc.signal("TERM");
     // Wait until the first signal was handled (shutdown is waiting for the 60 s lock), then send the second.
-    std::thread::sleep(Duration::from_millis(300));
+    proc.expect_line("stopping");
     proc.signal("TERM");
     let (status, stdout, stderr) = proc.finish();
     assert_eq!(status.code(), Some(sentinel::exit_code::FORCED), "{stderr}");
