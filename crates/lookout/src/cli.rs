@@ -159,14 +159,24 @@ pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     }
 }
 
+/// True when the error is a closed stdout (`lookout decode | head`): not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Runs one subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Decode(args) => crate::decode::run(&args),
-        other => {
-            let _ = other;
-            Err(UsageError("not implemented yet".into()).into())
-        }
+        Command::Replay(args) => crate::replay::run(&args),
+        Command::Demo(args) => crate::run::demo(&args),
+        Command::Run(args) => crate::run::run(&args),
+        Command::Simulate(args) => crate::run::simulate(&args),
+        Command::Check(args) => crate::run::check(&args),
+        Command::Migrate(args) => crate::run::migrate(&args),
     }
 }
 
@@ -191,7 +201,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             'm' => 60,
             'h' => 3600,
             'd' => 86_400,
-            _ => return Err(format!("invalid duration {s:?}: unknown unit {c:?} (use s, m, h or d)")),
+            _ => {
+                return Err(format!(
+                    "invalid duration {s:?}: unknown unit {c:?} (use s, m, h or d)"
+                ));
+            }
         };
         let n: u64 = digits
             .parse()
@@ -203,7 +217,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         digits.clear();
     }
     if !digits.is_empty() {
-        return Err(format!("invalid duration {s:?}: number without a unit at the end"));
+        return Err(format!(
+            "invalid duration {s:?}: number without a unit at the end"
+        ));
     }
     Ok(Duration::from_secs(total))
 }

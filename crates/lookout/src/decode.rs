@@ -83,7 +83,11 @@ mod tests {
         assert_eq!(first["mmsi"], 371798000);
         assert_eq!(first["speed"], 12.3);
         assert!(first["lat"].is_number() && first["lon"].is_number());
-        assert_eq!(out.lines().count(), 1, "the bad-checksum line is not a message");
+        assert_eq!(
+            out.lines().count(),
+            1,
+            "the bad-checksum line is not a message"
+        );
         let err = String::from_utf8(err).unwrap();
         assert!(err.contains("\"class\":\"ERROR\""), "{err}");
         assert!(summary.contains("\"checksum_errors\":1"), "{summary}");

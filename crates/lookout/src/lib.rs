@@ -8,3 +8,8 @@ pub mod cli;
 pub mod decode;
 pub mod demo_receiver;
 pub mod logging;
+pub mod ops;
+pub mod replay;
+pub mod run;
+pub mod service;
+pub mod setup;

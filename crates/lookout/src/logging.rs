@@ -18,7 +18,13 @@ pub enum LogFormat {
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
     /// Log format.
-    #[arg(long, global = true, value_enum, default_value_t, env = "LOOKOUT_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "LOOKOUT_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
 }
 

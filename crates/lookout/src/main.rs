@@ -10,8 +10,9 @@ fn main() -> ExitCode {
     lookout::logging::init(&cli.log);
     match lookout::cli::run(cli) {
         Ok(code) => code,
+        Err(err) if lookout::cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "lookout failed");
+            // The one place a command's error is reported.
             #[allow(clippy::print_stderr)]
             {
                 eprintln!("error: {err:#}");

@@ -1,0 +1,431 @@
+//! The service, wired top to bottom along the data path:
+//!
+//! ```text
+//! sources ─▶ observations ─▶ tracker shards ─▶ outputs ─▶ recorder ─▶ store ─▶ dispatcher ─▶ channels
+//!                                                          (rules)                digest scheduler
+//! ```
+//!
+//! Every stage is a child of one top-level [`sentinel::Supervisor`] (one-for-one, restarts with
+//! backoff, intensity 10 in 60 s; beyond that the process exits non-zero naming the stage).
+//! Stages talk through bounded channels whose receivers outlive a restart of their stage.
+//!
+//! Shutdown order (the supervisor cancels every stage at once; the stages order themselves):
+//! sources stop reading; the tracker drains what they delivered, flushes its shards and emits
+//! the final checkpoint; the recorder waits for that flush, commits the last batch and stops;
+//! the dispatcher finishes in-flight sends under shutdown locks; the HTTP server stops last.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use lookout_core::{Event, NewNotification, Observation, VesselCheckpoint};
+use lookout_feed::ConnectionRegistry;
+use lookout_feed::source::{SourceConfig, run_source};
+use lookout_notify::router::Router;
+use lookout_notify::rules::RuleIndex;
+use lookout_store::{DigestSchedule, DigestScheduler, Dispatcher, DispatcherConfig, Store};
+use lookout_track::areas::AreaIndex;
+use lookout_track::runner::{ShardConfig, Shards, TrackerOutput};
+use lookout_track::tracker::TrackerConfig;
+use sentinel::{CancellationToken, ChildSpec, Heartbeat, Restart, Shutdown, Supervisor};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::ops::{self, OpsState};
+
+/// Capacity of the observation channel between sources and tracker.
+const OBSERVATION_QUEUE: usize = 8192;
+/// Capacity of the channel between tracker shards and the recorder.
+const OUTPUT_QUEUE: usize = 4096;
+/// The recorder commits at least this often while events are waiting.
+const COMMIT_EVERY: Duration = Duration::from_millis(250);
+/// The recorder commits at once when this many events are waiting.
+const COMMIT_BATCH: usize = 512;
+
+/// Everything the service needs, resolved and ready.
+pub struct ServiceParts {
+    /// The opened, migrated store.
+    pub store: Store,
+    /// AIS inputs.
+    pub sources: Vec<SourceConfig>,
+    /// The area index.
+    pub areas: Arc<AreaIndex>,
+    /// Tracker policies.
+    pub tracker: TrackerConfig,
+    /// Shard layout.
+    pub shards: ShardConfig,
+    /// The rule index.
+    pub rules: Arc<RuleIndex>,
+    /// Renders and sends.
+    pub router: Router,
+    /// Dispatcher settings.
+    pub dispatcher: DispatcherConfig,
+    /// Digest schedules of every user and channel with digest rules.
+    pub digests: Vec<DigestSchedule>,
+    /// How often the digest scheduler looks for closed periods.
+    pub digest_interval: Duration,
+    /// Ops endpoints address (port 0: any free port).
+    pub http_listen: SocketAddr,
+}
+
+impl std::fmt::Debug for ServiceParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceParts")
+            .field("sources", &self.sources.len())
+            .field("areas", &self.areas.len())
+            .field("http_listen", &self.http_listen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A started service.
+#[derive(Debug)]
+pub struct Started {
+    /// Where the ops endpoints listen.
+    pub http_addr: SocketAddr,
+    /// The live connections.
+    pub registry: ConnectionRegistry,
+    /// Resolves when the top-level supervisor has stopped every stage.
+    pub supervisor: sentinel::TaskHandle<()>,
+}
+
+/// Starts every stage under `shutdown`. Returns once the ops endpoint is bound.
+///
+/// # Errors
+/// The ops address cannot be bound.
+pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<Started> {
+    let registry = ConnectionRegistry::new();
+    let listener = std::net::TcpListener::bind(parts.http_listen).with_context(|| {
+        format!(
+            "cannot listen on {} for the ops endpoints",
+            parts.http_listen
+        )
+    })?;
+    listener
+        .set_nonblocking(true)
+        .context("cannot make the ops listener non-blocking")?;
+    let http_addr = listener
+        .local_addr()
+        .context("cannot read the ops listener's address")?;
+    let listener = Arc::new(listener);
+
+    let (obs_tx, obs_rx) = mpsc::channel::<Observation>(OBSERVATION_QUEUE);
+    let (out_tx, out_rx) = mpsc::channel::<TrackerOutput>(OUTPUT_QUEUE);
+    let obs_rx = Arc::new(Mutex::new(obs_rx));
+    let out_rx = Arc::new(Mutex::new(out_rx));
+    // Cancelled by the tracker stage once its shards flushed on shutdown.
+    let flushed = CancellationToken::new();
+
+    let ops_state = OpsState::new(parts.store.clone(), registry.clone());
+
+    // Children stop in reverse order of this list, but each stage orders its own shutdown
+    // (see the module docs), so the list reads along the data path.
+    let mut supervisor = Supervisor::new("lookout")
+        .intensity(10, Duration::from_secs(60))
+        .child(http_child(Arc::clone(&listener), ops_state).stop_timeout(Duration::from_secs(5)));
+    supervisor = supervisor
+        .child(dispatcher_child(&parts, shutdown.clone()).stop_timeout(Duration::from_secs(30)))
+        .child(digest_child(&parts).stop_timeout(Duration::from_secs(10)))
+        .child(
+            recorder_child(&parts, out_rx, flushed.clone()).stop_timeout(Duration::from_secs(20)),
+        )
+        .child(
+            tracker_child(&parts, obs_rx, out_tx, flushed).stop_timeout(Duration::from_secs(20)),
+        );
+    for source in &parts.sources {
+        supervisor = supervisor.child(source_child(
+            source.clone(),
+            registry.clone(),
+            obs_tx.clone(),
+        ));
+    }
+    drop(obs_tx);
+    let supervisor = supervisor.spawn(shutdown);
+    Ok(Started {
+        http_addr,
+        registry,
+        supervisor,
+    })
+}
+
+fn http_child(listener: Arc<std::net::TcpListener>, state: OpsState) -> ChildSpec {
+    ChildSpec::with_token("http", move |token| {
+        let listener = listener.try_clone();
+        let app = ops::app(state.clone());
+        async move {
+            let listener = tokio::net::TcpListener::from_std(listener?)?;
+            sentinel::http::serve(listener, app, token).await
+        }
+    })
+}
+
+fn source_child(
+    config: SourceConfig,
+    registry: ConnectionRegistry,
+    out: mpsc::Sender<Observation>,
+) -> ChildSpec {
+    let name = format!("source/{}", config.name);
+    // A file source that reached its end is done; a failed source restarts with backoff
+    // (network sources redial by themselves and only fail on errors such as a bind failure).
+    ChildSpec::with_token(name, move |token| {
+        let fut = run_source(config.clone(), registry.clone(), out.clone(), token);
+        async move {
+            let stats = fut.await?;
+            tracing::info!(?stats, "source finished");
+            Ok::<(), lookout_feed::FeedError>(())
+        }
+    })
+    .restart(Restart::Transient)
+}
+
+fn tracker_child(
+    parts: &ServiceParts,
+    obs_rx: Arc<Mutex<mpsc::Receiver<Observation>>>,
+    out_tx: mpsc::Sender<TrackerOutput>,
+    flushed: CancellationToken,
+) -> ChildSpec {
+    let store = parts.store.clone();
+    let areas = Arc::clone(&parts.areas);
+    let tracker = parts.tracker.clone();
+    let shards = parts.shards.clone();
+    ChildSpec::with_token("tracker", move |token| {
+        track(
+            store.clone(),
+            Arc::clone(&areas),
+            tracker.clone(),
+            shards.clone(),
+            Arc::clone(&obs_rx),
+            out_tx.clone(),
+            token,
+            flushed.clone(),
+        )
+    })
+}
+
+/// The tracker stage: restores the checkpoint, routes observations to the shards, and on
+/// shutdown drains what the sources delivered and flushes the shards' final checkpoint.
+#[allow(clippy::too_many_arguments)]
+async fn track(
+    store: Store,
+    areas: Arc<AreaIndex>,
+    tracker: TrackerConfig,
+    shard_config: ShardConfig,
+    obs_rx: Arc<Mutex<mpsc::Receiver<Observation>>>,
+    out_tx: mpsc::Sender<TrackerOutput>,
+    token: CancellationToken,
+    flushed: CancellationToken,
+) -> anyhow::Result<()> {
+    let restore = store
+        .load_checkpoint()
+        .await
+        .context("cannot load the tracker checkpoint")?;
+    tracing::info!(vessels = restore.len(), "tracker restored its checkpoint");
+    let shards = Shards::start(areas, &tracker, &shard_config, restore, out_tx)
+        .context("cannot start the tracker shards")?;
+    let mut rx = obs_rx.lock().await;
+    loop {
+        tokio::select! {
+            biased;
+            () = token.cancelled() => break,
+            obs = rx.recv() => match obs {
+                Some(obs) => shards.send(obs).await.context("tracker shards stopped")?,
+                None => break,
+            },
+        }
+    }
+    // Shutting down: take what the sources already delivered, then flush.
+    rx.close();
+    while let Some(obs) = rx.recv().await {
+        shards.send(obs).await.context("tracker shards stopped")?;
+    }
+    let stats = shards
+        .finish()
+        .await
+        .context("a tracker shard failed while flushing")?;
+    let vessels: usize = stats.len();
+    tracing::info!(shards = vessels, "tracker flushed its final checkpoint");
+    flushed.cancel();
+    Ok(())
+}
+
+fn recorder_child(
+    parts: &ServiceParts,
+    out_rx: Arc<Mutex<mpsc::Receiver<TrackerOutput>>>,
+    flushed: CancellationToken,
+) -> ChildSpec {
+    let store = parts.store.clone();
+    let rules = Arc::clone(&parts.rules);
+    ChildSpec::with_token("recorder", move |token| {
+        record(
+            store.clone(),
+            Arc::clone(&rules),
+            Arc::clone(&out_rx),
+            token,
+            flushed.clone(),
+        )
+    })
+}
+
+/// Events, their notifications and the checkpoint rows waiting for one transaction.
+#[derive(Debug, Default)]
+struct Batch {
+    events: Vec<Event>,
+    notifications: Vec<NewNotification>,
+    checkpoint: BTreeMap<u32, VesselCheckpoint>,
+}
+
+impl Batch {
+    fn push(&mut self, output: TrackerOutput, rules: &RuleIndex) {
+        match output {
+            TrackerOutput::Event(event) => {
+                let outcome = rules.match_event(&event);
+                self.notifications.extend(outcome.notifications);
+                self.events.push(event);
+            }
+            TrackerOutput::Checkpoint(rows) => {
+                for row in rows {
+                    self.checkpoint.insert(row.mmsi, row);
+                }
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.checkpoint.is_empty()
+    }
+}
+
+/// The recorder stage: matches events to rules and writes events, notifications and the
+/// checkpoint in one transaction. A failed commit is retried with backoff, keeping the batch
+/// (the bounded channels push back on the tracker and the sources meanwhile).
+async fn record(
+    store: Store,
+    rules: Arc<RuleIndex>,
+    out_rx: Arc<Mutex<mpsc::Receiver<TrackerOutput>>>,
+    token: CancellationToken,
+    flushed: CancellationToken,
+) -> anyhow::Result<()> {
+    let heartbeat = Heartbeat::register("recorder", Duration::from_secs(60));
+    let mut rx = out_rx.lock().await;
+    let mut batch = Batch::default();
+    let mut tick = tokio::time::interval(COMMIT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = token.cancelled() => break,
+            output = rx.recv() => match output {
+                Some(output) => {
+                    batch.push(output, &rules);
+                    if batch.events.len() >= COMMIT_BATCH {
+                        commit(&store, &mut batch, &token, &heartbeat).await;
+                    }
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                heartbeat.beat();
+                if !batch.is_empty() {
+                    commit(&store, &mut batch, &token, &heartbeat).await;
+                }
+            }
+        }
+    }
+    // Shutting down: wait for the tracker's final flush, then take everything it emitted.
+    if tokio::time::timeout(Duration::from_secs(15), flushed.cancelled())
+        .await
+        .is_err()
+    {
+        tracing::warn!("tracker did not flush within 15 s; recording what it emitted so far");
+    }
+    while let Ok(output) = rx.try_recv() {
+        batch.push(output, &rules);
+    }
+    if !batch.is_empty() {
+        commit(&store, &mut batch, &CancellationToken::new(), &heartbeat).await;
+    }
+    Ok(())
+}
+
+/// Commits `batch`, retrying with backoff until it succeeds. After `token` is cancelled it
+/// tries a few more times, then gives up with an error log naming what was not recorded.
+async fn commit(
+    store: &Store,
+    batch: &mut Batch,
+    token: &CancellationToken,
+    heartbeat: &Heartbeat,
+) {
+    let checkpoint: Vec<VesselCheckpoint> = batch.checkpoint.values().cloned().collect();
+    let mut delay = Duration::from_millis(200);
+    let mut attempts_after_cancel = 0;
+    loop {
+        match store
+            .commit(&batch.events, &batch.notifications, &checkpoint)
+            .await
+        {
+            Ok(n_new) => {
+                metrics::counter!("lookout_events_total").increment(batch.events.len() as u64);
+                tracing::debug!(
+                    events = batch.events.len(),
+                    notifications = n_new,
+                    checkpoint = checkpoint.len(),
+                    "recorded"
+                );
+                *batch = Batch::default();
+                return;
+            }
+            Err(err) => {
+                metrics::counter!("lookout_record_failures_total").increment(1);
+                tracing::error!(
+                    error = %sentinel::error_chain(&err),
+                    events = batch.events.len(),
+                    notifications = batch.notifications.len(),
+                    retry_in = ?delay,
+                    "cannot record events; retrying"
+                );
+                if token.is_cancelled() {
+                    attempts_after_cancel += 1;
+                    if attempts_after_cancel >= 3 {
+                        tracing::error!(
+                            events = batch.events.len(),
+                            notifications = batch.notifications.len(),
+                            "giving up at shutdown: these events were not recorded; the tracker \
+                             checkpoint was not advanced either, so they are re-derived from \
+                             the next positions after restart"
+                        );
+                        *batch = Batch::default();
+                        return;
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                heartbeat.beat();
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+fn dispatcher_child(parts: &ServiceParts, shutdown: Shutdown) -> ChildSpec {
+    let store = parts.store.clone();
+    let router = Arc::new(parts.router.clone());
+    let config = parts.dispatcher.clone();
+    ChildSpec::with_token("dispatcher", move |token| {
+        Dispatcher::new(store.clone(), Arc::clone(&router), config.clone())
+            .with_shutdown(shutdown.clone())
+            .run(token)
+    })
+}
+
+fn digest_child(parts: &ServiceParts) -> ChildSpec {
+    let store = parts.store.clone();
+    let schedules = parts.digests.clone();
+    let interval = parts.digest_interval;
+    ChildSpec::with_token("digest-scheduler", move |token| {
+        let scheduler = DigestScheduler::new(store.clone(), schedules.clone(), interval);
+        async move {
+            scheduler.run(token).await;
+            Ok::<(), std::convert::Infallible>(())
+        }
+    })
+}

@@ -1,0 +1,300 @@
+//! From a loaded configuration to ready service parts: areas built and indexed, tracker
+//! policies derived from the rules, store opened and migrated, renderer and channels built.
+//!
+//! The second stage of configuration (the first, parsing and validating files, is
+//! `lookout_notify::config`): everything here may still fail on things only visible when
+//! resources are opened (area geometry, the database), and reports them with context.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use anyhow::Context;
+use lookout_core::ChannelKind;
+use lookout_feed::source::{
+    FileConfig, SourceConfig, SourceKind, Speed, TcpClientConfig, TcpServerConfig, UdpConfig,
+};
+use lookout_notify::channels::SmtpChannel;
+use lookout_notify::config::{AreaSpec, Config, SourceSpec};
+use lookout_notify::model::{DeliveryMode, DigestSchedule as RuleSchedule, Model};
+use lookout_notify::render::Renderer;
+use lookout_notify::router::Router;
+use lookout_notify::rules::RuleIndex;
+use lookout_store::{Cadence, DigestSchedule, DispatcherConfig, Store};
+use lookout_track::areas::{self, AreaIndex};
+use lookout_track::runner::ShardConfig;
+use lookout_track::tracker::{AreaPolicy, TrackerConfig};
+
+use crate::cli::UsageError;
+use crate::service::ServiceParts;
+
+/// Builds the area index from the configured definitions, reporting every problem at once.
+pub fn build_areas(config: &Config) -> Result<AreaIndex, UsageError> {
+    let specs: Vec<areas::AreaSpec> = config.areas.iter().map(track_spec).collect();
+    let built =
+        areas::load_specs(&specs, &config.base_dir).map_err(|e| UsageError(e.to_string()))?;
+    AreaIndex::new(built).map_err(|e| UsageError(e.to_string()))
+}
+
+fn track_spec(spec: &AreaSpec) -> areas::AreaSpec {
+    match spec {
+        AreaSpec::GeoJson {
+            path,
+            within_nm,
+            id,
+            name,
+            ..
+        } => areas::AreaSpec::Geojson {
+            path: path.clone(),
+            within_nm: *within_nm,
+            id: id.clone(),
+            name: name.clone(),
+        },
+        AreaSpec::Circle {
+            id,
+            name,
+            lat,
+            lon,
+            radius_nm,
+        } => areas::AreaSpec::Circle {
+            id: id.clone(),
+            name: name.clone(),
+            lat: *lat,
+            lon: *lon,
+            radius_nm: *radius_nm,
+        },
+        // `AreaSpec` is non-exhaustive: a new kind must be added here.
+        #[allow(unreachable_patterns)]
+        _ => areas::AreaSpec::Circle {
+            id: String::new(),
+            name: String::new(),
+            lat: f64::NAN,
+            lon: f64::NAN,
+            radius_nm: 0.0,
+        },
+    }
+}
+
+/// Tracker policies: per area, the gap thresholds and the smallest `min_dwell` of its rules.
+///
+/// The tracker keeps one `min_dwell` per area, so when rules on one area disagree, every
+/// rule on it fires after the smallest (documented in the README).
+pub fn tracker_config(rules: &RuleIndex, areas: &AreaIndex) -> TrackerConfig {
+    let mut policies = HashMap::new();
+    for (area_id, needs) in rules.area_needs() {
+        if areas.find(&area_id).is_none() {
+            continue;
+        }
+        policies.insert(
+            area_id,
+            AreaPolicy {
+                min_dwell: needs.min_dwell,
+                gap_thresholds: needs.gap_thresholds.into_iter().collect(),
+            },
+        );
+    }
+    TrackerConfig {
+        policies,
+        ..TrackerConfig::default()
+    }
+}
+
+/// The feed sources for the configured inputs.
+pub fn sources(config: &Config) -> Vec<SourceConfig> {
+    config
+        .sources
+        .iter()
+        .filter_map(|spec| match spec {
+            SourceSpec::TcpClient {
+                name,
+                addr,
+                connect_timeout,
+                idle_timeout,
+            } => Some(SourceConfig::new(
+                name.clone(),
+                SourceKind::TcpClient(TcpClientConfig {
+                    addr: addr.clone(),
+                    dial_timeout: *connect_timeout,
+                    stall_timeout: *idle_timeout,
+                    ..TcpClientConfig::default()
+                }),
+            )),
+            SourceSpec::TcpServer {
+                name,
+                listen,
+                idle_timeout,
+                max_connections,
+            } => Some(SourceConfig::new(
+                name.clone(),
+                SourceKind::TcpServer(TcpServerConfig {
+                    bind: *listen,
+                    idle_timeout: *idle_timeout,
+                    max_connections: usize::try_from(*max_connections).unwrap_or(usize::MAX),
+                    ..TcpServerConfig::default()
+                }),
+            )),
+            SourceSpec::Udp { name, listen } => Some(SourceConfig::new(
+                name.clone(),
+                SourceKind::Udp(UdpConfig {
+                    bind: *listen,
+                    ..UdpConfig::default()
+                }),
+            )),
+            SourceSpec::File { name, path, speed } => Some(SourceConfig::new(
+                name.clone(),
+                SourceKind::File(FileConfig {
+                    path: config.base_dir.join(path),
+                    speed: if *speed > 0.0 {
+                        Speed::Factor(*speed)
+                    } else {
+                        Speed::Max
+                    },
+                }),
+            )),
+            #[allow(unreachable_patterns)]
+            _ => {
+                tracing::error!(?spec, "unsupported source kind; skipped");
+                None
+            }
+        })
+        .collect()
+}
+
+/// Digest schedules: one per (user, channel) of every enabled digest rule.
+pub fn digest_schedules(model: &Model) -> Result<Vec<DigestSchedule>, UsageError> {
+    let mut schedules: BTreeMap<(String, ChannelKind), DigestSchedule> = BTreeMap::new();
+    for rule in model.rules.iter().filter(|r| r.enabled) {
+        let DeliveryMode::Digest(schedule) = rule.delivery else {
+            continue;
+        };
+        let RuleSchedule::Daily { at } = schedule else {
+            return Err(UsageError(format!(
+                "rule {:?}: weekly digests are not supported by the digest scheduler yet; use \"daily HH:MM\"",
+                rule.id
+            )));
+        };
+        let Some(user) = model.users.get(&rule.owner) else {
+            continue;
+        };
+        if user.deleted || !user.enabled {
+            continue;
+        }
+        for channel in &user.channels {
+            if !rule.channels.is_empty() && !rule.channels.contains(&channel.kind) {
+                continue;
+            }
+            schedules
+                .entry((user.id.clone(), channel.kind))
+                .or_insert_with(|| DigestSchedule {
+                    user_id: user.id.clone(),
+                    channel: channel.kind,
+                    destination: channel.destination.clone(),
+                    timezone: user.timezone_name.clone(),
+                    at,
+                    cadence: Cadence::Daily,
+                });
+        }
+    }
+    Ok(schedules.into_values().collect())
+}
+
+/// Opens the store named by the configuration and applies migrations.
+pub async fn open_store(url: &str) -> anyhow::Result<Store> {
+    let store = Store::connect(url)
+        .await
+        .with_context(|| format!("cannot open the store at {}", redact(url)))?;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("cannot migrate the store at {}", redact(url)))?;
+    Ok(store)
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Resolves a loaded configuration into service parts (opens and migrates the store).
+pub async fn parts(config: &Config, shard_config: ShardConfig) -> anyhow::Result<ServiceParts> {
+    let areas = Arc::new(build_areas(config)?);
+    let model = Arc::new(config.model.clone());
+    let rules = Arc::new(RuleIndex::new(Arc::clone(&model)));
+    let tracker = tracker_config(&rules, &areas);
+    let digests = digest_schedules(&model)?;
+
+    let mut renderer = Renderer::with_defaults();
+    if let Some(dir) = &config.templates_dir {
+        let problems = renderer.load_dir(dir);
+        if !problems.is_empty() {
+            let list = problems
+                .iter()
+                .map(|p| format!("  {}: {}", p.path, p.message))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(UsageError(format!("template problems:\n{list}")).into());
+        }
+    }
+    let smtp = match &config.smtp {
+        Some(settings) => {
+            Some(SmtpChannel::new(settings.clone()).map_err(|e| UsageError(format!("smtp: {e}")))?)
+        }
+        None => None,
+    };
+    let router = Router::new(model, Arc::new(renderer), smtp, config.http_client.clone())
+        .map_err(|e| UsageError(format!("channels: {e}")))?;
+
+    let mut dispatcher = DispatcherConfig::default();
+    let d = &config.dispatcher;
+    dispatcher.batch_size = usize::try_from(d.batch_size).unwrap_or(64).max(1);
+    dispatcher.lease = d.lease;
+    dispatcher.poll_interval = d.poll_interval;
+    dispatcher.max_attempts = d.max_attempts;
+    dispatcher.backoff_base = d.backoff_base;
+    dispatcher.backoff_max = d.backoff_max;
+    dispatcher.ttl = config.outbox.ttl;
+    if let Some(max) = d.concurrency.values().max() {
+        dispatcher.per_channel_concurrency = usize::try_from(*max).unwrap_or(8).max(1);
+    }
+
+    let store = open_store(&config.store_url).await?;
+    Ok(ServiceParts {
+        store,
+        sources: sources(config),
+        areas,
+        tracker,
+        shards: shard_config,
+        rules,
+        router,
+        dispatcher,
+        digests,
+        digest_interval: config.digest.poll_interval,
+        http_listen: config.http_listen,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(
+            redact("postgres://lookout:hunter2@db:5432/lookout"),
+            "postgres://lookout:***@db:5432/lookout"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(redact("sqlite://lookout.db"), "sqlite://lookout.db");
+    }
+}
