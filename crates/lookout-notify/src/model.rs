@@ -337,6 +337,18 @@ impl Model {
         self.rules.iter().find(|r| r.id == id)
     }
 
+    /// The digest schedule of a user: that of their enabled digest rules (configuration
+    /// validation makes them agree), or `None` when they have none.
+    pub fn digest_schedule(&self, user_id: &str) -> Option<DigestSchedule> {
+        self.rules
+            .iter()
+            .filter(|r| r.enabled && r.owner == user_id)
+            .find_map(|r| match r.delivery {
+                DeliveryMode::Digest(schedule) => Some(schedule),
+                DeliveryMode::Realtime => None,
+            })
+    }
+
     /// The MMSIs a selector stands for; `None` means any vessel.
     pub fn resolve_selector(&self, selector: &VesselSelector) -> Option<BTreeSet<Mmsi>> {
         match selector {

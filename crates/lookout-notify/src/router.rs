@@ -8,8 +8,12 @@ use std::sync::{Arc, RwLock};
 
 use lookout_core::{ChannelKind, Deliver, DigestBatch, Notification, SendError};
 
-use crate::channels::{HttpChannel, HttpSettings, MaildirChannel, SmtpChannel, build_message};
+use crate::channels::{
+    HttpChannel, HttpSettings, MaildirChannel, SetupError, SmtpChannel, build_message,
+};
+use crate::config::Config;
 use crate::model::{Model, User};
+use crate::render::TemplateProblem;
 use crate::render::{Rendered, Renderer};
 
 /// Default sender for Maildir messages when no SMTP sender is configured.
@@ -35,7 +39,7 @@ impl Router {
         renderer: Arc<Renderer>,
         smtp: Option<SmtpChannel>,
         http: HttpSettings,
-    ) -> Result<Router, String> {
+    ) -> Result<Router, SetupError> {
         let (from, message_id_domain) = match &smtp {
             Some(s) => (
                 s.settings().from.clone(),
@@ -52,6 +56,22 @@ impl Router {
             from,
             message_id_domain,
         })
+    }
+
+    /// Builds the router for a loaded configuration: its model, its templates (shipped plus
+    /// overrides from `templates_dir`), SMTP when configured, and its HTTP client settings.
+    /// Template problems are returned, not fatal: a broken template fails only the
+    /// notifications that use it.
+    pub fn from_config(config: &Config) -> Result<(Router, Vec<TemplateProblem>), SetupError> {
+        let (renderer, problems) = config.renderer();
+        let smtp = config.smtp.clone().map(SmtpChannel::new).transpose()?;
+        let router = Router::new(
+            Arc::new(config.model.clone()),
+            Arc::new(renderer),
+            smtp,
+            config.http_client,
+        )?;
+        Ok((router, problems))
     }
 
     /// Swaps in a new model (configuration reload); in-flight sends keep the old one.

@@ -148,12 +148,13 @@ impl std::fmt::Debug for SmtpChannel {
 
 impl SmtpChannel {
     /// Builds the transport (no connection is made until the first send).
-    pub fn new(settings: SmtpSettings) -> Result<SmtpChannel, String> {
+    pub fn new(settings: SmtpSettings) -> Result<SmtpChannel, super::SetupError> {
         let tls = match settings.security {
             SmtpSecurity::None => Tls::None,
             SmtpSecurity::Starttls | SmtpSecurity::Tls => {
-                let params = TlsParameters::new(settings.host.clone())
-                    .map_err(|e| format!("smtp tls setup for {:?}: {e}", settings.host))?;
+                let params = TlsParameters::new(settings.host.clone()).map_err(|e| {
+                    super::SetupError(format!("smtp tls setup for {:?}: {e}", settings.host))
+                })?;
                 if settings.security == SmtpSecurity::Tls {
                     Tls::Wrapper(params)
                 } else {

@@ -70,13 +70,13 @@ pub struct HttpChannel {
 
 impl HttpChannel {
     /// Builds the client.
-    pub fn new(settings: HttpSettings) -> Result<HttpChannel, String> {
+    pub fn new(settings: HttpSettings) -> Result<HttpChannel, super::SetupError> {
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.total_timeout)
             .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build http client: {e}"))?;
+            .map_err(|e| super::SetupError(format!("cannot build http client: {e}")))?;
         Ok(HttpChannel { client, settings })
     }
 

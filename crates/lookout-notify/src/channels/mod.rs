@@ -13,3 +13,8 @@ mod maildir;
 pub use email::{EmailMessage, SmtpChannel, SmtpSecurity, SmtpSettings, build_message};
 pub use http::{HttpChannel, HttpSettings, SIGNATURE_HEADER, sign, verify_signature};
 pub use maildir::MaildirChannel;
+
+/// A channel could not be set up (bad TLS parameters, HTTP client construction).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(pub String);

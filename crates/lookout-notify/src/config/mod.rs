@@ -324,6 +324,19 @@ pub struct Config {
     pub model: Model,
 }
 
+impl Config {
+    /// The shipped templates plus the overrides of `templates_dir`, with any problems found
+    /// there (also reported by [`load`]).
+    pub fn renderer(&self) -> (crate::render::Renderer, Vec<crate::render::TemplateProblem>) {
+        let mut renderer = crate::render::Renderer::with_defaults();
+        let problems = match &self.templates_dir {
+            Some(dir) => renderer.load_dir(dir),
+            None => Vec::new(),
+        };
+        (renderer, problems)
+    }
+}
+
 /// Loads and validates `path` and the files it names, reporting every problem.
 pub fn load(path: &Path, env: &dyn EnvSource) -> Result<Config, ConfigError> {
     resolve::load(path, env)

@@ -149,6 +149,11 @@ pub(super) fn load(path: &Path, env: &dyn EnvSource) -> Result<Config, ConfigErr
     if let Some((file, raw)) = rules {
         cx.rules(&file, raw, config.digest.default_schedule);
     }
+    if config.templates_dir.as_ref().is_some_and(|d| d.is_dir()) {
+        for problem in config.renderer().1 {
+            cx.problems.file(Path::new(&problem.path), problem.message);
+        }
+    }
     if !cx.problems.0.is_empty() {
         return Err(ConfigError(cx.problems.0));
     }
@@ -1036,6 +1041,7 @@ impl Resolver<'_> {
             );
         }
         let mut seen = BTreeSet::new();
+        let mut schedules: BTreeMap<String, (DigestSchedule, String)> = BTreeMap::new();
         for rule in &raw.rules {
             let r = rule.get_ref();
             let id = r.id.get_ref().clone();
@@ -1253,6 +1259,23 @@ impl Resolver<'_> {
                     DeliveryMode::Realtime
                 }
             };
+
+            if let DeliveryMode::Digest(schedule) = delivery {
+                let owner_id = r.owner.get_ref().clone();
+                match schedules.get(&owner_id) {
+                    Some((first, first_rule)) if *first != schedule => {
+                        let span = r
+                            .schedule
+                            .as_ref()
+                            .map_or_else(|| r.id.span(), |s| s.span());
+                        p.at(f, span, &entry, "schedule", format!("{schedule} differs from {first} of rule {first_rule:?}: all digest rules of user {owner_id:?} share one schedule"));
+                    }
+                    Some(_) => {}
+                    None => {
+                        schedules.insert(owner_id, (schedule, id.clone()));
+                    }
+                }
+            }
 
             let mut channels = Vec::new();
             if let Some(list) = &r.channels {

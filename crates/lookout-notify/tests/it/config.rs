@@ -186,3 +186,40 @@ fn syntax_and_unknown_keys_are_located() {
         "{missing}"
     );
 }
+
+#[test]
+fn one_digest_schedule_per_user_and_template_problems_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lookout.toml"),
+        "users = \"u.toml\"\nrules = \"r.toml\"\ntemplates = \"t\"\n\n[[areas]]\nkind = \"circle\"\nid = \"a\"\nlat = 0.0\nlon = 0.0\nradius_nm = 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("u.toml"),
+        "[[organisations]]\nid = \"o\"\n[[users]]\nid = \"x\"\norg = \"o\"\nemail = \"x@y.z\"\ntimezone = \"UTC\"\nchannels = [{ kind = \"maildir\", path = \"m\" }]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("r.toml"),
+        "[[rules]]\nid = \"d1\"\nowner = \"x\"\nvessels = \"any\"\nareas = [\"a\"]\nevents = [\"entered\"]\ndelivery = \"digest\"\nschedule = \"daily 08:00\"\n\n[[rules]]\nid = \"d2\"\nowner = \"x\"\nvessels = \"any\"\nareas = [\"a\"]\nevents = [\"exited\"]\ndelivery = \"digest\"\nschedule = \"weekly mon 08:00\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("t")).unwrap();
+    std::fs::write(dir.path().join("t/entered.subject.txt"), "{% if %}").unwrap();
+    let err = load(&dir.path().join("lookout.toml"), &env(&[])).unwrap_err();
+    let got: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].ends_with(
+            "r.toml:17: rule \"d2\": field schedule: weekly mon 08:00 differs from daily 08:00 of rule \"d1\": all digest rules of user \"x\" share one schedule"
+        ),
+        "{}",
+        got[0]
+    );
+    assert!(
+        got[1].contains("t/entered.subject.txt: syntax error"),
+        "{}",
+        got[1]
+    );
+}

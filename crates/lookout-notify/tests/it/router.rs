@@ -220,3 +220,85 @@ async fn digests_are_delivered_by_email() {
         mail[0].data
     );
 }
+
+#[tokio::test]
+async fn from_config_files_to_inbox() {
+    let hook = HttpReceiver::start(HttpMode::Ok).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let main = format!(
+        r#"users = "users.toml"
+rules = "rules.toml"
+templates = "templates"
+
+[[areas]]
+kind = "circle"
+id = "nz400"
+name = "New Zealand 400nm"
+lat = -41.0
+lon = 174.0
+radius_nm = 400
+
+[webhooks.ops]
+url = "{}"
+secret_env = "OPS_SECRET"
+"#,
+        hook.url("/ops")
+    );
+    let users = r#"[[organisations]]
+id = "acme"
+
+[[users]]
+id = "kiri"
+org = "acme"
+email = "kiri@example.com"
+timezone = "Pacific/Auckland"
+channels = [{ kind = "maildir", path = "mail/kiri" }, { kind = "webhook", endpoint = "ops" }]
+"#;
+    let rules = r#"[[rules]]
+id = "nz"
+owner = "kiri"
+mmsi = [512000001]
+areas = ["nz400"]
+events = ["entered"]
+"#;
+    std::fs::write(dir.path().join("lookout.toml"), main).unwrap();
+    std::fs::write(dir.path().join("users.toml"), users).unwrap();
+    std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
+    std::fs::create_dir_all(dir.path().join("templates/rules/nz")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/rules/nz/entered.text.txt"),
+        "{{ subject }} -- custom for rule nz",
+    )
+    .unwrap();
+    let env: std::collections::BTreeMap<String, String> =
+        [("OPS_SECRET".to_owned(), "s".to_owned())].into();
+    let config = lookout_notify::load(&dir.path().join("lookout.toml"), &env).unwrap();
+    let (router, problems) = Router::from_config(&config).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let index = lookout_notify::RuleIndex::new(Arc::new(config.model.clone()));
+
+    let outcome = index.match_event(&event(EventKind::Entered, "2024-12-31T11:00:00Z"));
+    assert_eq!(outcome.notifications.len(), 2);
+    for (i, new) in outcome.notifications.into_iter().enumerate() {
+        let n = lookout_core::Notification {
+            id: format!("n{i}"),
+            attempt: 1,
+            created_at: new.event.at,
+            new,
+        };
+        router.deliver(&n).await.unwrap();
+    }
+    let new_dir = dir.path().join("mail/kiri/new");
+    let files: Vec<_> = std::fs::read_dir(&new_dir).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let mail = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    assert!(mail.contains("To: kiri@example.com"), "{mail}");
+    assert!(mail.contains("-- custom for rule nz"), "{mail}");
+    let got = hook.received();
+    assert_eq!(got.len(), 1);
+    assert!(lookout_notify::channels::verify_signature(
+        b"s",
+        &got[0].body,
+        got[0].header("x-lookout-signature").unwrap()
+    ));
+}
