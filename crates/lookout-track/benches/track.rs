@@ -1,2 +1,375 @@
-//! Benchmark placeholder (replaced below).
-fn main() {}
+//! Position updates per second per core through the tracker, against a naive loop of
+//! `geo::Contains` over every area and against PostGIS `ST_Intersects` on a GiST index.
+//!
+//! Run with `cargo bench -p lookout-track`. 1,000 areas: the real New Zealand territorial sea
+//! (MultiPolygon, 7,212 vertices) and Fiji (split at the antimeridian) from `shared/data/geo`
+//! plus generated polygons around them; 100,000 vessels sailing in the same waters. PostGIS is
+//! measured when `LOOKOUT_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
+//! answers and the `postgis` extension is installed, and skipped with a message otherwise.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    missing_docs
+)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use geo::{Contains, Coord, LineString, MultiPolygon};
+use jiff::Timestamp;
+use lookout_core::{Observation, Position, Report, TransponderClass};
+use lookout_track::areas::{Area, AreaIndex, Polygon, load_geojson_file};
+use lookout_track::tracker::{MEMBERSHIP_BYTES, Tracker, TrackerConfig, VESSEL_BYTES};
+
+const N_AREAS: usize = 1000;
+const N_VESSELS: u32 = 100_000;
+const ROUNDS: usize = 10;
+const NAIVE_POINTS: usize = 20_000;
+const PG_POINTS: usize = 50_000;
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.next()
+    }
+}
+
+fn wrap(lon: f64) -> f64 {
+    if lon > 180.0 { lon - 360.0 } else { lon }
+}
+
+fn areas(rng: &mut Lcg) -> (Vec<Area>, bool) {
+    let geo_dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/geo"
+    ));
+    let mut areas = Vec::new();
+    let mut real = false;
+    for file in [
+        "nzl_land_plus_territorial_sea.geojson",
+        "fji_land_plus_territorial_sea.geojson",
+    ] {
+        match load_geojson_file(&geo_dir.join(file)) {
+            Ok(loaded) => {
+                areas.extend(loaded);
+                real = true;
+            }
+            Err(e) => eprintln!("note: real areas unavailable ({e}); generated areas only"),
+        }
+    }
+    while areas.len() < N_AREAS {
+        // A star-shaped polygon of 8..64 vertices, 3..30 nm across, in NZ/Fiji waters.
+        let (lat, lon) = (rng.range(-50.0, -15.0), rng.range(162.0, 188.0));
+        if (lon - 180.0).abs() < 1.0 {
+            continue; // keep generated polygons off the antimeridian (the real ones cross it)
+        }
+        let n = 8 + (rng.next() * 56.0) as usize;
+        let radius = rng.range(3.0, 30.0) / 60.0;
+        let mut ring: Vec<[f64; 2]> = (0..n)
+            .map(|i| {
+                let a = i as f64 / n as f64 * std::f64::consts::TAU;
+                let r = radius * rng.range(0.5, 1.0);
+                [
+                    wrap(lon + r * a.cos() / lat.to_radians().cos()),
+                    lat + r * a.sin(),
+                ]
+            })
+            .collect();
+        ring.push(ring[0]);
+        let id = format!("gen{}", areas.len());
+        areas.push(Area::polygons(
+            id.clone(),
+            id,
+            vec![Polygon::new(vec![ring])],
+        ));
+    }
+    (areas, real)
+}
+
+/// 100,000 vessels at 12 kn on random headings, one report each per 10 s round.
+fn tracks(rng: &mut Lcg) -> Vec<Vec<Observation>> {
+    let start = Timestamp::from_second(1_767_225_600).unwrap();
+    let mut state: Vec<(f64, f64, f64)> = (0..N_VESSELS)
+        .map(|_| {
+            (
+                rng.range(-50.0, -15.0),
+                rng.range(162.0, 188.0),
+                rng.range(0.0, 360.0),
+            )
+        })
+        .collect();
+    (0..=ROUNDS)
+        .map(|round| {
+            let at = start + jiff::SignedDuration::from_secs(round as i64 * 10);
+            state
+                .iter_mut()
+                .enumerate()
+                .map(|(v, (lat, lon, heading))| {
+                    let step = 12.0 * 10.0 / 3600.0 / 60.0; // degrees in 10 s at 12 kn
+                    *lat += step * heading.to_radians().cos();
+                    *lon += step * heading.to_radians().sin() / lat.to_radians().cos();
+                    Observation {
+                        mmsi: 503_000_000 + v as u32,
+                        at,
+                        report: Report::Position(Position {
+                            lat: Some(*lat),
+                            lon: Some(wrap(*lon)),
+                            sog: Some(12.0),
+                            cog: Some(*heading as f32),
+                            heading: None,
+                            class: TransponderClass::A,
+                        }),
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn point(obs: &Observation) -> (f64, f64) {
+    match &obs.report {
+        Report::Position(p) => (p.lat.unwrap(), p.lon.unwrap()),
+        Report::Static(_) => unreachable!(),
+    }
+}
+
+fn rss_bytes() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn to_geo(area: &Area) -> MultiPolygon<f64> {
+    let ring =
+        |r: &Vec<[f64; 2]>| LineString::new(r.iter().map(|&[x, y]| Coord { x, y }).collect());
+    MultiPolygon::new(
+        area.polygons_of()
+            .iter()
+            .map(|p| geo::Polygon::new(ring(&p.rings[0]), p.rings[1..].iter().map(ring).collect()))
+            .collect(),
+    )
+}
+
+fn main() {
+    let mut rng = Lcg(2026);
+    let (areas, real) = areas(&mut rng);
+    let n_vertices: usize = areas
+        .iter()
+        .flat_map(|a| a.polygons_of())
+        .map(Polygon::n_vertices)
+        .sum();
+    let geo_areas: Vec<MultiPolygon<f64>> = areas.iter().map(to_geo).collect();
+    let t0 = Instant::now();
+    let index = Arc::new(AreaIndex::new(areas.clone()).unwrap());
+    let build = t0.elapsed();
+    println!(
+        "{} areas ({} vertices, real NZ/Fiji: {real}), index built in {:.0} ms, {:.1} MB",
+        index.len(),
+        n_vertices,
+        build.as_secs_f64() * 1e3,
+        index.index_bytes() as f64 / 1e6
+    );
+    let tracks = tracks(&mut rng);
+
+    // Tracker: the warm-up round creates the vessels; the timed rounds update them.
+    let rss_before = rss_bytes();
+    let mut tracker = Tracker::new(Arc::clone(&index), TrackerConfig::default()).unwrap();
+    let mut events = Vec::new();
+    for obs in &tracks[0] {
+        tracker.observe_into(obs, &mut events);
+    }
+    let rss_after = rss_bytes();
+    let t0 = Instant::now();
+    let mut n_updates = 0usize;
+    for round in &tracks[1..] {
+        for obs in round {
+            tracker.observe_into(obs, &mut events);
+        }
+        n_updates += round.len();
+        events.clear();
+    }
+    let tracker_rate = n_updates as f64 / t0.elapsed().as_secs_f64();
+    let stats = tracker.stats();
+    assert_eq!(
+        stats.accepted as usize,
+        n_updates + tracks[0].len(),
+        "{stats:?}"
+    );
+
+    // The index alone, same points.
+    let mut out = Vec::new();
+    let mut n_hits = 0usize;
+    let t0 = Instant::now();
+    for round in &tracks[1..] {
+        for obs in round {
+            let (lat, lon) = point(obs);
+            index.areas_at(lat, lon, &mut out);
+            n_hits += out.len();
+        }
+    }
+    let index_rate = n_updates as f64 / t0.elapsed().as_secs_f64();
+
+    // Naive: every area's geo::Contains, on a sample.
+    let sample: Vec<(f64, f64)> = tracks[1].iter().take(NAIVE_POINTS).map(point).collect();
+    let t0 = Instant::now();
+    let mut naive_hits = 0usize;
+    for &(lat, lon) in &sample {
+        let p = Coord { x: lon, y: lat };
+        naive_hits += geo_areas.iter().filter(|a| a.contains(&p)).count();
+    }
+    let naive_rate = sample.len() as f64 / t0.elapsed().as_secs_f64();
+    let index_hits: usize = sample
+        .iter()
+        .map(|&(lat, lon)| {
+            index.areas_at(lat, lon, &mut out);
+            out.len()
+        })
+        .sum();
+
+    // "Within 400 nm" of the NZ coastline, alone.
+    let within_rate = real.then(|| {
+        let nz400 = AreaIndex::new(vec![areas[0].clone().buffered(400.0)]).unwrap();
+        let t0 = Instant::now();
+        let mut n = 0usize;
+        for obs in &tracks[1] {
+            let (lat, lon) = point(obs);
+            nz400.areas_at(lat, lon, &mut out);
+            n += out.len();
+        }
+        let rate = tracks[1].len() as f64 / t0.elapsed().as_secs_f64();
+        println!("NZ 400 nm: {n} of {} points inside", tracks[1].len());
+        rate
+    });
+
+    let pg_rate = postgis(&areas, &tracks[1][..PG_POINTS.min(tracks[1].len())], &index);
+
+    println!();
+    println!("| measure | positions/s (1 core) | vs tracker |");
+    println!("|---|---:|---:|");
+    println!(
+        "| tracker (`Tracker::observe`, 100k vessels, {N_AREAS} areas) | {tracker_rate:.0} | 1× |"
+    );
+    println!(
+        "| area index alone (`AreaIndex::areas_at`) | {index_rate:.0} | {:.2}× |",
+        index_rate / tracker_rate
+    );
+    println!(
+        "| naive loop of `geo::Contains` over {N_AREAS} areas | {naive_rate:.0} | 1/{:.0} |",
+        tracker_rate / naive_rate
+    );
+    match pg_rate {
+        Some(rate) => println!(
+            "| PostGIS `ST_Intersects`, GiST index, batches of 10k | {rate:.0} | 1/{:.0} |",
+            tracker_rate / rate
+        ),
+        None => println!("| PostGIS | skipped | |"),
+    }
+    if let Some(rate) = within_rate {
+        println!("| \"within 400 nm of NZ\" alone (`AreaIndex::areas_at`) | {rate:.0} | |");
+    }
+    println!();
+    println!(
+        "hits: index {index_hits} / naive {naive_hits} on the naive sample; {n_hits} over all timed points"
+    );
+    println!(
+        "memory: {VESSEL_BYTES} B per vessel + {MEMBERSHIP_BYTES} B per area membership; \
+         process RSS grew {} for {} vessels",
+        match (rss_before, rss_after) {
+            (Some(a), Some(b)) => format!(
+                "{:.0} B/vessel",
+                (b.saturating_sub(a)) as f64 / f64::from(N_VESSELS)
+            ),
+            _ => "(unknown)".into(),
+        },
+        tracker.n_vessels()
+    );
+}
+
+fn postgis(areas: &[Area], sample: &[Observation], index: &AreaIndex) -> Option<f64> {
+    let url = std::env::var("LOOKOUT_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime.block_on(async {
+        use sqlx::{Connection, Executor, PgConnection, Row};
+        let connect = tokio::time::timeout(std::time::Duration::from_secs(5), PgConnection::connect(&url));
+        let mut admin = connect.await.map_err(|_| "connect timed out".to_string())?.map_err(|e| e.to_string())?;
+        let db = "lookout_track_bench";
+        admin.execute("DROP DATABASE IF EXISTS lookout_track_bench").await.map_err(|e| e.to_string())?;
+        admin.execute("CREATE DATABASE lookout_track_bench").await.map_err(|e| e.to_string())?;
+        let db_url = match url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{db}"),
+            None => return Err("bad url".to_string()),
+        };
+        let run = async {
+            let mut pg = PgConnection::connect(&db_url).await.map_err(|e| e.to_string())?;
+            pg.execute("CREATE EXTENSION postgis").await.map_err(|e| format!("postgis unavailable: {e}"))?;
+            pg.execute("CREATE TABLE areas (id int PRIMARY KEY, geom geometry(MultiPolygon, 4326) NOT NULL)")
+                .await
+                .map_err(|e| e.to_string())?;
+            for (idx, area) in areas.iter().enumerate() {
+                let coords: Vec<Vec<Vec<[f64; 2]>>> = area.polygons_of().iter().map(|p| p.rings.clone()).collect();
+                let geojson = serde_json::json!({"type": "MultiPolygon", "coordinates": coords}).to_string();
+                sqlx::query("INSERT INTO areas VALUES ($1, ST_SetSRID(ST_GeomFromGeoJSON($2), 4326))")
+                    .bind(idx as i32)
+                    .bind(geojson)
+                    .execute(&mut pg)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            pg.execute("CREATE INDEX ON areas USING gist (geom)").await.map_err(|e| e.to_string())?;
+            pg.execute("ANALYZE areas").await.map_err(|e| e.to_string())?;
+            let t0 = Instant::now();
+            let mut hits = 0i64;
+            for chunk in sample.chunks(10_000) {
+                let (lats, lons): (Vec<f64>, Vec<f64>) = chunk.iter().map(point).unzip();
+                let row = sqlx::query(
+                    "SELECT count(*) FROM unnest($1::float8[], $2::float8[]) AS p(lon, lat) \
+                     JOIN areas a ON ST_Intersects(a.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))",
+                )
+                .bind(lons)
+                .bind(lats)
+                .fetch_one(&mut pg)
+                .await
+                .map_err(|e| e.to_string())?;
+                hits += row.get::<i64, _>(0);
+            }
+            let rate = sample.len() as f64 / t0.elapsed().as_secs_f64();
+            let mut out = Vec::new();
+            let ours: usize = sample
+                .iter()
+                .map(|o| {
+                    let (lat, lon) = point(o);
+                    index.areas_at(lat, lon, &mut out);
+                    out.len()
+                })
+                .sum();
+            println!("PostGIS hits {hits} / index hits {ours} on {} points", sample.len());
+            pg.close().await.ok();
+            Ok::<f64, String>(rate)
+        };
+        let rate = run.await;
+        admin.execute("DROP DATABASE IF EXISTS lookout_track_bench").await.ok();
+        rate
+    });
+    match result {
+        Ok(rate) => Some(rate),
+        Err(e) => {
+            println!("PostGIS skipped: {e}");
+            None
+        }
+    }
+}
