@@ -444,6 +444,13 @@ impl Decoder {
                 || matches!((now_ms, p.born_time_ms), (Some(now), Some(born)) if now.saturating_sub(born) > max_ms);
             if too_old {
                 let p = self.pending.swap_remove(idx);
+                tracing::debug!(
+                    target: "ais",
+                    line = p.meta.line,
+                    fragments_received = p.n_received,
+                    fragments_expected = p.key.count,
+                    "multipart message expired incomplete"
+                );
                 self.stats.groups_expired = self.stats.groups_expired.saturating_add(1);
                 self.stats.orphan_fragments = self
                     .stats
@@ -487,6 +494,13 @@ impl Decoder {
                         .min_by_key(|(_, p)| p.born_tick)
                     {
                         let p = self.pending.swap_remove(oldest);
+                        tracing::debug!(
+                            target: "ais",
+                            line = p.meta.line,
+                            fragments_received = p.n_received,
+                            max_pending = self.config.max_pending,
+                            "multipart message evicted: too many pending"
+                        );
                         self.stats.groups_evicted = self.stats.groups_evicted.saturating_add(1);
                         self.stats.orphan_fragments = self
                             .stats
@@ -626,7 +640,7 @@ impl Iterator for Feed<'_> {
                     continue;
                 }
             }
-            match rest.iter().position(|b| *b == b'\n' || *b == b'\r') {
+            match nmea::find_line_end(rest) {
                 Some(i) => {
                     let line = rest.get(..i).unwrap_or(&[]);
                     let term = rest.get(i).copied();

@@ -233,9 +233,9 @@ pub(crate) fn looks_like_vdm(s: &[u8]) -> bool {
 /// Returns the body (after the start character, before `*`) and the checksum.
 /// `base` is the offset of `s` in the line, for error positions.
 pub(crate) fn checked_body(s: &[u8], base: usize) -> Result<(&[u8], u8), DecodeError> {
-    let star = s
-        .iter()
-        .position(|b| *b == b'*')
+    let (star, computed) = star_and_xor(s.get(1..).unwrap_or(&[]));
+    let star = star
+        .map(|p| p.saturating_add(1))
         .ok_or(DecodeError::BadField {
             field: "checksum",
             offset: base.saturating_add(s.len()),
@@ -249,11 +249,32 @@ pub(crate) fn checked_body(s: &[u8], base: usize) -> Result<(&[u8], u8), DecodeE
             field: "checksum",
             offset: base.saturating_add(cs_off),
         })?;
-    let computed = xor_checksum(body);
     if found != computed {
         return Err(DecodeError::Checksum { found, computed });
     }
     Ok((body, found))
+}
+
+/// Position of the first `\n` or `\r`, eight bytes at a time.
+#[inline]
+pub(crate) fn find_line_end(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const LFS: u64 = 0x0A0A_0A0A_0A0A_0A0A;
+    const CRS: u64 = 0x0D0D_0D0D_0D0D_0D0D;
+    let mut done = 0usize;
+    for chunk in s.chunks_exact(8) {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or([b'\n'; 8]));
+        let (a, b) = (word ^ LFS, word ^ CRS);
+        if (a.wrapping_sub(ONES) & !a | b.wrapping_sub(ONES) & !b) & HIGHS != 0 {
+            break;
+        }
+        done = done.wrapping_add(8);
+    }
+    s.iter()
+        .skip(done)
+        .position(|b| *b == b'\n' || *b == b'\r')
+        .map(|p| p.wrapping_add(done))
 }
 
 /// Position of the first `*` and the XOR of the bytes before it. Eight bytes at a time: the XOR of
@@ -504,6 +525,16 @@ mod tests {
             let star = l.iter().position(|b| *b == b'*');
             let xor = l[..star.unwrap_or(cut)].iter().fold(0u8, |a, b| a ^ b);
             assert_eq!(star_and_xor(l), (star, xor), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn find_line_end_matches_bytewise() {
+        let text = b"!AIVDM,1,1,,A,15M67FC000G?ufbE`FepT@3n00Sa,0*5F\r\n$PGHP,1\rx\n";
+        for from in 0..text.len() {
+            let s = &text[from..];
+            let expected = s.iter().position(|b| *b == b'\n' || *b == b'\r');
+            assert_eq!(find_line_end(s), expected, "from {from}");
         }
     }
 

@@ -9,7 +9,9 @@
 )]
 
 mod common;
+#[cfg(feature = "json")]
 mod conformance;
 mod corruption;
+#[cfg(feature = "json")]
 mod roundtrip;
 mod stream;
