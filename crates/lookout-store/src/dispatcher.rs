@@ -3,7 +3,8 @@
 //! outlived the TTL. Wakes on new work (PostgreSQL `LISTEN`, an in-process signal) and polls as
 //! a fallback.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::error::StoreError;
-use crate::outbox::{JobKind, Lease};
+use crate::outbox::JobKind;
 use crate::store::{PG_CHANNEL, Pool, Store};
 
 /// Dispatcher settings. `Default` gives production values.
@@ -119,6 +120,68 @@ impl Outcome {
     }
 }
 
+/// Why the run loop woke up.
+enum Wake {
+    Freed,
+    Renew,
+    Stop,
+    Work,
+    Poll,
+    ListenerLost(sqlx::Error),
+}
+
+/// Claimed work with the fencing token of its claim.
+struct Job {
+    token: Arc<str>,
+    work: Work,
+}
+
+/// Ticks every third of the lease (first tick after one period).
+fn renew_interval(config: &DispatcherConfig) -> tokio::time::Interval {
+    let every = (config.lease / 3).max(Duration::from_millis(100));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
+}
+
+/// The held leases grouped by kind and token, owned (so renewing does not borrow `held`).
+fn lease_groups(
+    held: &HashMap<String, (JobKind, Arc<str>)>,
+) -> Vec<(JobKind, Arc<str>, Vec<String>)> {
+    let mut groups: HashMap<(JobKind, Arc<str>), Vec<String>> = HashMap::new();
+    for (id, (kind, token)) in held {
+        groups
+            .entry((*kind, Arc::clone(token)))
+            .or_default()
+            .push(id.clone());
+    }
+    groups
+        .into_iter()
+        .map(|((kind, token), ids)| (kind, token, ids))
+        .collect()
+}
+
+/// Awaits `fut` while still driving the sends in flight, collecting those that finish into
+/// `done`. Every await of the dispatcher loop goes through this: a send suspended half-way
+/// through its state update would otherwise hold a transaction (SQLite's write lock, row locks
+/// on PostgreSQL) while the loop waits for that same lock.
+async fn alongside<T, S>(
+    fut: impl Future<Output = T>,
+    sends: &mut FuturesUnordered<S>,
+    done: &mut Vec<(String, Outcome)>,
+) -> T
+where
+    S: Future<Output = (String, Outcome)>,
+{
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        tokio::select! {
+            out = &mut fut => return out,
+            Some(finished) = sends.next(), if !sends.is_empty() => done.push(finished),
+        }
+    }
+}
+
 /// One claimed unit of work.
 enum Work {
     One(Box<Notification>),
@@ -214,28 +277,114 @@ impl<D: Deliver> Dispatcher<D> {
     pub async fn run(self, cancel: CancellationToken) -> Result<(), StoreError> {
         let heartbeat = Heartbeat::register("dispatcher", self.config.heartbeat_tolerance);
         let mut listener = self.listen().await;
-        let mut last_stats = None::<Instant>;
+        let capacity = self.config.batch_size.max(1);
         tracing::info!(owner = %self.config.owner, backend = self.store.backend().as_str(), "dispatcher started");
-        while !cancel.is_cancelled() {
+        // Sends in flight, and the lease each holds (for renewal).
+        let mut sends = FuturesUnordered::new();
+        // Sends that finished while the loop awaited something else.
+        let mut done: Vec<(String, Outcome)> = Vec::new();
+        let mut held: HashMap<String, (JobKind, Arc<str>)> = HashMap::new();
+        let mut claim_due = true;
+        // The last claim filled every free slot: more work is probably waiting.
+        let mut backlog = false;
+        let mut last_stats = None::<Instant>;
+        let mut last_expiry = None::<Instant>;
+        let mut renew = renew_interval(&self.config);
+        let mut poll = tokio::time::interval(self.config.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
             heartbeat.beat();
-            let full = match self
-                .round_with(Timestamp::now(), &cancel, Some(&heartbeat))
-                .await
-            {
-                Ok(report) => report.n_claimed >= self.config.batch_size,
-                Err(error) => {
-                    tracing::warn!(error = %error, "dispatcher round failed; retrying after the poll interval");
-                    false
+            let stopping = cancel.is_cancelled();
+            if stopping && sends.is_empty() {
+                break;
+            }
+            if claim_due && !stopping && held.len() < capacity {
+                claim_due = false;
+                let now = Timestamp::now();
+                if last_expiry.is_none_or(|at| at.elapsed() >= self.config.poll_interval) {
+                    last_expiry = Some(Instant::now());
+                    let expired = alongside(self.expire(now), &mut sends, &mut done).await;
+                    if let Err(error) = expired {
+                        tracing::warn!(error = %error, "ttl sweep failed; retrying later");
+                    }
                 }
-            };
+                let room = capacity - held.len();
+                match alongside(self.claim(now, room), &mut sends, &mut done).await {
+                    Ok(jobs) => {
+                        backlog = jobs.len() >= room;
+                        for job in jobs {
+                            held.insert(
+                                job.work.id().to_owned(),
+                                (job.work.kind(), Arc::clone(&job.token)),
+                            );
+                            sends.push(self.deliver_one(
+                                Clock::new(Timestamp::now()),
+                                job,
+                                &cancel,
+                            ));
+                        }
+                    }
+                    Err(error) => {
+                        backlog = false;
+                        tracing::warn!(error = %error, "claiming work failed; retrying after the poll interval");
+                    }
+                }
+            }
             if last_stats.is_none_or(|at| at.elapsed() >= Duration::from_secs(5)) {
-                self.record_gauges().await;
+                alongside(self.record_gauges(), &mut sends, &mut done).await;
                 last_stats = Some(Instant::now());
             }
-            if full {
-                continue;
+            for (id, _outcome) in done.drain(..) {
+                held.remove(&id);
+                claim_due |= backlog;
             }
-            self.wait_for_work(&cancel, &mut listener).await;
+            let woke = {
+                let listen = async {
+                    match listener.as_mut() {
+                        Some(l) => l.recv().await.map(drop),
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    Some((id, _outcome)) = sends.next(), if !sends.is_empty() => {
+                        held.remove(&id);
+                        Wake::Freed
+                    }
+                    _ = renew.tick(), if !held.is_empty() => Wake::Renew,
+                    () = cancel.cancelled(), if !stopping => Wake::Stop,
+                    () = self.store.wake.notified() => Wake::Work,
+                    _ = poll.tick() => Wake::Poll,
+                    received = listen => match received {
+                        Ok(()) => Wake::Work,
+                        Err(error) => Wake::ListenerLost(error),
+                    },
+                }
+            };
+            match woke {
+                Wake::Freed => claim_due |= backlog,
+                Wake::Renew => {
+                    let groups = lease_groups(&held);
+                    alongside(self.renew(groups, Timestamp::now()), &mut sends, &mut done).await;
+                }
+                Wake::Stop => {
+                    tracing::info!(
+                        n_in_flight = held.len(),
+                        "dispatcher stopping: finishing sends in flight"
+                    );
+                }
+                Wake::Work => claim_due = true,
+                Wake::Poll => {
+                    claim_due = true;
+                    if listener.is_none() && self.store.backend() == crate::Backend::Postgres {
+                        listener = alongside(self.listen(), &mut sends, &mut done).await;
+                    }
+                }
+                Wake::ListenerLost(error) => {
+                    tracing::warn!(error = %error, "postgres LISTEN connection lost; polling until it is back");
+                    listener = None;
+                    claim_due = true;
+                }
+            }
         }
         tracing::info!(owner = %self.config.owner, "dispatcher stopped");
         Ok(())
@@ -263,36 +412,6 @@ impl<D: Deliver> Dispatcher<D> {
         }
     }
 
-    async fn wait_for_work(&self, cancel: &CancellationToken, listener: &mut Option<PgListener>) {
-        let poll = tokio::time::sleep(self.config.poll_interval);
-        let notified = self.store.wake.notified();
-        match listener {
-            Some(l) => {
-                tokio::select! {
-                    () = cancel.cancelled() => {}
-                    () = poll => {}
-                    () = notified => {}
-                    received = l.recv() => {
-                        if let Err(error) = received {
-                            tracing::warn!(error = %error, "postgres LISTEN connection lost; polling only until it is back");
-                            *listener = None;
-                        }
-                    }
-                }
-            }
-            None => {
-                tokio::select! {
-                    () = cancel.cancelled() => {}
-                    () = poll => {}
-                    () = notified => {}
-                }
-                if self.store.backend() == crate::Backend::Postgres && !cancel.is_cancelled() {
-                    *listener = self.listen().await;
-                }
-            }
-        }
-    }
-
     async fn record_gauges(&self) {
         match self.store.outbox_stats().await {
             Ok(stats) => {
@@ -308,127 +427,129 @@ impl<D: Deliver> Dispatcher<D> {
         }
     }
 
-    /// One round at `now`: expire, claim a batch of notifications and of digests, deliver them
-    /// all (concurrently, per-channel limits), record each outcome. Tests drive this directly.
+    /// One round at `now`: expire, claim up to `batch_size` notifications and as many
+    /// digests, deliver them all (concurrently, per-channel limits, leases renewed), record
+    /// each outcome. [`Dispatcher::run`] instead keeps up to `batch_size` sends in flight and
+    /// claims as slots free up; tests drive rounds with a simulated clock.
     pub async fn round(&self, now: Timestamp) -> Result<RoundReport, StoreError> {
-        self.round_with(now, &CancellationToken::new(), None).await
-    }
-
-    async fn round_with(
-        &self,
-        now: Timestamp,
-        cancel: &CancellationToken,
-        heartbeat: Option<&Heartbeat>,
-    ) -> Result<RoundReport, StoreError> {
+        let cancel = CancellationToken::new();
+        let mut report = RoundReport {
+            n_expired: self.expire(now).await?,
+            ..RoundReport::default()
+        };
+        let jobs = self.claim(now, self.config.batch_size).await?;
+        report.n_claimed = jobs.len();
         let clock = Clock::new(now);
-        let mut report = RoundReport::default();
-        let expired = self.store.expire(now, self.config.ttl).await?;
-        if !expired.is_empty() {
-            let mut by_channel: HashMap<ChannelKind, usize> = HashMap::new();
-            for (id, channel) in expired.notifications.iter().chain(&expired.digests) {
-                tracing::debug!(delivery_id = %id, channel = %channel, "expired");
-                *by_channel.entry(*channel).or_default() += 1;
+        let mut held: HashMap<String, (JobKind, Arc<str>)> = jobs
+            .iter()
+            .map(|job| {
+                (
+                    job.work.id().to_owned(),
+                    (job.work.kind(), Arc::clone(&job.token)),
+                )
+            })
+            .collect();
+        let mut sends: FuturesUnordered<_> = jobs
+            .into_iter()
+            .map(|job| self.deliver_one(clock, job, &cancel))
+            .collect();
+        let mut renew = renew_interval(&self.config);
+        let mut done = Vec::new();
+        loop {
+            tokio::select! {
+                next = sends.next() => match next {
+                    Some(finished) => done.push(finished),
+                    None => break,
+                },
+                _ = renew.tick() => {
+                    let groups = lease_groups(&held);
+                    alongside(self.renew(groups, clock.now()), &mut sends, &mut done).await;
+                }
             }
-            for (channel, n) in &by_channel {
-                metrics::counter!("lookout_notifications_expired_total", "channel" => channel.as_str())
-                    .increment(*n as u64);
-                metrics::counter!("lookout_notifications_total", "channel" => channel.as_str(), "outcome" => "expired")
-                    .increment(*n as u64);
+            for (id, outcome) in done.drain(..) {
+                held.remove(&id);
+                match outcome {
+                    Outcome::Delivered => report.n_delivered += 1,
+                    Outcome::Retry => report.n_retry += 1,
+                    Outcome::Dead => report.n_dead += 1,
+                    Outcome::Released => report.n_released += 1,
+                    Outcome::LeaseLost => report.n_lease_lost += 1,
+                }
             }
-            tracing::warn!(
-                n_notifications = expired.notifications.len(),
-                n_digests = expired.digests.len(),
-                ttl_s = self.config.ttl.as_secs(),
-                "expired undelivered notifications older than the ttl"
-            );
-            report.n_expired = expired.len();
-        }
-        let owner = self.config.owner.as_str();
-        let claimed = self
-            .store
-            .claim_notifications(owner, self.config.batch_size, self.config.lease, now)
-            .await?;
-        let digests = self
-            .store
-            .claim_digests(owner, self.config.batch_size, self.config.lease, now)
-            .await?;
-        let mut batches: Vec<(Lease, Vec<Work>)> = Vec::new();
-        if !claimed.notifications.is_empty() {
-            batches.push((
-                claimed.lease,
-                claimed
-                    .notifications
-                    .into_iter()
-                    .map(|n| Work::One(Box::new(n)))
-                    .collect(),
-            ));
-        }
-        if !digests.digests.is_empty() {
-            let work = digests
-                .digests
-                .into_iter()
-                .zip(digests.attempts)
-                .map(|(d, a)| Work::Digest(Box::new(d), a))
-                .collect();
-            batches.push((digests.lease, work));
-        }
-        for (lease, work) in batches {
-            report.n_claimed += work.len();
-            self.deliver_batch(clock, &lease, work, cancel, heartbeat, &mut report)
-                .await;
         }
         Ok(report)
     }
 
-    async fn deliver_batch(
-        &self,
-        clock: Clock,
-        lease: &Lease,
-        work: Vec<Work>,
-        cancel: &CancellationToken,
-        heartbeat: Option<&Heartbeat>,
-        report: &mut RoundReport,
-    ) {
-        let kind = work.first().map_or(JobKind::Notification, Work::kind);
-        let mut in_flight: HashSet<String> = work.iter().map(|w| w.id().to_owned()).collect();
-        let mut sends: FuturesUnordered<_> = work
-            .into_iter()
-            .map(|w| async move {
-                let id = w.id().to_owned();
-                let outcome = self.deliver_one(clock, lease, w, cancel).await;
-                (id, outcome)
-            })
-            .collect();
-        let renew_every = (self.config.lease / 3).max(Duration::from_millis(100));
-        let mut renew =
-            tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
-        loop {
-            tokio::select! {
-                next = sends.next() => {
-                    let Some((id, outcome)) = next else { break };
-                    in_flight.remove(&id);
-                    match outcome {
-                        Outcome::Delivered => report.n_delivered += 1,
-                        Outcome::Retry => report.n_retry += 1,
-                        Outcome::Dead => report.n_dead += 1,
-                        Outcome::Released => report.n_released += 1,
-                        Outcome::LeaseLost => report.n_lease_lost += 1,
-                    }
-                }
-                _ = renew.tick() => {
-                    if let Some(hb) = heartbeat {
-                        hb.beat();
-                    }
-                    let ids: Vec<String> = in_flight.iter().cloned().collect();
-                    let now = clock.now();
-                    let until = add(now, self.config.lease);
-                    match self.store.renew(kind, &ids, &lease.token, until, now).await {
-                        Ok(n) if (n as usize) < ids.len() => tracing::warn!(n_held = n, n_in_flight = ids.len(),
-                            "some leases were lost while sending; their results will be rejected"),
-                        Ok(_) => {}
-                        Err(error) => tracing::warn!(error = %error, "renewing leases failed"),
-                    }
-                }
+    /// The TTL sweep, counted and logged. Returns how many rows expired.
+    async fn expire(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let expired = self.store.expire(now, self.config.ttl).await?;
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let mut by_channel: HashMap<ChannelKind, u64> = HashMap::new();
+        for (id, channel) in expired.notifications.iter().chain(&expired.digests) {
+            tracing::debug!(delivery_id = %id, channel = %channel, "expired");
+            *by_channel.entry(*channel).or_default() += 1;
+        }
+        for (channel, n) in &by_channel {
+            metrics::counter!("lookout_notifications_expired_total", "channel" => channel.as_str())
+                .increment(*n);
+            metrics::counter!("lookout_notifications_total", "channel" => channel.as_str(), "outcome" => "expired")
+                .increment(*n);
+        }
+        tracing::warn!(
+            n_notifications = expired.notifications.len(),
+            n_digests = expired.digests.len(),
+            ttl_s = self.config.ttl.as_secs(),
+            "expired undelivered notifications older than the ttl"
+        );
+        Ok(expired.len())
+    }
+
+    /// Claims up to `room` jobs: realtime notifications first, then digests.
+    async fn claim(&self, now: Timestamp, room: usize) -> Result<Vec<Job>, StoreError> {
+        let owner = self.config.owner.as_str();
+        let mut jobs = Vec::new();
+        let claimed = self
+            .store
+            .claim_notifications(owner, room, self.config.lease, now)
+            .await?;
+        let token: Arc<str> = claimed.lease.token.into();
+        for n in claimed.notifications {
+            jobs.push(Job {
+                token: Arc::clone(&token),
+                work: Work::One(Box::new(n)),
+            });
+        }
+        let room = room.saturating_sub(jobs.len());
+        if room > 0 {
+            let claimed = self
+                .store
+                .claim_digests(owner, room, self.config.lease, now)
+                .await?;
+            let token: Arc<str> = claimed.lease.token.into();
+            for (d, attempt) in claimed.digests.into_iter().zip(claimed.attempts) {
+                jobs.push(Job {
+                    token: Arc::clone(&token),
+                    work: Work::Digest(Box::new(d), attempt),
+                });
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Renews the leases of `groups` (ids per kind and token).
+    async fn renew(&self, groups: Vec<(JobKind, Arc<str>, Vec<String>)>, now: Timestamp) {
+        let until = add(now, self.config.lease);
+        for (kind, token, ids) in groups {
+            match self.store.renew(kind, &ids, &token, until, now).await {
+                Ok(n) if (n as usize) < ids.len() => tracing::warn!(
+                    n_held = n,
+                    n_in_flight = ids.len(),
+                    "some leases were lost while sending; their results will be rejected"
+                ),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error, "renewing leases failed"),
             }
         }
     }
@@ -436,15 +557,15 @@ impl<D: Deliver> Dispatcher<D> {
     async fn deliver_one(
         &self,
         clock: Clock,
-        lease: &Lease,
-        work: Work,
+        job: Job,
         cancel: &CancellationToken,
-    ) -> Outcome {
+    ) -> (String, Outcome) {
+        let Job { token, work } = job;
         let kind = work.kind();
         let channel = work.channel();
         let id = work.id().to_owned();
         let attempt = work.attempt();
-        let token = lease.token.as_str();
+        let token: &str = &token;
         let store = &self.store;
         let _permit = match self.limits.get(&channel) {
             Some(sem) => sem.clone().acquire_owned().await.ok(),
@@ -455,7 +576,7 @@ impl<D: Deliver> Dispatcher<D> {
             None => Some(None),
         };
         if cancel.is_cancelled() || shutdown_lock.is_none() {
-            return match store.release(kind, &id, token, clock.now()).await {
+            let outcome = match store.release(kind, &id, token, clock.now()).await {
                 Ok(true) => Outcome::Released,
                 Ok(false) => Outcome::LeaseLost,
                 Err(error) => {
@@ -463,6 +584,7 @@ impl<D: Deliver> Dispatcher<D> {
                     Outcome::Released
                 }
             };
+            return (id, outcome);
         }
         let outcome = if attempt > self.config.max_attempts {
             // Claimed again after its leases lapsed too often (a worker died on it each time).
@@ -565,7 +687,7 @@ impl<D: Deliver> Dispatcher<D> {
             }
             _ => {}
         }
-        outcome_kind
+        (id, outcome_kind)
     }
 }
 

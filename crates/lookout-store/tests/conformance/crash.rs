@@ -15,12 +15,30 @@ conformance!(kill_9_mid_batch_loses_nothing);
 
 const N: usize = 120;
 
-fn start(db: &TestDb, log: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_lookout-store-crashtest"))
+/// The fixture process, SIGKILLed when dropped (also when an assertion fails).
+struct Fixture(Child);
+
+impl Fixture {
+    fn kill(&mut self) {
+        let _ = self.0.kill(); // SIGKILL: no cleanup, leases left behind
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn start(db: &TestDb, log: &std::path::Path) -> Fixture {
+    let child = Command::new(env!("CARGO_BIN_EXE_lookout-store-crashtest"))
         .args([db.url.as_str(), log.to_str().unwrap(), "1500"])
         .stdin(Stdio::null())
+        .stdout(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Fixture(child)
 }
 
 fn lines(log: &std::path::Path) -> Vec<(String, String)> {
@@ -56,8 +74,7 @@ async fn kill_9_mid_batch_loses_nothing(db: Arc<TestDb>) {
         wait_for(Duration::from_secs(20), || lines(&log).len() >= 10).await,
         "first dispatcher never sent"
     );
-    first.kill().unwrap(); // SIGKILL: no cleanup, leases left behind
-    first.wait().unwrap();
+    first.kill();
     let n_before = lines(&log).len();
     assert!(
         n_before < N,
@@ -75,8 +92,7 @@ async fn kill_9_mid_batch_loses_nothing(db: Arc<TestDb>) {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    second.kill().unwrap();
-    second.wait().unwrap();
+    second.kill();
     assert!(
         all_delivered,
         "{:?}",

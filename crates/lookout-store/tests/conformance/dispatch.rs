@@ -21,6 +21,7 @@ conformance!(
     thousand_notifications_all_delivered,
     concurrent_dispatchers_never_deliver_twice,
     stop_finishes_in_flight_sends,
+    long_sends_keep_their_lease,
 );
 
 fn config(owner: &str) -> DispatcherConfig {
@@ -291,4 +292,41 @@ async fn stop_finishes_in_flight_sends(db: Arc<TestDb>) {
     assert_eq!(rec.delivered_ids().len(), 3);
     let counts = db.store.count_by_state().await.unwrap();
     assert_eq!(counts.get(&State::Delivered), Some(&3), "{counts:?}");
+}
+
+async fn long_sends_keep_their_lease(db: Arc<TestDb>) {
+    // Sends take longer than the lease; renewal (every third of it) keeps them owned, so a
+    // second worker polling meanwhile claims nothing and nothing is sent twice.
+    db.store
+        .commit(&[], &realtime("long", 4), &[])
+        .await
+        .unwrap();
+    let rec = Recorder::new();
+    rec.always("long", Action::Sleep(Duration::from_millis(900)));
+    let mut config = config("a");
+    config.lease = Duration::from_millis(300);
+    let d = Dispatcher::new(db.store.clone(), rec.clone(), config);
+    let cancel = CancellationToken::new();
+    let other = db.reopen().await;
+    let watch = async {
+        while *rec.calls.lock().unwrap() < 4 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut n_stolen = 0;
+        while rec.delivered_ids().len() < 4 {
+            let claimed = other
+                .claim_notifications("b", 10, Duration::from_secs(60), jiff::Timestamp::now())
+                .await
+                .unwrap();
+            n_stolen += claimed.notifications.len();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        cancel.cancel();
+        n_stolen
+    };
+    let (result, n_stolen) = tokio::join!(d.run(cancel.clone()), watch);
+    result.unwrap();
+    assert_eq!(n_stolen, 0, "a renewed lease was claimed by another worker");
+    let counts = db.store.count_by_state().await.unwrap();
+    assert_eq!(counts.get(&State::Delivered), Some(&4), "{counts:?}");
 }
