@@ -31,5 +31,5 @@ pub use digest::{
 };
 pub use dispatcher::{Dispatcher, DispatcherConfig, RoundReport};
 pub use error::StoreError;
-pub use outbox::{JobKind, Lease, State, Status};
+pub use outbox::{JobKind, Lease, OutboxStats, State, Status};
 pub use store::{Backend, Store, StoreOptions};

@@ -162,10 +162,14 @@ async fn ttl_expires_and_counts(db: Arc<TestDb>) {
         .commit_at(now - secs(47 * 3600), &[], &realtime("recent", 1), &[])
         .await
         .unwrap();
+    let stats = db.store.outbox_stats().await.unwrap();
+    assert_eq!(stats.n_pending, 4);
+    assert_eq!(stats.oldest_created_at, Some(now - secs(49 * 3600)));
     let rec = Recorder::new();
     let d = Dispatcher::new(db.store.clone(), rec.clone(), config("w"));
     let r = d.round(now).await.unwrap();
     assert_eq!((r.n_expired, r.n_delivered), (3, 1));
+    assert_eq!(db.store.outbox_stats().await.unwrap(), Default::default());
     let counts = db.store.count_by_state().await.unwrap();
     assert_eq!(counts.get(&State::Expired), Some(&3));
     assert_eq!(counts.get(&State::Delivered), Some(&1));
