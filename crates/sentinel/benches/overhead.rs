@@ -9,7 +9,13 @@
 //!
 //! Everything runs on a current-thread runtime, so the numbers measure the wrappers, not cross-thread wake-ups.
 //! No metrics recorder is installed (the `metrics` no-op recorder), as in a service before its exporter starts.
-#![allow(clippy::print_stdout, clippy::disallowed_methods, missing_docs)] // a bench reports on stdout; raw spawn is the baseline
+// A bench reports on stdout, raw tokio::spawn is its baseline, and a failure to set up should just stop it.
+#![allow(
+    clippy::print_stdout,
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    missing_docs
+)]
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -19,7 +25,10 @@ use criterion::Criterion;
 use tokio::runtime::Runtime;
 
 fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 async fn raw_spawn(n: u64) {
@@ -30,7 +39,11 @@ async fn raw_spawn(n: u64) {
 
 async fn observed_spawn(n: u64) {
     for i in 0..n {
-        black_box(sentinel::spawn("bench", async move { Ok::<_, Infallible>(i) }).await.unwrap());
+        black_box(
+            sentinel::spawn("bench", async move { Ok::<_, Infallible>(i) })
+                .await
+                .unwrap(),
+        );
     }
 }
 
@@ -42,7 +55,11 @@ async fn plain_items(n: u64) {
 
 async fn isolated_items(n: u64) {
     for i in 0..n {
-        black_box(sentinel::isolate(async move { black_box(i) * 2 }).await.unwrap());
+        black_box(
+            sentinel::isolate(async move { black_box(i) * 2 })
+                .await
+                .unwrap(),
+        );
     }
 }
 
@@ -69,13 +86,21 @@ async fn taskgroup_1000() {
 fn bench(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("spawn+await");
-    g.bench_function("tokio::spawn", |b| b.iter_custom(|n| time(&rt, raw_spawn(n))));
-    g.bench_function("sentinel::spawn", |b| b.iter_custom(|n| time(&rt, observed_spawn(n))));
+    g.bench_function("tokio::spawn", |b| {
+        b.iter_custom(|n| time(&rt, raw_spawn(n)))
+    });
+    g.bench_function("sentinel::spawn", |b| {
+        b.iter_custom(|n| time(&rt, observed_spawn(n)))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("item");
-    g.bench_function("plain await", |b| b.iter_custom(|n| time(&rt, plain_items(n))));
-    g.bench_function("sentinel::isolate", |b| b.iter_custom(|n| time(&rt, isolated_items(n))));
+    g.bench_function("plain await", |b| {
+        b.iter_custom(|n| time(&rt, plain_items(n)))
+    });
+    g.bench_function("sentinel::isolate", |b| {
+        b.iter_custom(|n| time(&rt, isolated_items(n)))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("fan-out 1000");
@@ -120,13 +145,43 @@ fn print_ratios() {
     let (observed, raw) = compare(&rt, rounds, 1_000, observed_spawn, raw_spawn);
     let (isolated, plain) = compare(&rt, rounds, 10_000, isolated_items, plain_items);
     let (group, joinset) = compare(&rt, rounds / 4, 1, |_| taskgroup_1000(), |_| joinset_1000());
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let on_worker =
+        |f: fn(u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
+            move |n: u64| {
+                let handle = tokio::spawn(f(n));
+                async move { handle.await.unwrap() }
+            }
+        };
+    let (observed_mt, raw_mt) = {
+        let _guard = mt.enter();
+        compare(
+            &mt,
+            rounds,
+            1_000,
+            on_worker(|n| Box::pin(observed_spawn(n))),
+            on_worker(|n| Box::pin(raw_spawn(n))),
+        )
+    };
     println!();
-    println!("sentinel overhead (best of {rounds} alternating rounds, current-thread runtime, no metrics recorder):");
+    println!(
+        "sentinel overhead (best of {rounds} alternating rounds, current-thread runtime, no metrics recorder):"
+    );
     println!(
         "  observed spawn+await {:>8.0} ns vs tokio::spawn {:>8.0} ns: ratio {:.2}x (goal <= 1.30x)",
         observed * 1e9,
         raw * 1e9,
         observed / raw
+    );
+    println!(
+        "  same, 2-worker runtime {:>6.0} ns vs tokio::spawn {:>8.0} ns: ratio {:.2}x",
+        observed_mt * 1e9,
+        raw_mt * 1e9,
+        observed_mt / raw_mt
     );
     println!(
         "  isolated item        {:>8.1} ns vs plain await  {:>8.1} ns: ratio {:.2}x (+{:.1} ns per item)",

@@ -21,7 +21,8 @@ use std::time::Duration;
 use sentinel::{ChildSpec, DeadlineMode, Heartbeat, Shutdown, Supervisor, TaskGroup};
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "usage: worker_loop [--listen ADDR] [--panic-every N] [--tick-ms MS] [--batch N]";
+const USAGE: &str =
+    "usage: worker_loop [--listen ADDR] [--panic-every N] [--tick-ms MS] [--batch N]";
 
 /// Command-line options (hand-parsed: four flags do not need a parser dependency).
 struct Options {
@@ -43,12 +44,17 @@ fn parse_args() -> Result<Options, String> {
         if flag == "--help" || flag == "-h" {
             return Err(USAGE.to_owned());
         }
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("invalid value {value:?} for {flag}: {e}\n{USAGE}");
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let bad =
+            |e: &dyn std::fmt::Display| format!("invalid value {value:?} for {flag}: {e}\n{USAGE}");
         match flag.as_str() {
             "--listen" => options.listen = value.parse().map_err(|e| bad(&e))?,
             "--panic-every" => options.panic_every = value.parse().map_err(|e| bad(&e))?,
-            "--tick-ms" => options.tick = Duration::from_millis(value.parse().map_err(|e| bad(&e))?),
+            "--tick-ms" => {
+                options.tick = Duration::from_millis(value.parse().map_err(|e| bad(&e))?)
+            }
             "--batch" => options.batch = value.parse().map_err(|e| bad(&e))?,
             other => return Err(format!("unknown flag {other:?}\n{USAGE}")),
         }
@@ -94,18 +100,34 @@ async fn main() -> ExitCode {
     tracing::info!(listen = %options.listen, panic_every = options.panic_every, "serving /healthz, /tasks, /metrics");
     let _ops = sentinel::spawn(
         "ops-http",
-        sentinel::http::serve(listener, sentinel::http::router(prometheus), shutdown.token()),
+        sentinel::http::serve(
+            listener,
+            sentinel::http::router(prometheus),
+            shutdown.token(),
+        ),
     );
 
     let next_id = Arc::new(AtomicU64::new(1));
     let sender = {
         let shutdown = shutdown.clone();
         ChildSpec::with_token("alert-sender", move |token| {
-            alert_sender(token, shutdown.clone(), Arc::clone(&next_id), options.panic_every, options.tick, options.batch)
+            alert_sender(
+                token,
+                shutdown.clone(),
+                Arc::clone(&next_id),
+                options.panic_every,
+                options.tick,
+                options.batch,
+            )
         })
     };
-    let _root = Supervisor::new("worker").intensity(5, Duration::from_secs(60)).child(sender).spawn(&shutdown);
-    shutdown.add_cleanup("flush-outbox", || async { tracing::info!("outbox flushed") });
+    let _root = Supervisor::new("worker")
+        .intensity(5, Duration::from_secs(60))
+        .child(sender)
+        .spawn(&shutdown);
+    shutdown.add_cleanup("flush-outbox", || async {
+        tracing::info!("outbox flushed")
+    });
 
     shutdown.wait().await.exit_code()
 }
@@ -128,8 +150,12 @@ async fn alert_sender(
         }
         heartbeat.beat();
         // No new batch once shutdown has begun; a batch already running finishes under this lock.
-        let Ok(_in_flight) = shutdown.lock("alert-sender/batch") else { return Ok(()) };
-        let pending: Vec<u64> = (0..batch).map(|_| next_id.fetch_add(1, Ordering::Relaxed)).collect();
+        let Ok(_in_flight) = shutdown.lock("alert-sender/batch") else {
+            return Ok(());
+        };
+        let pending: Vec<u64> = (0..batch)
+            .map(|_| next_id.fetch_add(1, Ordering::Relaxed))
+            .collect();
         let mut group = TaskGroup::new("alert-sender/batch").limit(4);
         for id in pending {
             group.spawn("send-notification", send_notification(id, panic_every));
@@ -144,8 +170,9 @@ async fn alert_sender(
 /// Sends one notification; panics on every `panic_every`th, like the production bug.
 async fn send_notification(id: u64, panic_every: u64) -> Result<(), std::io::Error> {
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let profile = (panic_every == 0 || id % panic_every != 0).then_some("profile");
-    let profile = profile.unwrap_or_else(|| panic!("notification {id}: recipient profile was deleted"));
+    let profile = (panic_every == 0 || !id.is_multiple_of(panic_every)).then_some("profile");
+    let profile =
+        profile.unwrap_or_else(|| panic!("notification {id}: recipient profile was deleted"));
     tracing::debug!(notification_id = id, profile, "sent");
     Ok(())
 }

@@ -3,18 +3,18 @@
 //! Children are observed tasks (see [`spawn`](crate::spawn)), so every panic is caught, logged with the child's
 //! name and counted. [`TaskGroup::join`] returns the first failure (a panic arrives as [`TaskError::Panicked`]
 //! naming the child, never re-thrown into the caller) after cancelling and stopping the other children;
-//! [`TaskGroup::join_all`] collects every result instead.
+//! [`TaskGroup::join_all`] collects every result instead. Underneath is a `tokio::task::JoinSet`, so the
+//! bookkeeping per child is tokio's own.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::StreamExt as _;
-use futures::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
+use tokio::task::{Id, JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::name::TaskName;
-use crate::task::{BoxError, TaskError, TaskHandle};
+use crate::task::{BoxError, TaskError, observed};
 
 /// A group of observed tasks joined together, with an optional concurrency limit and a shared cancellation token.
 ///
@@ -41,18 +41,30 @@ pub struct TaskGroup<T> {
     name: TaskName,
     token: CancellationToken,
     limit: Option<Arc<Semaphore>>,
-    handles: Vec<TaskHandle<T>>,
+    set: JoinSet<(usize, Result<T, TaskError>)>,
+    /// Child names in spawn order, with their task ids (to name a child whose task was aborted).
+    children: Vec<(Id, TaskName)>,
 }
 
 impl<T: Send + 'static> TaskGroup<T> {
     /// An empty group with its own cancellation token and no concurrency limit.
     pub fn new(name: impl Into<TaskName>) -> Self {
-        TaskGroup { name: name.into(), token: CancellationToken::new(), limit: None, handles: Vec::new() }
+        Self::with_token(name.into(), CancellationToken::new())
     }
 
     /// An empty group whose token is a child of `parent`: cancelling the parent (e.g. shutdown) cancels the group.
     pub fn with_parent(name: impl Into<TaskName>, parent: &CancellationToken) -> Self {
-        TaskGroup { name: name.into(), token: parent.child_token(), limit: None, handles: Vec::new() }
+        Self::with_token(name.into(), parent.child_token())
+    }
+
+    fn with_token(name: TaskName, token: CancellationToken) -> Self {
+        TaskGroup {
+            name,
+            token,
+            limit: None,
+            set: JoinSet::new(),
+            children: Vec::new(),
+        }
     }
 
     /// Runs at most `max_concurrent` children at a time (at least 1); the others wait, already spawned, for a slot.
@@ -74,33 +86,43 @@ impl<T: Send + 'static> TaskGroup<T> {
 
     /// Number of children spawned and not yet joined.
     pub fn len(&self) -> usize {
-        self.handles.len()
+        self.set.len()
     }
 
-    /// `true` when no child was spawned.
+    /// `true` when no child is waiting to be joined.
     pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
+        self.set.is_empty()
     }
 
     /// Spawns a child as an observed task called `name`. With a limit, it waits for a slot before it starts.
+    ///
+    /// # Panics
+    ///
+    /// Like `tokio::spawn`, panics when called outside a tokio runtime.
     pub fn spawn<E, F>(&mut self, name: impl Into<TaskName>, fut: F)
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         E: Into<BoxError> + 'static,
     {
+        let name = name.into();
+        let idx = self.children.len();
         let handle = match &self.limit {
-            None => crate::spawn(name, fut),
+            None => {
+                let child = observed(name.clone(), None, fut);
+                self.set.spawn(async move { (idx, child.await) })
+            }
             Some(limit) => {
                 let limit = Arc::clone(limit);
-                crate::spawn(name, async move {
+                let child = observed(name.clone(), None, async move {
                     let _permit = limit.acquire_owned().await.map_err(|_closed| -> BoxError {
                         "task group concurrency limit was closed".into()
                     })?;
                     fut.await.map_err(Into::into)
-                })
+                });
+                self.set.spawn(async move { (idx, child.await) })
             }
         };
-        self.handles.push(handle);
+        self.children.push((handle.id(), name));
     }
 
     /// Waits for every child and returns their values in spawn order, or the first failure.
@@ -112,23 +134,23 @@ impl<T: Send + 'static> TaskGroup<T> {
     ///
     /// Not cancel safe: dropping the future drops the group, which aborts the children that are still running.
     pub async fn join(mut self) -> Result<Vec<T>, TaskError> {
-        let handles = std::mem::take(&mut self.handles);
-        let n_children = handles.len();
-        let aborts: Vec<_> = handles.iter().map(TaskHandle::abort_handle).collect();
-        let mut pending: FuturesUnordered<_> =
-            handles.into_iter().enumerate().map(|(idx, handle)| async move { (idx, handle.await) }).collect();
-        let mut values: Vec<Option<T>> = std::iter::repeat_with(|| None).take(n_children).collect();
-        while let Some((idx, result)) = pending.next().await {
-            match result {
-                Ok(value) => values[idx] = Some(value),
-                Err(error) => {
-                    tracing::debug!(group = %self.name, task = %error.task(), "child failed: cancelling the group");
-                    self.token.cancel();
-                    aborts.iter().for_each(tokio::task::AbortHandle::abort);
-                    while pending.next().await.is_some() {}
-                    return Err(error);
+        let mut values: Vec<Option<T>> = std::iter::repeat_with(|| None)
+            .take(self.children.len())
+            .collect();
+        while let Some(joined) = self.set.join_next().await {
+            let error = match joined {
+                Ok((idx, Ok(value))) => {
+                    values[idx] = Some(value);
+                    continue;
                 }
-            }
+                Ok((_, Err(error))) => error,
+                Err(join_error) => self.join_error(join_error),
+            };
+            tracing::debug!(group = %self.name, task = %error.task(), "child failed: cancelling the group");
+            self.token.cancel();
+            self.set.abort_all();
+            while self.set.join_next().await.is_some() {}
+            return Err(error);
         }
         Ok(values.into_iter().flatten().collect())
     }
@@ -139,16 +161,51 @@ impl<T: Send + 'static> TaskGroup<T> {
     ///
     /// Not cancel safe: dropping the future drops the group, which aborts the children that are still running.
     pub async fn join_all(mut self) -> Vec<Result<T, TaskError>> {
-        let handles = std::mem::take(&mut self.handles);
-        futures::future::join_all(handles).await
+        let mut results: Vec<Option<Result<T, TaskError>>> = std::iter::repeat_with(|| None)
+            .take(self.children.len())
+            .collect();
+        while let Some(joined) = self.set.join_next().await {
+            match joined {
+                Ok((idx, result)) => results[idx] = Some(result),
+                Err(join_error) => {
+                    let id = join_error.id();
+                    let error = self.join_error(join_error);
+                    if let Some(idx) = self.children.iter().position(|(child, _)| *child == id) {
+                        results[idx] = Some(Err(error));
+                    }
+                }
+            }
+        }
+        results.into_iter().flatten().collect()
+    }
+
+    /// A child's task ended without producing its result: it was aborted (runtime shutdown) or sentinel's own
+    /// bookkeeping panicked.
+    fn join_error(&self, join_error: JoinError) -> TaskError {
+        let id = join_error.id();
+        let task = self
+            .children
+            .iter()
+            .find(|(child, _)| *child == id)
+            .map_or_else(|| self.name.clone(), |(_, name)| name.clone());
+        if join_error.is_cancelled() {
+            TaskError::Cancelled { task }
+        } else {
+            TaskError::Panicked {
+                task,
+                message: join_error.to_string(),
+                location: None,
+                backtrace: None,
+            }
+        }
     }
 }
 
 impl<T> Drop for TaskGroup<T> {
     fn drop(&mut self) {
-        if !self.handles.is_empty() {
+        // The JoinSet aborts the children when it is dropped; cancel the token first so cooperative ones see why.
+        if !self.set.is_empty() {
             self.token.cancel();
-            self.handles.iter().for_each(TaskHandle::abort);
         }
     }
 }

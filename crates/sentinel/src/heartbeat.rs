@@ -20,7 +20,8 @@ use crate::names;
 use crate::registry::lock;
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-static HEARTBEATS: LazyLock<Mutex<HashMap<u64, Arc<Beat>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static HEARTBEATS: LazyLock<Mutex<HashMap<u64, Arc<Beat>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 #[derive(Debug)]
@@ -73,15 +74,24 @@ impl Heartbeat {
     ///
     /// Several heartbeats may share a name (e.g. one per shard); each is reported separately.
     pub fn register(name: impl Into<TaskName>, tolerance: Duration) -> Heartbeat {
-        let beat = Arc::new(Beat { name: name.into(), tolerance, last_beat_nanos: AtomicU64::new(now_nanos()) });
+        let beat = Arc::new(Beat {
+            name: name.into(),
+            tolerance,
+            last_beat_nanos: AtomicU64::new(now_nanos()),
+        });
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         lock(&HEARTBEATS).insert(id, Arc::clone(&beat));
-        Heartbeat { registration: Arc::new(Registration { id, beat }) }
+        Heartbeat {
+            registration: Arc::new(Registration { id, beat }),
+        }
     }
 
     /// Records that the loop is alive now.
     pub fn beat(&self) {
-        self.registration.beat.last_beat_nanos.store(now_nanos(), Ordering::Relaxed);
+        self.registration
+            .beat
+            .last_beat_nanos
+            .store(now_nanos(), Ordering::Relaxed);
     }
 
     /// The loop's name.
@@ -164,7 +174,8 @@ pub fn health() -> Health {
         .iter()
         .map(|beat| {
             let age = age_of(beat);
-            metrics::gauge!(names::HEARTBEAT_AGE, "task" => beat.name.label()).set(age.as_secs_f64());
+            metrics::gauge!(names::HEARTBEAT_AGE, "task" => beat.name.label())
+                .set(age.as_secs_f64());
             LoopHealth {
                 name: beat.name.clone(),
                 age_seconds: age.as_secs_f64(),

@@ -32,7 +32,9 @@ pub struct InstallError(#[source] metrics_exporter_prometheus::BuildError);
 /// Installs a Prometheus recorder as the process-wide `metrics` recorder and returns the handle `/metrics` renders.
 /// Call it once, early in `main`.
 pub fn install_prometheus() -> Result<PrometheusHandle, InstallError> {
-    PrometheusBuilder::new().install_recorder().map_err(InstallError)
+    PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(InstallError)
 }
 
 /// The ops router: `/healthz`, `/tasks` and `/metrics` (rendered from `prometheus`).
@@ -49,15 +51,25 @@ pub fn router(prometheus: PrometheusHandle) -> Router {
 /// # Cancel safety
 ///
 /// Dropping the future closes the listener and every open connection.
-pub async fn serve(listener: tokio::net::TcpListener, router: Router, token: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(token.cancelled_owned()).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    token: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(token.cancelled_owned())
+        .await
 }
 
 /// `GET /healthz`: 200 when every heartbeat is fresh, 503 naming the stale loops.
 pub async fn healthz() -> Response {
     let health = crate::health();
     let stale: Vec<&str> = health.stale_names();
-    let status = if health.is_healthy() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if health.is_healthy() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = serde_json::json!({
         "healthy": health.is_healthy(),
         "stale": stale,
@@ -75,7 +87,14 @@ async fn metrics_text(State(prometheus): State<PrometheusHandle>) -> Response {
     // Refresh the heartbeat age gauges, and drain histogram buffers (the exporter has no background upkeep here).
     let _ = crate::health();
     prometheus.run_upkeep();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], prometheus.render()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        prometheus.render(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -88,7 +107,8 @@ mod tests {
 
     async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).await.unwrap();
@@ -101,15 +121,22 @@ mod tests {
     fn ops_router_serves_health_tasks_and_metrics_over_tcp() {
         let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         metrics::with_local_recorder(&recorder, || {
             runtime.block_on(async {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
                 let token = CancellationToken::new();
-                let server = crate::spawn("ops-http-test", serve(listener, router(handle), token.clone()));
+                let server = crate::spawn(
+                    "ops-http-test",
+                    serve(listener, router(handle), token.clone()),
+                );
 
-                let heartbeat = crate::Heartbeat::register("http-test/loop", Duration::from_millis(200));
+                let heartbeat =
+                    crate::Heartbeat::register("http-test/loop", Duration::from_millis(200));
                 let task = crate::spawn("http-test/task", async {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     Ok::<_, std::io::Error>(())
@@ -123,12 +150,23 @@ mod tests {
                 assert_eq!(status, 200);
                 let json: serde_json::Value = serde_json::from_str(&body).unwrap();
                 let listed = json["tasks"].as_array().unwrap();
-                assert!(listed.iter().any(|t| t["name"] == "http-test/task" && t["state"] == "running"), "{body}");
+                assert!(
+                    listed
+                        .iter()
+                        .any(|t| t["name"] == "http-test/task" && t["state"] == "running"),
+                    "{body}"
+                );
 
                 let (status, body) = get(addr, "/metrics").await;
                 assert_eq!(status, 200);
-                assert!(body.contains("sentinel_task_started_total{task=\"http-test/task\"} 1"), "{body}");
-                assert!(body.contains("sentinel_heartbeat_age_seconds{task=\"http-test/loop\"}"), "{body}");
+                assert!(
+                    body.contains("sentinel_task_started_total{task=\"http-test/task\"} 1"),
+                    "{body}"
+                );
+                assert!(
+                    body.contains("sentinel_heartbeat_age_seconds{task=\"http-test/loop\"}"),
+                    "{body}"
+                );
 
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 let (status, body) = get(addr, "/healthz").await;

@@ -137,7 +137,11 @@ impl Panicked {
         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
         let site = LAST_PANIC.with(|last| last.borrow_mut().take());
         let (location, backtrace) = site.map_or((None, None), |s| (s.location, s.backtrace));
-        Panicked { message, location, backtrace }
+        Panicked {
+            message,
+            location,
+            backtrace,
+        }
     }
 }
 
@@ -197,8 +201,14 @@ pub(crate) fn install_hook() {
             }
             let location = info.location().map(|l| l.to_string());
             let backtrace = Backtrace::capture();
-            let backtrace = (backtrace.status() == BacktraceStatus::Captured).then(|| Arc::from(backtrace.to_string()));
-            let _ = LAST_PANIC.try_with(|last| *last.borrow_mut() = Some(PanicSite { location, backtrace }));
+            let backtrace = (backtrace.status() == BacktraceStatus::Captured)
+                .then(|| Arc::from(backtrace.to_string()));
+            let _ = LAST_PANIC.try_with(|last| {
+                *last.borrow_mut() = Some(PanicSite {
+                    location,
+                    backtrace,
+                })
+            });
         }));
     });
 }
@@ -219,7 +229,9 @@ mod tests {
     #[tokio::test]
     async fn ok_passes_through_and_non_string_payload_is_named() {
         assert_eq!(isolate(async { 5 }).await.unwrap(), 5);
-        let err = isolate(async { std::panic::panic_any(17u8) }).await.unwrap_err();
+        let err = isolate(async { std::panic::panic_any(17u8) })
+            .await
+            .unwrap_err();
         assert_eq!(err.message(), "<non-string panic payload>");
     }
 

@@ -31,7 +31,10 @@ pub struct Limit {
 impl Limit {
     /// A limit of `max` (at least 1) concurrent operations called `op`.
     pub fn new(op: impl Into<TaskName>, max: usize) -> Self {
-        Limit { op: op.into(), semaphore: Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS))) }
+        Limit {
+            op: op.into(),
+            semaphore: Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS))),
+        }
     }
 
     /// Waits for a permit; the operation is in flight until the permit is dropped.
@@ -105,7 +108,10 @@ pub struct Permit {
 impl Permit {
     fn new(op: TaskName, permit: OwnedSemaphorePermit) -> Self {
         metrics::gauge!(names::IN_FLIGHT, "op" => op.label()).increment(1.0);
-        Permit { op, _permit: permit }
+        Permit {
+            op,
+            _permit: permit,
+        }
     }
 }
 

@@ -140,6 +140,7 @@ mod tests {
         set.insert(a);
         assert!(set.contains(&b));
         assert_eq!(b.to_string(), "dispatcher");
-        assert!(TaskName::from("a") < TaskName::from(String::from("b")));
+        let (a, b) = (TaskName::from("a"), TaskName::from(String::from("b")));
+        assert!(a < b);
     }
 }

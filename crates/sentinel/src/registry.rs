@@ -155,7 +155,8 @@ pub fn snapshot() -> Snapshot {
     for (name, stats) in lock(&BY_NAME).iter() {
         let running = stats.running.load(Ordering::Relaxed);
         if running > 0 {
-            let since = *EPOCH + Duration::from_nanos(stats.busy_since_nanos.load(Ordering::Relaxed));
+            let since =
+                *EPOCH + Duration::from_nanos(stats.busy_since_nanos.load(Ordering::Relaxed));
             rows.push(Row {
                 id: stats.id,
                 name: name.clone(),
@@ -175,7 +176,11 @@ pub fn snapshot() -> Snapshot {
             let started_at = now.checked_sub(uptime).unwrap_or(UNIX_EPOCH);
             TaskInfo {
                 id: row.id,
-                last_beat_age_seconds: health.loops.iter().find(|l| l.name == row.name).map(|l| l.age_seconds),
+                last_beat_age_seconds: health
+                    .loops
+                    .iter()
+                    .find(|l| l.name == row.name)
+                    .map(|l| l.age_seconds),
                 name: row.name,
                 kind: row.kind,
                 state: row.state,
@@ -191,7 +196,11 @@ pub fn snapshot() -> Snapshot {
         .collect::<Vec<_>>();
     let mut tasks = tasks;
     tasks.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-    Snapshot { healthy: health.healthy, tasks, heartbeats: health.loops }
+    Snapshot {
+        healthy: health.healthy,
+        tasks,
+        heartbeats: health.loops,
+    }
 }
 
 struct Row {
@@ -215,7 +224,8 @@ struct Record {
 }
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-static BY_NAME: LazyLock<Mutex<HashMap<TaskName, Arc<NameStats>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static BY_NAME: LazyLock<Mutex<HashMap<TaskName, Arc<NameStats>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 /// Past this many names, names with nothing running and no other holder are forgotten.
 const MAX_NAMES: usize = 4096;
 
@@ -237,7 +247,9 @@ impl NameStats {
             return Arc::clone(stats);
         }
         if by_name.len() >= MAX_NAMES {
-            by_name.retain(|_, stats| stats.running.load(Ordering::Relaxed) > 0 || Arc::strong_count(stats) > 1);
+            by_name.retain(|_, stats| {
+                stats.running.load(Ordering::Relaxed) > 0 || Arc::strong_count(stats) > 1
+            });
         }
         let stats = Arc::new(NameStats {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -251,7 +263,8 @@ impl NameStats {
     /// One more task of this name runs, since `started`.
     pub(crate) fn enter(&self, started: Instant) {
         if self.running.fetch_add(1, Ordering::Relaxed) == 0 {
-            let since = u64::try_from(started.saturating_duration_since(*EPOCH).as_nanos()).unwrap_or(u64::MAX);
+            let since = u64::try_from(started.saturating_duration_since(*EPOCH).as_nanos())
+                .unwrap_or(u64::MAX);
             self.busy_since_nanos.store(since, Ordering::Relaxed);
         }
     }
@@ -319,10 +332,22 @@ pub(crate) struct SharedRegistration {
 impl SharedRegistration {
     pub(crate) fn new(name: TaskName, kind: TaskKind) -> Self {
         let entry = Arc::new(Entry {
-            state: Mutex::new(EntryState { state: TaskState::Running, restarts: 0, last_error: None }),
+            state: Mutex::new(EntryState {
+                state: TaskState::Running,
+                restarts: 0,
+                last_error: None,
+            }),
         });
-        let record = Record { name, kind, started: Instant::now(), shared: Arc::clone(&entry) };
-        SharedRegistration { entry, _registration: Registration::insert(record) }
+        let record = Record {
+            name,
+            kind,
+            started: Instant::now(),
+            shared: Arc::clone(&entry),
+        };
+        SharedRegistration {
+            entry,
+            _registration: Registration::insert(record),
+        }
     }
 
     pub(crate) fn entry(&self) -> &Arc<Entry> {

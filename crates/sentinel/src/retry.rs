@@ -28,7 +28,11 @@ pub struct RetryPolicy {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Delay {
-    Exponential { initial: Duration, max: Duration, factor: f32 },
+    Exponential {
+        initial: Duration,
+        max: Duration,
+        factor: f32,
+    },
     Constant(Duration),
 }
 
@@ -43,7 +47,11 @@ impl RetryPolicy {
     /// Exponential delays from `initial`, doubling up to 10 s; jitter on; 5 attempts in total.
     pub fn exponential(initial: Duration) -> Self {
         RetryPolicy {
-            delay: Delay::Exponential { initial, max: Duration::from_secs(10), factor: 2.0 },
+            delay: Delay::Exponential {
+                initial,
+                max: Duration::from_secs(10),
+                factor: 2.0,
+            },
             jitter: true,
             max_attempts: Some(5),
             max_elapsed: None,
@@ -52,7 +60,10 @@ impl RetryPolicy {
 
     /// The same delay every time; jitter on; 5 attempts in total.
     pub fn constant(delay: Duration) -> Self {
-        RetryPolicy { delay: Delay::Constant(delay), ..RetryPolicy::exponential(delay) }
+        RetryPolicy {
+            delay: Delay::Constant(delay),
+            ..RetryPolicy::exponential(delay)
+        }
     }
 
     /// Caps exponential delays (ignored for constant delays).
@@ -97,7 +108,11 @@ impl RetryPolicy {
 
     fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
         match self.delay {
-            Delay::Exponential { initial, max, factor } => {
+            Delay::Exponential {
+                initial,
+                max,
+                factor,
+            } => {
                 let mut builder = backon::ExponentialBuilder::default()
                     .with_min_delay(initial)
                     .with_max_delay(max)
@@ -109,7 +124,9 @@ impl RetryPolicy {
                 Box::new(builder.build())
             }
             Delay::Constant(delay) => {
-                let mut builder = backon::ConstantBuilder::default().with_delay(delay).without_max_times();
+                let mut builder = backon::ConstantBuilder::default()
+                    .with_delay(delay)
+                    .without_max_times();
                 if self.jitter {
                     builder = builder.with_jitter().with_jitter_seed(random_seed());
                 }
@@ -232,7 +249,12 @@ impl<E> RetryError<E> {
 /// # }
 /// ```
 pub fn retry(op: impl Into<TaskName>, policy: RetryPolicy) -> Retry<RetryAll> {
-    Retry { op: op.into(), policy, classify: RetryAll, token: None }
+    Retry {
+        op: op.into(),
+        policy,
+        classify: RetryAll,
+        token: None,
+    }
 }
 
 /// A retried operation under construction; see [`retry`].
@@ -249,7 +271,12 @@ impl<C> Retry<C> {
     /// Retries only errors for which `classify` returns `true` (transient); others fail at once as
     /// [`RetryError::Permanent`].
     pub fn when<C2>(self, classify: C2) -> Retry<C2> {
-        Retry { op: self.op, policy: self.policy, classify, token: self.token }
+        Retry {
+            op: self.op,
+            policy: self.policy,
+            classify,
+            token: self.token,
+        }
     }
 
     /// Makes no new attempt once `token` is cancelled (pass [`Shutdown::token`](crate::Shutdown::token)); a
@@ -271,7 +298,12 @@ impl<C> Retry<C> {
         Fut: Future<Output = Result<T, E>>,
         E: Display,
     {
-        let Retry { op, policy, classify, token } = self;
+        let Retry {
+            op,
+            policy,
+            classify,
+            token,
+        } = self;
         let started = Instant::now();
         let mut delays = policy.delays();
         let mut attempts: u32 = 0;
@@ -283,19 +315,42 @@ impl<C> Retry<C> {
                 Err(error) => error,
             };
             if !classify.is_transient(&error) {
-                return Err(RetryError::Permanent { op, attempts, source: error });
+                return Err(RetryError::Permanent {
+                    op,
+                    attempts,
+                    source: error,
+                });
             }
             if policy.max_attempts.is_some_and(|max| attempts >= max) {
-                return Err(RetryError::Exhausted { op, attempts, source: error });
+                return Err(RetryError::Exhausted {
+                    op,
+                    attempts,
+                    source: error,
+                });
             }
             let Some(delay) = delays.next() else {
-                return Err(RetryError::Exhausted { op, attempts, source: error });
+                return Err(RetryError::Exhausted {
+                    op,
+                    attempts,
+                    source: error,
+                });
             };
-            if policy.max_elapsed.is_some_and(|budget| started.elapsed() + delay > budget) {
-                return Err(RetryError::Exhausted { op, attempts, source: error });
+            if policy
+                .max_elapsed
+                .is_some_and(|budget| started.elapsed() + delay > budget)
+            {
+                return Err(RetryError::Exhausted {
+                    op,
+                    attempts,
+                    source: error,
+                });
             }
             if shutting_down() {
-                return Err(RetryError::ShutdownStarted { op, attempts, source: error });
+                return Err(RetryError::ShutdownStarted {
+                    op,
+                    attempts,
+                    source: error,
+                });
             }
             tracing::warn!(op = %op, attempt = attempts, error = %error, retry_in = ?delay, "operation failed: retrying");
             let cancelled = match &token {
@@ -309,7 +364,11 @@ impl<C> Retry<C> {
                 }
             };
             if cancelled {
-                return Err(RetryError::ShutdownStarted { op, attempts, source: error });
+                return Err(RetryError::ShutdownStarted {
+                    op,
+                    attempts,
+                    source: error,
+                });
             }
             metrics::counter!(names::RETRIES, "op" => op.label()).increment(1);
         }

@@ -235,12 +235,18 @@ impl Shutdown {
         let name = name.into();
         let mut state = lock(&self.inner.state);
         if let Some(reason) = &state.reason {
-            return Err(ShutdownStarted { name, reason: reason.clone() });
+            return Err(ShutdownStarted {
+                name,
+                reason: reason.clone(),
+            });
         }
         let id = state.next_lock_id;
         state.next_lock_id += 1;
         state.locks.insert(id, name);
-        Ok(ShutdownLock { inner: Arc::clone(&self.inner), id })
+        Ok(ShutdownLock {
+            inner: Arc::clone(&self.inner),
+            id,
+        })
     }
 
     /// Names of the locks held now.
@@ -259,12 +265,19 @@ impl Shutdown {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let run: CleanupFn = Box::new(move || Box::pin(cleanup()));
-        lock(&self.inner.state).cleanups.push(Cleanup { name: name.into(), run });
+        lock(&self.inner.state).cleanups.push(Cleanup {
+            name: name.into(),
+            run,
+        });
     }
 
     /// Spawns an observed task that holds a shutdown lock named after it until it ends, so shutdown waits for it
     /// and names it if it does not finish in time. Fails once shutdown has started.
-    pub fn spawn<T, E, F>(&self, name: impl Into<TaskName>, fut: F) -> Result<TaskHandle<T>, ShutdownStarted>
+    pub fn spawn<T, E, F>(
+        &self,
+        name: impl Into<TaskName>,
+        fut: F,
+    ) -> Result<TaskHandle<T>, ShutdownStarted>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
@@ -385,7 +398,12 @@ impl Shutdown {
             tracing::error!(reason = %reason, exit_code = code, elapsed = ?elapsed, unfinished = ?unfinished,
                 "shutdown finished with errors");
         }
-        ShutdownReport { reason, code, unfinished, elapsed }
+        ShutdownReport {
+            reason,
+            code,
+            unfinished,
+            elapsed,
+        }
     }
 
     /// Waits until no lock is held; `false` if `deadline` passed first.
@@ -400,7 +418,10 @@ impl Shutdown {
             match deadline {
                 None => released.await,
                 Some(deadline) => {
-                    if tokio::time::timeout_at(deadline.into(), released).await.is_err() {
+                    if tokio::time::timeout_at(deadline.into(), released)
+                        .await
+                        .is_err()
+                    {
                         return lock(&self.inner.state).locks.is_empty();
                     }
                 }
@@ -444,7 +465,9 @@ pub struct ShutdownLock {
 
 impl std::fmt::Debug for ShutdownLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShutdownLock").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("ShutdownLock")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -472,10 +495,19 @@ impl Signals {
     fn new() -> Result<Self, ShutdownError> {
         use tokio::signal::unix::{SignalKind, signal};
         let interrupt =
-            signal(SignalKind::interrupt()).map_err(|source| ShutdownError::Signal { signal: "SIGINT", source })?;
+            signal(SignalKind::interrupt()).map_err(|source| ShutdownError::Signal {
+                signal: "SIGINT",
+                source,
+            })?;
         let terminate =
-            signal(SignalKind::terminate()).map_err(|source| ShutdownError::Signal { signal: "SIGTERM", source })?;
-        Ok(Signals { interrupt, terminate })
+            signal(SignalKind::terminate()).map_err(|source| ShutdownError::Signal {
+                signal: "SIGTERM",
+                source,
+            })?;
+        Ok(Signals {
+            interrupt,
+            terminate,
+        })
     }
 
     async fn recv(&mut self) -> &'static str {

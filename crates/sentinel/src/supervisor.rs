@@ -113,7 +113,13 @@ impl Default for Backoff {
 impl Backoff {
     /// No delay at all (tests, or children that must come back at once).
     pub fn none() -> Self {
-        Backoff { initial: Duration::ZERO, max: Duration::ZERO, factor: 1.0, jitter: false, ..Backoff::default() }
+        Backoff {
+            initial: Duration::ZERO,
+            max: Duration::ZERO,
+            factor: 1.0,
+            jitter: false,
+            ..Backoff::default()
+        }
     }
 
     fn delays(&self) -> backon::ExponentialBackoff {
@@ -132,7 +138,7 @@ impl Backoff {
 /// A random seed from the standard library's per-instance hasher keys (no RNG dependency needed for jitter).
 pub(crate) fn random_seed() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0x5e17_1e1);
+    hasher.write_u64(0x05e1_71e1);
     hasher.finish()
 }
 
@@ -180,7 +186,12 @@ impl ChildSpec {
             let fut = factory(token);
             Box::pin(async move { fut.await.map_err(Into::into) })
         });
-        ChildSpec { name: name.into(), restart: Restart::Permanent, stop_timeout: Duration::from_secs(5), factory }
+        ChildSpec {
+            name: name.into(),
+            restart: Restart::Permanent,
+            stop_timeout: Duration::from_secs(5),
+            factory,
+        }
     }
 
     /// Sets the restart policy (default [`Restart::Permanent`]).
@@ -228,13 +239,17 @@ impl SupervisorError {
     /// The child that caused the escalation. For nested supervisors this is the innermost child.
     pub fn child(&self) -> &TaskName {
         match self {
-            SupervisorError::IntensityExceeded { child, last_error, .. } => {
+            SupervisorError::IntensityExceeded {
+                child, last_error, ..
+            } => {
                 // If the child is itself a supervisor that gave up, name the child deep down that started it.
                 match last_error {
-                    Some(TaskError::Failed { source, .. }) => match source.downcast_ref::<SupervisorError>() {
-                        Some(inner) => inner.child(),
-                        None => child,
-                    },
+                    Some(TaskError::Failed { source, .. }) => {
+                        match source.downcast_ref::<SupervisorError>() {
+                            Some(inner) => inner.child(),
+                            None => child,
+                        }
+                    }
                     _ => child,
                 }
             }
@@ -415,7 +430,10 @@ impl Supervisor {
 
         let now = Instant::now();
         restarts.push_back(now);
-        while restarts.front().is_some_and(|at| now.duration_since(*at) > self.within) {
+        while restarts
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > self.within)
+        {
             restarts.pop_front();
         }
         if restarts.len() > self.max_restarts as usize {
@@ -496,19 +514,27 @@ impl Slot {
         let factory = Arc::clone(&self.spec.factory);
         let child_token = token.clone();
         // The factory is called inside the task, so a factory that panics is caught like a child that panics.
-        let handle = spawn_inner(self.spec.name.clone(), Some(Arc::clone(entry)), None, async move {
-            factory(child_token).await
-        });
+        let handle = spawn_inner(
+            self.spec.name.clone(),
+            Some(Arc::clone(entry)),
+            None,
+            async move { factory(child_token).await },
+        );
         self.started_at = Instant::now();
         self.running = Some(Running { handle, token });
     }
 
     /// Stops the child if it runs: cancel its token, wait up to its stop timeout, then abort it.
     async fn stop(&mut self) {
-        let Some(mut running) = self.running.take() else { return };
+        let Some(mut running) = self.running.take() else {
+            return;
+        };
         self.registration.entry().set_state(TaskState::Stopping);
         running.token.cancel();
-        if tokio::time::timeout(self.spec.stop_timeout, &mut running.handle).await.is_err() {
+        if tokio::time::timeout(self.spec.stop_timeout, &mut running.handle)
+            .await
+            .is_err()
+        {
             tracing::warn!(child = %self.spec.name, stop_timeout = ?self.spec.stop_timeout,
                 "child did not stop in time: aborting it");
             running.handle.abort();
@@ -536,11 +562,11 @@ async fn stop_children(slots: &mut [Slot], from: usize) {
 async fn wait_any(slots: &mut [Slot]) -> (usize, Result<(), TaskError>) {
     std::future::poll_fn(|cx| {
         for (idx, slot) in slots.iter_mut().enumerate() {
-            if let Some(running) = &mut slot.running {
-                if let Poll::Ready(result) = Pin::new(&mut running.handle).poll(cx) {
-                    slot.running = None;
-                    return Poll::Ready((idx, result));
-                }
+            if let Some(running) = &mut slot.running
+                && let Poll::Ready(result) = Pin::new(&mut running.handle).poll(cx)
+            {
+                slot.running = None;
+                return Poll::Ready((idx, result));
             }
         }
         Poll::Pending

@@ -42,10 +42,10 @@ pub fn notify_stopping() -> Result<bool, NotifyError> {
 
 /// The watchdog interval systemd expects (`$WATCHDOG_USEC`), when it is meant for this process.
 pub fn watchdog_interval() -> Option<Duration> {
-    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
-        if pid.trim() != std::process::id().to_string() {
-            return None;
-        }
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.trim() != std::process::id().to_string()
+    {
+        return None;
     }
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.trim().parse().ok()?;
     (usec > 0).then(|| Duration::from_micros(usec))
@@ -73,15 +73,25 @@ pub fn spawn_watchdog(token: CancellationToken) -> Option<TaskHandle<()>> {
 }
 
 fn send(socket: &str, state: &str) -> Result<(), NotifyError> {
-    let error = |source| NotifyError { socket: socket.to_owned(), source };
+    let error = |source| NotifyError {
+        socket: socket.to_owned(),
+        source,
+    };
     let sender = std::os::unix::net::UnixDatagram::unbound().map_err(error)?;
     #[cfg(target_os = "linux")]
     if let Some(abstract_name) = socket.strip_prefix('@') {
         use std::os::linux::net::SocketAddrExt as _;
-        let addr = std::os::unix::net::SocketAddr::from_abstract_name(abstract_name).map_err(error)?;
-        return sender.send_to_addr(state.as_bytes(), &addr).map(drop).map_err(error);
+        let addr =
+            std::os::unix::net::SocketAddr::from_abstract_name(abstract_name).map_err(error)?;
+        return sender
+            .send_to_addr(state.as_bytes(), &addr)
+            .map(drop)
+            .map_err(error);
     }
-    sender.send_to(state.as_bytes(), socket).map(drop).map_err(error)
+    sender
+        .send_to(state.as_bytes(), socket)
+        .map(drop)
+        .map_err(error)
 }
 
 #[cfg(test)]
@@ -90,7 +100,8 @@ mod tests {
 
     #[test]
     fn sends_one_datagram_to_the_socket_path() {
-        let path = std::env::temp_dir().join(format!("sentinel-notify-{}.sock", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("sentinel-notify-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let receiver = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
         send(path.to_str().unwrap(), "WATCHDOG=1").unwrap();
@@ -100,6 +111,9 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
 
         let error = send("/nonexistent/sentinel.sock", "READY=1").unwrap_err();
-        assert!(error.to_string().contains("/nonexistent/sentinel.sock"), "{error}");
+        assert!(
+            error.to_string().contains("/nonexistent/sentinel.sock"),
+            "{error}"
+        );
     }
 }

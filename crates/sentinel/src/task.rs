@@ -107,7 +107,12 @@ impl TaskError {
 
     pub(crate) fn from_panicked(task: TaskName, panicked: Panicked) -> Self {
         let (message, location, backtrace) = panicked.into_parts();
-        TaskError::Panicked { task, message, location, backtrace }
+        TaskError::Panicked {
+            task,
+            message,
+            location,
+            backtrace,
+        }
     }
 }
 
@@ -159,7 +164,11 @@ where
 
 /// Like [`spawn`], but the task is cancelled and ends with [`TaskError::TimedOut`] (outcome `timeout`) when it has
 /// not finished after `limit`.
-pub fn spawn_with_timeout<T, E, F>(name: impl Into<TaskName>, limit: Duration, fut: F) -> TaskHandle<T>
+pub fn spawn_with_timeout<T, E, F>(
+    name: impl Into<TaskName>,
+    limit: Duration,
+    fut: F,
+) -> TaskHandle<T>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
@@ -181,32 +190,78 @@ where
     T: Send + 'static,
     E: Into<BoxError> + 'static,
 {
-    let guard = RunGuard::start(name.clone(), supervised);
-    let span = tracing::info_span!("task", task = %name);
-    let task_name = name.clone();
-    let task = async move {
-        let caught = isolate(fut);
-        let result = match limit {
-            None => conclude(&task_name, caught.await),
-            Some(limit) => match tokio::time::timeout(limit, caught).await {
-                Ok(caught) => conclude(&task_name, caught),
-                Err(_) => Err(TaskError::TimedOut { task: task_name.clone(), after: limit }),
-            },
-        };
-        guard.finish(result.as_ref().err());
-        result
+    match limit {
+        None => spawn_observed(name.clone(), observed(name, supervised, fut)),
+        Some(limit) => {
+            let task = name.clone();
+            let run = async move {
+                match tokio::time::timeout(limit, isolate(fut)).await {
+                    Ok(caught) => conclude(&task, caught),
+                    Err(_) => Err(TaskError::TimedOut { task, after: limit }),
+                }
+            };
+            spawn_observed(name.clone(), observed_with(name, supervised, run))
+        }
     }
-    .instrument(span);
+}
+
+fn spawn_observed<T: Send + 'static>(
+    name: TaskName,
+    task: impl Future<Output = Result<T, TaskError>> + Send + 'static,
+) -> TaskHandle<T> {
     // The one place in the workspace that may call tokio::spawn: everything else goes through here.
     #[allow(clippy::disallowed_methods)]
     let join = tokio::spawn(task);
     TaskHandle { name, join }
 }
 
-fn conclude<T, E: Into<BoxError>>(task: &TaskName, caught: Result<Result<T, E>, Panicked>) -> Result<T, TaskError> {
+/// The future an observed task runs: `fut` under panic capture, counted from now, logging its failure once, inside
+/// a `task` span. (The timeout variant is built separately so that tasks without one do not carry a timer.)
+pub(crate) fn observed<T, E, F>(
+    name: TaskName,
+    supervised: Option<Arc<Entry>>,
+    fut: F,
+) -> impl Future<Output = Result<T, TaskError>> + Send + 'static
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    let task = name.clone();
+    observed_with(name, supervised, async move {
+        conclude(&task, isolate(fut).await)
+    })
+}
+
+fn observed_with<T, R>(
+    name: TaskName,
+    supervised: Option<Arc<Entry>>,
+    run: R,
+) -> impl Future<Output = Result<T, TaskError>> + Send + 'static
+where
+    R: Future<Output = Result<T, TaskError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::info_span!("task", task = %name);
+    let guard = RunGuard::start(name, supervised);
+    async move {
+        let result = run.await;
+        guard.finish(result.as_ref().err());
+        result
+    }
+    .instrument(span)
+}
+
+fn conclude<T, E: Into<BoxError>>(
+    task: &TaskName,
+    caught: Result<Result<T, E>, Panicked>,
+) -> Result<T, TaskError> {
     match caught {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(TaskError::Failed { task: task.clone(), source: error.into() }),
+        Ok(Err(error)) => Err(TaskError::Failed {
+            task: task.clone(),
+            source: error.into(),
+        }),
         Err(panicked) => Err(TaskError::from_panicked(task.clone(), panicked)),
     }
 }
@@ -229,7 +284,13 @@ impl RunGuard {
         if supervised.is_none() {
             keys.stats.enter(started);
         }
-        RunGuard { name, keys, started, finished: false, supervised }
+        RunGuard {
+            name,
+            keys,
+            started,
+            finished: false,
+            supervised,
+        }
     }
 
     fn finish(mut self, error: Option<&TaskError>) {
@@ -250,7 +311,8 @@ impl RunGuard {
         if self.supervised.is_none() {
             self.keys.stats.exit();
         }
-        self.keys.record_finish(outcome_index(outcome), self.started.elapsed().as_secs_f64());
+        self.keys
+            .record_finish(outcome_index(outcome), self.started.elapsed().as_secs_f64());
     }
 }
 
@@ -266,7 +328,12 @@ impl Drop for RunGuard {
 /// Logs a task failure once, with the fields an operator needs.
 fn log_failure(error: &TaskError) {
     match error {
-        TaskError::Panicked { task, message, location, backtrace } => tracing::error!(
+        TaskError::Panicked {
+            task,
+            message,
+            location,
+            backtrace,
+        } => tracing::error!(
             task = %task,
             panic.message = %message,
             panic.location = location.as_deref().unwrap_or("<unknown>"),
@@ -329,7 +396,9 @@ impl<T> Future for TaskHandle<T> {
         let joined = ready!(Pin::new(&mut self.join).poll(cx));
         Poll::Ready(match joined {
             Ok(result) => result,
-            Err(join_error) if join_error.is_cancelled() => Err(TaskError::Cancelled { task: self.name.clone() }),
+            Err(join_error) if join_error.is_cancelled() => Err(TaskError::Cancelled {
+                task: self.name.clone(),
+            }),
             Err(join_error) => {
                 // Only reachable when sentinel's own bookkeeping panicked: the task's future is polled under
                 // catch_unwind. Report it like any other panic.
@@ -337,7 +406,12 @@ impl<T> Future for TaskHandle<T> {
                     Ok(payload) => payload_message(payload.as_ref()),
                     Err(other) => other.to_string(),
                 };
-                let error = TaskError::Panicked { task: self.name.clone(), message, location: None, backtrace: None };
+                let error = TaskError::Panicked {
+                    task: self.name.clone(),
+                    message,
+                    location: None,
+                    backtrace: None,
+                };
                 log_failure(&error);
                 Err(error)
             }

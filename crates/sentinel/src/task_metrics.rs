@@ -15,14 +15,15 @@ use crate::name::TaskName;
 use crate::names;
 use crate::registry::NameStats;
 
-static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
 /// Names are expected to be few and stable; past this many distinct names the cache is cleared rather than grown.
 const MAX_CACHED: usize = 1024;
 
 thread_local! {
     /// Per thread, so the spawn path takes no lock; keys are plain data, so each thread building its own is fine.
-    static CACHE: RefCell<HashMap<TaskName, Arc<TaskKeys>, FastHash>> = RefCell::new(HashMap::with_hasher(FastHash));
+    static CACHE: RefCell<HashMap<TaskName, Arc<TaskKeys>, FastHash>> = const { RefCell::new(HashMap::with_hasher(FastHash)) };
 }
 
 /// A cheap FNV-style hasher for the cache: task names come from code, not from outside input, so SipHash's
@@ -51,7 +52,9 @@ impl std::hash::Hasher for FastHasher {
         for chunk in &mut chunks {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
-            self.0 = (self.0 ^ u64::from_le_bytes(word)).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(23);
+            self.0 = (self.0 ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x0000_0100_0000_01b3)
+                .rotate_left(23);
         }
         for byte in chunks.remainder() {
             self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
@@ -81,7 +84,12 @@ impl TaskKeys {
             started: Key::from_parts(names::TASK_STARTED, vec![task()]),
             running: Key::from_parts(names::TASKS_RUNNING, vec![task()]),
             duration: Key::from_parts(names::TASK_DURATION, vec![task()]),
-            finished: OUTCOMES.map(|outcome| Key::from_parts(names::TASK_FINISHED, vec![task(), Label::new("outcome", outcome)])),
+            finished: OUTCOMES.map(|outcome| {
+                Key::from_parts(
+                    names::TASK_FINISHED,
+                    vec![task(), Label::new("outcome", outcome)],
+                )
+            }),
         }
     }
 
@@ -95,7 +103,11 @@ impl TaskKeys {
             if cache.len() >= MAX_CACHED {
                 cache.clear();
             }
-            Arc::clone(cache.entry(name.clone()).or_insert_with(|| Arc::new(TaskKeys::new(name))))
+            Arc::clone(
+                cache
+                    .entry(name.clone())
+                    .or_insert_with(|| Arc::new(TaskKeys::new(name))),
+            )
         });
         // Only during thread teardown is the cache gone; build the keys without caching then.
         cached.unwrap_or_else(|_| Arc::new(TaskKeys::new(name)))
@@ -115,7 +127,8 @@ impl TaskKeys {
                 r.register_counter(key, &METADATA).increment(1);
             }
             r.register_gauge(&self.running, &METADATA).decrement(1.0);
-            r.register_histogram(&self.duration, &METADATA).record(seconds);
+            r.register_histogram(&self.duration, &METADATA)
+                .record(seconds);
         });
     }
 }

@@ -33,7 +33,11 @@ pub struct TimedOut {
 /// # Cancel safety
 ///
 /// As cancel safe as `fut`.
-pub async fn timeout<F: Future>(op: impl Into<TaskName>, limit: Duration, fut: F) -> Result<F::Output, TimedOut> {
+pub async fn timeout<F: Future>(
+    op: impl Into<TaskName>,
+    limit: Duration,
+    fut: F,
+) -> Result<F::Output, TimedOut> {
     match tokio::time::timeout(limit, fut).await {
         Ok(output) => Ok(output),
         Err(_) => {

@@ -66,7 +66,9 @@ async fn lock_then_cleanups() -> ExitCode {
     for name in ["first", "second", "third"] {
         shutdown.add_cleanup(name, move || async move { say(&format!("cleanup {name}")) });
     }
-    let Ok(batch) = shutdown.lock("send-batch") else { return ExitCode::from(70) };
+    let Ok(batch) = shutdown.lock("send-batch") else {
+        return ExitCode::from(70);
+    };
     let token = shutdown.token();
     let _worker = sentinel::spawn("worker", async move {
         token.cancelled().await;
@@ -86,7 +88,9 @@ async fn stuck_lock() -> ExitCode {
         return code;
     }
     shutdown.add_cleanup("never-runs", || async { say("cleanup never-runs") });
-    let Ok(stuck) = shutdown.lock("stuck-sender") else { return ExitCode::from(70) };
+    let Ok(stuck) = shutdown.lock("stuck-sender") else {
+        return ExitCode::from(70);
+    };
     say("ready");
     let report = shutdown.wait().await;
     drop(stuck);
@@ -99,7 +103,9 @@ async fn second_signal() -> ExitCode {
     if let Some(code) = install_signals(&shutdown) {
         return code;
     }
-    let Ok(slow) = shutdown.lock("slow-export") else { return ExitCode::from(70) };
+    let Ok(slow) = shutdown.lock("slow-export") else {
+        return ExitCode::from(70);
+    };
     let _holder = sentinel::spawn("slow-export", async move {
         tokio::time::sleep(Duration::from_secs(60)).await;
         drop(slow);
@@ -129,7 +135,11 @@ impl tracing::Subscriber for StderrLogger {
     }
 
     fn new_span(&self, _span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(self.next_span.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1)
+        tracing::span::Id::from_u64(
+            self.next_span
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1,
+        )
     }
 
     fn record(&self, _span: &tracing::span::Id, _values: &tracing::span::Record<'_>) {}

@@ -41,21 +41,50 @@ fn one_panicking_child_fails_the_group_and_cancels_its_siblings() {
         }
         let token = group.token();
         let error = group.join().await.unwrap_err();
-        let TaskError::Panicked { task, message, location, .. } = &error else { panic!("unexpected {error:?}") };
+        let TaskError::Panicked {
+            task,
+            message,
+            location,
+            ..
+        } = &error
+        else {
+            panic!("unexpected {error:?}")
+        };
         assert_eq!(task.as_str(), "fanout/2");
         assert_eq!(message, "user 2 has no profile");
-        assert!(location.as_deref().is_some_and(|l| l.contains("fanout.rs")), "{location:?}");
+        assert!(
+            location.as_deref().is_some_and(|l| l.contains("fanout.rs")),
+            "{location:?}"
+        );
         assert!(token.is_cancelled());
         // The five siblings were all stopped before join returned (and the panicking child was unwound).
         assert_eq!(dropped.load(Ordering::SeqCst), 6);
         assert_eq!(bystander.await.unwrap(), "still fine");
     });
     let metrics = observed.metrics();
-    assert_eq!(metrics.counter("sentinel_task_finished_total", &[("task", "fanout/2"), ("outcome", "panic")]), 1);
+    assert_eq!(
+        metrics.counter(
+            "sentinel_task_finished_total",
+            &[("task", "fanout/2"), ("outcome", "panic")]
+        ),
+        1
+    );
     for sibling in ["fanout/0", "fanout/1", "fanout/3", "fanout/4", "fanout/5"] {
-        assert_eq!(metrics.counter("sentinel_task_finished_total", &[("task", sibling), ("outcome", "cancelled")]), 1);
+        assert_eq!(
+            metrics.counter(
+                "sentinel_task_finished_total",
+                &[("task", sibling), ("outcome", "cancelled")]
+            ),
+            1
+        );
     }
-    assert_eq!(metrics.counter("sentinel_task_finished_total", &[("task", "bystander"), ("outcome", "ok")]), 1);
+    assert_eq!(
+        metrics.counter(
+            "sentinel_task_finished_total",
+            &[("task", "bystander"), ("outcome", "ok")]
+        ),
+        1
+    );
 }
 
 #[test]
@@ -73,7 +102,12 @@ fn join_returns_values_in_spawn_order_and_join_all_collects_every_result() {
         let mut group = TaskGroup::new("collect");
         group.spawn("collect/ok", async { Ok::<_, std::io::Error>(1) });
         group.spawn("collect/err", async { Err(std::io::Error::other("bad")) });
-        group.spawn("collect/panic", async { if true { panic!("worse") } Ok::<_, std::io::Error>(3) });
+        group.spawn("collect/panic", async {
+            if true {
+                panic!("worse")
+            }
+            Ok::<_, std::io::Error>(3)
+        });
         let results = group.join_all().await;
         assert_eq!(results.len(), 3);
         assert_eq!(*results[0].as_ref().unwrap(), 1);

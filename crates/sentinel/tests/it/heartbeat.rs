@@ -11,15 +11,24 @@ async fn loop_that_stops_beating_is_named_once_past_its_tolerance() {
     let alive = Heartbeat::register("hb-test/alive", Duration::from_secs(60));
     stalled.beat();
     let report = health();
-    assert!(!report.stale_names().contains(&"hb-test/stalled"), "fresh beat must not be stale: {report:?}");
+    assert!(
+        !report.stale_names().contains(&"hb-test/stalled"),
+        "fresh beat must not be stale: {report:?}"
+    );
 
     // The stalled loop stops beating (think: blocked on a call without a timeout); the other keeps going.
     tokio::time::sleep(tolerance + Duration::from_millis(100)).await;
     alive.beat();
     let report = health();
     assert!(!report.is_healthy());
-    assert!(report.stale_names().contains(&"hb-test/stalled"), "{report:?}");
-    assert!(!report.stale_names().contains(&"hb-test/alive"), "{report:?}");
+    assert!(
+        report.stale_names().contains(&"hb-test/stalled"),
+        "{report:?}"
+    );
+    assert!(
+        !report.stale_names().contains(&"hb-test/alive"),
+        "{report:?}"
+    );
     let stalled_health = report.loop_health("hb-test/stalled").unwrap();
     assert!(stalled_health.age_seconds > stalled_health.tolerance_seconds);
 

@@ -33,7 +33,11 @@ impl Proc {
                 }
             }
         });
-        Proc { child, lines, stdout_seen: Vec::new() }
+        Proc {
+            child,
+            lines,
+            stdout_seen: Vec::new(),
+        }
     }
 
     /// Waits for the next stdout line equal to `expected`.
@@ -43,7 +47,10 @@ impl Proc {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self.lines.recv_timeout(left).unwrap_or_else(|e| {
                 let _ = self.child.kill();
-                panic!("no line {expected:?} from testbin ({e}); saw {:?}", self.stdout_seen)
+                panic!(
+                    "no line {expected:?} from testbin ({e}); saw {:?}",
+                    self.stdout_seen
+                )
             });
             self.stdout_seen.push(line.clone());
             if line == expected {
@@ -53,7 +60,11 @@ impl Proc {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success(), "kill -{signal} failed");
     }
 
@@ -71,7 +82,12 @@ impl Proc {
             std::thread::sleep(Duration::from_millis(20));
         };
         let mut stderr = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
         let mut stdout = self.stdout_seen;
         stdout.extend(self.lines.iter());
         (status, stdout, stderr)
@@ -81,8 +97,15 @@ impl Proc {
 #[test]
 fn restart_intensity_exceeded_exits_non_zero_naming_the_child() {
     let (status, _, stderr) = Proc::start("escalate").finish();
-    assert_eq!(status.code(), Some(sentinel::exit_code::FAILURE), "{stderr}");
-    let line = stderr.lines().find(|l| l.contains("top-level supervisor gave up")).unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(
+        status.code(),
+        Some(sentinel::exit_code::FAILURE),
+        "{stderr}"
+    );
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("top-level supervisor gave up"))
+        .unwrap_or_else(|| panic!("{stderr}"));
     assert!(line.contains("child=mailer"), "{line}");
     assert!(line.contains("smtp relay refused connection"), "{line}");
 }
@@ -94,7 +117,17 @@ fn sigterm_waits_for_the_held_lock_then_runs_cleanups_lifo() {
     proc.signal("TERM");
     let (status, stdout, stderr) = proc.finish();
     assert_eq!(status.code(), Some(sentinel::exit_code::CLEAN), "{stderr}");
-    assert_eq!(stdout, ["ready", "batch finished", "cleanup third", "cleanup second", "cleanup first"], "{stderr}");
+    assert_eq!(
+        stdout,
+        [
+            "ready",
+            "batch finished",
+            "cleanup third",
+            "cleanup second",
+            "cleanup first"
+        ],
+        "{stderr}"
+    );
     assert!(stderr.contains("received SIGTERM"), "{stderr}");
 }
 
@@ -104,11 +137,24 @@ fn deadline_exceeded_exits_non_zero_naming_the_lock_holder() {
     proc.expect_line("ready");
     proc.signal("TERM");
     let (status, stdout, stderr) = proc.finish();
-    assert_eq!(status.code(), Some(sentinel::exit_code::DEADLINE_EXCEEDED), "{stderr}");
-    let line = stderr.lines().find(|l| l.contains("deadline exceeded")).unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(
+        status.code(),
+        Some(sentinel::exit_code::DEADLINE_EXCEEDED),
+        "{stderr}"
+    );
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("deadline exceeded"))
+        .unwrap_or_else(|| panic!("{stderr}"));
     assert!(line.contains("stuck-sender"), "{line}");
-    assert!(line.contains("never-runs"), "skipped cleanups are named: {line}");
-    assert!(!stdout.iter().any(|l| l == "cleanup never-runs"), "{stdout:?}");
+    assert!(
+        line.contains("never-runs"),
+        "skipped cleanups are named: {line}"
+    );
+    assert!(
+        !stdout.iter().any(|l| l == "cleanup never-runs"),
+        "{stdout:?}"
+    );
 }
 
 #[test]
@@ -121,7 +167,13 @@ fn second_sigterm_forces_exit_at_once() {
     proc.signal("TERM");
     let (status, stdout, stderr) = proc.finish();
     assert_eq!(status.code(), Some(sentinel::exit_code::FORCED), "{stderr}");
-    assert!(!stdout.iter().any(|l| l == "shutdown finished"), "{stdout:?}");
+    assert!(
+        !stdout.iter().any(|l| l == "shutdown finished"),
+        "{stdout:?}"
+    );
     assert!(stderr.contains("second signal"), "{stderr}");
-    assert!(stderr.contains("slow-export"), "the held lock is named: {stderr}");
+    assert!(
+        stderr.contains("slow-export"),
+        "the held lock is named: {stderr}"
+    );
 }

@@ -38,7 +38,9 @@ fn supervised_loop_survives_panicking_ticks() {
             })
         };
         let token = CancellationToken::new();
-        let supervisor = Supervisor::new("alerts").intensity(10, Duration::from_secs(60)).child(child);
+        let supervisor = Supervisor::new("alerts")
+            .intensity(10, Duration::from_secs(60))
+            .child(child);
         let stop = async {
             done.notified().await;
             token.cancel();
@@ -50,12 +52,27 @@ fn supervised_loop_survives_panicking_ticks() {
         assert_eq!(ticks.load(Ordering::SeqCst), 14);
     });
     let metrics = observed.metrics();
-    assert_eq!(metrics.counter("sentinel_task_finished_total", &[("task", "ticker"), ("outcome", "panic")]), 4);
-    assert_eq!(metrics.counter("sentinel_task_restarts_total", &[("task", "ticker")]), 4);
-    assert_eq!(metrics.counter("sentinel_task_started_total", &[("task", "ticker")]), 5);
+    assert_eq!(
+        metrics.counter(
+            "sentinel_task_finished_total",
+            &[("task", "ticker"), ("outcome", "panic")]
+        ),
+        4
+    );
+    assert_eq!(
+        metrics.counter("sentinel_task_restarts_total", &[("task", "ticker")]),
+        4
+    );
+    assert_eq!(
+        metrics.counter("sentinel_task_started_total", &[("task", "ticker")]),
+        5
+    );
     let logs = observed.logs();
     assert!(logs.contains("task panicked"), "{logs}");
-    assert!(logs.contains("task=ticker") && logs.contains("tick 3 is poisoned"), "{logs}");
+    assert!(
+        logs.contains("task=ticker") && logs.contains("tick 3 is poisoned"),
+        "{logs}"
+    );
 }
 
 fn counting_child(name: &'static str, starts: &Arc<AtomicU32>, fail_first: bool) -> ChildSpec {
@@ -64,7 +81,9 @@ fn counting_child(name: &'static str, starts: &Arc<AtomicU32>, fail_first: bool)
         let run = starts.fetch_add(1, Ordering::SeqCst) + 1;
         async move {
             if fail_first && run == 1 {
-                return Err(std::io::Error::other(format!("{name} failed on its first run")));
+                return Err(std::io::Error::other(format!(
+                    "{name} failed on its first run"
+                )));
             }
             token.cancelled().await;
             Ok(())
@@ -74,7 +93,11 @@ fn counting_child(name: &'static str, starts: &Arc<AtomicU32>, fail_first: bool)
 
 /// Starts a supervisor, lets it settle (paused time), stops it, and returns the start counts of children a, b, c.
 fn run_strategy(strategy: Strategy) -> [u32; 3] {
-    let counts = [Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0))];
+    let counts = [
+        Arc::new(AtomicU32::new(0)),
+        Arc::new(AtomicU32::new(0)),
+        Arc::new(AtomicU32::new(0)),
+    ];
     let c = counts.clone();
     observe(true, move |_| async move {
         let supervisor = Supervisor::new("strategy")
@@ -119,7 +142,11 @@ fn transient_and_temporary_children_follow_their_policy() {
                 ChildSpec::new("transient-job", move || {
                     let run = t1.fetch_add(1, Ordering::SeqCst) + 1;
                     async move {
-                        if run == 1 { Err(std::io::Error::other("first run failed")) } else { Ok(()) }
+                        if run == 1 {
+                            Err(std::io::Error::other("first run failed"))
+                        } else {
+                            Ok(())
+                        }
                     }
                 })
                 .restart(Restart::Transient),
@@ -134,9 +161,20 @@ fn transient_and_temporary_children_follow_their_policy() {
         // No child is left to run: the supervisor returns by itself.
         supervisor.run(CancellationToken::new()).await.unwrap();
     });
-    assert_eq!(transient_runs.load(Ordering::SeqCst), 2, "transient: restarted after the failure, not after Ok");
-    assert_eq!(temporary_runs.load(Ordering::SeqCst), 1, "temporary: never restarted");
-    assert!(observed.logs().contains("one-shot failed"), "the temporary child's failure is still logged");
+    assert_eq!(
+        transient_runs.load(Ordering::SeqCst),
+        2,
+        "transient: restarted after the failure, not after Ok"
+    );
+    assert_eq!(
+        temporary_runs.load(Ordering::SeqCst),
+        1,
+        "temporary: never restarted"
+    );
+    assert!(
+        observed.logs().contains("one-shot failed"),
+        "the temporary child's failure is still logged"
+    );
 }
 
 #[test]
@@ -144,15 +182,24 @@ fn nested_supervisor_escalates_to_its_parent_with_the_innermost_child() {
     let inner_runs = Arc::new(AtomicU32::new(0));
     let runs = inner_runs.clone();
     let observed = observe(true, move |_| async move {
-        let inner = Supervisor::new("inner").intensity(1, Duration::from_secs(60)).backoff(Backoff::none()).child(
-            ChildSpec::new("flaky-db", move || {
+        let inner = Supervisor::new("inner")
+            .intensity(1, Duration::from_secs(60))
+            .backoff(Backoff::none())
+            .child(ChildSpec::new("flaky-db", move || {
                 runs.fetch_add(1, Ordering::SeqCst);
                 async { Err::<(), _>(std::io::Error::other("connection refused")) }
-            }),
-        );
-        let outer = Supervisor::new("outer").intensity(1, Duration::from_secs(60)).child(inner.into_child());
+            }));
+        let outer = Supervisor::new("outer")
+            .intensity(1, Duration::from_secs(60))
+            .child(inner.into_child());
         let error = outer.run(CancellationToken::new()).await.unwrap_err();
-        let SupervisorError::IntensityExceeded { supervisor, child, last_error, .. } = &error else {
+        let SupervisorError::IntensityExceeded {
+            supervisor,
+            child,
+            last_error,
+            ..
+        } = &error
+        else {
             panic!("unexpected error {error:?}")
         };
         assert_eq!(supervisor.as_str(), "outer");
@@ -164,7 +211,12 @@ fn nested_supervisor_escalates_to_its_parent_with_the_innermost_child() {
     });
     // The inner supervisor ran twice (started, restarted once by outer); each time its child ran twice.
     assert_eq!(inner_runs.load(Ordering::SeqCst), 4);
-    assert_eq!(observed.metrics().counter("sentinel_task_restarts_total", &[("task", "inner")]), 1);
+    assert_eq!(
+        observed
+            .metrics()
+            .counter("sentinel_task_restarts_total", &[("task", "inner")]),
+        1
+    );
 }
 
 #[test]
@@ -189,17 +241,35 @@ fn supervised_children_appear_in_the_registry_with_restarts_and_last_error() {
         let check = async {
             tokio::time::sleep(Duration::from_secs(10)).await;
             let snapshot = sentinel::snapshot();
-            let child = snapshot.tasks.iter().find(|t| t.name == "registry-child").unwrap();
+            let child = snapshot
+                .tasks
+                .iter()
+                .find(|t| t.name == "registry-child")
+                .unwrap();
             assert_eq!(child.kind, sentinel::TaskKind::Supervised);
             assert_eq!(child.state, sentinel::TaskState::Running);
             assert_eq!(child.restarts, 2);
-            assert_eq!(child.last_error.as_deref(), Some("task registry-child failed: failure 1"));
+            assert_eq!(
+                child.last_error.as_deref(),
+                Some("task registry-child failed: failure 1")
+            );
             let json = serde_json::to_value(&snapshot).unwrap();
-            assert!(json["tasks"].as_array().unwrap().iter().any(|t| t["name"] == "registry-sup"));
+            assert!(
+                json["tasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["name"] == "registry-sup")
+            );
             token.cancel();
         };
         let (result, ()) = tokio::join!(supervisor.run(token.clone()), check);
         result.unwrap();
-        assert!(!sentinel::snapshot().tasks.iter().any(|t| t.name == "registry-child"));
+        assert!(
+            !sentinel::snapshot()
+                .tasks
+                .iter()
+                .any(|t| t.name == "registry-child")
+        );
     });
 }

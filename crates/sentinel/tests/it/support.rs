@@ -27,7 +27,10 @@ impl Observed {
                 .into_iter()
                 .map(|(key, _, _, value)| {
                     let key = key.key();
-                    let labels = key.labels().map(|l| (l.key().to_owned(), l.value().to_owned())).collect();
+                    let labels = key
+                        .labels()
+                        .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                        .collect();
                     (key.name().to_owned(), labels, value)
                 })
                 .collect(),
@@ -35,15 +38,21 @@ impl Observed {
     }
 }
 
+/// One metric: name, labels, value.
+type Sample = (String, Vec<(String, String)>, DebugValue);
+
 /// A metrics snapshot.
-pub(crate) struct Metrics(Vec<(String, Vec<(String, String)>, DebugValue)>);
+pub(crate) struct Metrics(Vec<Sample>);
 
 impl Metrics {
     fn find(&self, name: &str, labels: &[(&str, &str)]) -> Option<&DebugValue> {
         self.0
             .iter()
             .find(|(n, ls, _)| {
-                n == name && labels.iter().all(|(k, v)| ls.iter().any(|(lk, lv)| lk == k && lv == v))
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| ls.iter().any(|(lk, lv)| lk == k && lv == v))
             })
             .map(|(_, _, v)| v)
     }
@@ -113,7 +122,10 @@ where
         builder.start_paused(true);
     }
     let runtime = builder.build().unwrap();
-    let handle = ObservedRef { snapshotter: observed.snapshotter.clone(), logs: Arc::clone(&observed.logs) };
+    let handle = ObservedRef {
+        snapshotter: observed.snapshotter.clone(),
+        logs: Arc::clone(&observed.logs),
+    };
     metrics::with_local_recorder(&recorder, || {
         tracing::subscriber::with_default(subscriber, || runtime.block_on(test(handle)));
     });
@@ -130,7 +142,11 @@ pub(crate) struct ObservedRef {
 impl ObservedRef {
     /// See [`Observed::metrics`].
     pub(crate) fn metrics(&self) -> Metrics {
-        Observed { snapshotter: self.snapshotter.clone(), logs: Arc::clone(&self.logs) }.metrics()
+        Observed {
+            snapshotter: self.snapshotter.clone(),
+            logs: Arc::clone(&self.logs),
+        }
+        .metrics()
     }
 }
 
