@@ -22,6 +22,7 @@ conformance!(
     concurrent_dispatchers_never_deliver_twice,
     stop_finishes_in_flight_sends,
     long_sends_keep_their_lease,
+    new_work_wakes_the_dispatcher,
 );
 
 fn config(owner: &str) -> DispatcherConfig {
@@ -333,4 +334,44 @@ async fn long_sends_keep_their_lease(db: Arc<TestDb>) {
     assert_eq!(n_stolen, 0, "a renewed lease was claimed by another worker");
     let counts = db.store.count_by_state().await.unwrap();
     assert_eq!(counts.get(&State::Delivered), Some(&4), "{counts:?}");
+}
+
+async fn new_work_wakes_the_dispatcher(db: Arc<TestDb>) {
+    // Polling is 60 s: delivery within the 20 s limit below means the wake-up worked. On
+    // PostgreSQL the work is committed through another store (another instance): LISTEN/NOTIFY;
+    // on SQLite through the same store: the in-process signal.
+    let rec = Recorder::new();
+    let mut config = config("w");
+    config.poll_interval = Duration::from_secs(60);
+    let d = Dispatcher::new(db.store.clone(), rec.clone(), config);
+    let writer = match db.kind {
+        crate::support::Kind::Postgres => db.reopen().await,
+        crate::support::Kind::Sqlite => db.store.clone(),
+    };
+    let cancel = CancellationToken::new();
+    let feed = async {
+        for round in 0..3u32 {
+            // Let the dispatcher go idle first.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let notes: Vec<_> = realtime("wake", 3 * (round + 1))
+                .into_iter()
+                .skip(3 * round as usize)
+                .collect();
+            writer.commit(&[], &notes, &[]).await.unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while rec.delivered_ids().len() < 3 * (round as usize + 1)
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        cancel.cancel();
+    };
+    let (result, ()) = tokio::join!(d.run(cancel.clone()), feed);
+    result.unwrap();
+    assert_eq!(
+        rec.delivered_ids().len(),
+        9,
+        "woken for each commit without waiting for the poll"
+    );
 }
