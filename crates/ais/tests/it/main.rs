@@ -8,6 +8,7 @@
     unreachable_pub
 )]
 
+mod alloc;
 mod common;
 #[cfg(feature = "json")]
 mod conformance;
