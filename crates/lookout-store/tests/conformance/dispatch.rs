@@ -307,9 +307,9 @@ async fn long_sends_keep_their_lease(db: Arc<TestDb>) {
         .await
         .unwrap();
     let rec = Recorder::new();
-    rec.always("long", Action::Sleep(Duration::from_millis(900)));
+    rec.always("long", Action::Sleep(Duration::from_millis(2000)));
     let mut config = config("a");
-    config.lease = Duration::from_millis(300);
+    config.lease = Duration::from_millis(1200);
     let d = Dispatcher::new(db.store.clone(), rec.clone(), config);
     let cancel = CancellationToken::new();
     let other = db.reopen().await;
