@@ -253,6 +253,11 @@ pub fn write_message<W: Write>(out: &mut W, msg: &Message) -> fmt::Result {
     o.out.write_char('}')
 }
 
+/// Same as [`write_message`] (the name used in the `lookout decode` design).
+pub fn write_gpsd_json<W: Write>(out: &mut W, msg: &Message) -> fmt::Result {
+    write_message(out, msg)
+}
+
 /// One message as a gpsd-style JSON string.
 pub fn to_string(msg: &Message) -> String {
     let mut s = String::with_capacity(256);
@@ -316,4 +321,51 @@ pub fn write_summary<W: Write>(out: &mut W, stats: &DecodeStats) -> fmt::Result 
         stats.groups_evicted,
         stats.groups_expired,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AisString, Mmsi, StaticDataReport};
+
+    #[test]
+    fn escapes_strings_and_writes_parts() {
+        let msg = Message::StaticDataReport(StaticDataReport {
+            repeat: 0,
+            mmsi: Mmsi(271_041_815),
+            part: StaticPart::A {
+                shipname: AisString::new("A\"B\\C").unwrap(),
+            },
+        });
+        assert_eq!(
+            to_string(&msg),
+            r#"{"class":"AIS","type":24,"repeat":0,"mmsi":271041815,"scaled":true,"part":"A","shipname":"A\"B\\C"}"#
+        );
+    }
+
+    #[test]
+    fn error_and_summary_lines() {
+        let meta = SentenceMeta {
+            line: 7,
+            offset: 120,
+            ..SentenceMeta::default()
+        };
+        let err = DecodeError::Checksum {
+            found: 0x10,
+            computed: 0x2B,
+        };
+        assert_eq!(
+            error_to_string(&meta, &err),
+            r#"{"class":"ERROR","line":7,"offset":120,"kind":"checksum","error":"checksum mismatch: sentence says 10, content gives 2B"}"#
+        );
+        let mut s = String::new();
+        write_summary(&mut s, &DecodeStats::default()).unwrap();
+        assert!(s.starts_with(r#"{"class":"SUMMARY","lines":0,"#) && s.ends_with('}'));
+    }
+
+    #[test]
+    fn signed_turn() {
+        assert!((turn_degrees_per_minute(-10) + 4.464).abs() < 0.01);
+        assert!((turn_degrees_per_minute(10) - 4.464).abs() < 0.01);
+    }
 }

@@ -250,3 +250,20 @@ fn type24_parts_and_mmsi_classes() {
     assert!(matches!(r.part, StaticPart::A { shipname } if shipname == "PROGUY"));
     assert!(r.mmsi.is_vessel());
 }
+
+#[test]
+fn bufread_adapter_bounds_long_lines_and_keeps_going() {
+    let mut input = vec![b'x'; 3000];
+    input.extend_from_slice(b"\n!AIVDM,1,1,,A,15M67FC000G?ufbE`FepT@3n00Sa,0*5F\n");
+    let reader = std::io::BufReader::with_capacity(64, &input[..]);
+    let items: Vec<_> = ais::read::Lines::new(reader, Decoder::new())
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(items.len(), 2);
+    assert!(matches!(
+        items[0].1,
+        Err(DecodeError::LineTooLong { len: 3000, .. })
+    ));
+    assert_eq!(items[1].0.line, 2);
+    assert!(items[1].1.is_ok());
+}
