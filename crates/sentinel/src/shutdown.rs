@@ -23,9 +23,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::isolate::isolate;
@@ -374,7 +375,7 @@ impl Shutdown {
             while let Some(cleanup) = pending.next() {
                 tracing::info!(cleanup = %cleanup.name, "running cleanup");
                 let run = isolate((cleanup.run)());
-                match tokio::time::timeout_at(deadline.into(), run).await {
+                match tokio::time::timeout_at(deadline, run).await {
                     Ok(Ok(())) => {}
                     Ok(Err(panicked)) => {
                         tracing::error!(cleanup = %cleanup.name, panic.message = panicked.message(),
@@ -418,10 +419,7 @@ impl Shutdown {
             match deadline {
                 None => released.await,
                 Some(deadline) => {
-                    if tokio::time::timeout_at(deadline.into(), released)
-                        .await
-                        .is_err()
-                    {
+                    if tokio::time::timeout_at(deadline, released).await.is_err() {
                         return lock(&self.inner.state).locks.is_empty();
                     }
                 }

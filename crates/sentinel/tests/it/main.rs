@@ -5,10 +5,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod batch;
+#[cfg(feature = "http")]
+mod example;
 mod fanout;
 mod heartbeat;
 mod observed;
 mod retry;
+mod shutdown;
 mod subprocess;
 mod supervise;
 mod support;
