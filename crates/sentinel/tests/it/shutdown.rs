@@ -45,7 +45,7 @@ fn forceful_deadline_names_unfinished_cleanups_and_panicking_cleanup_fails_the_e
     observe(true, |_| async {
         let shutdown = Shutdown::new(DeadlineMode::Forceful(Duration::from_secs(2)));
         shutdown.add_cleanup("never-reached", || async {});
-        shutdown.add_cleanup("hangs", || std::future::pending::<()>());
+        shutdown.add_cleanup("hangs", std::future::pending::<()>);
         shutdown.add_cleanup("panics", || async { panic!("flush failed") });
         shutdown.trigger("test");
         let report = shutdown.wait().await;
