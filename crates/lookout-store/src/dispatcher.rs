@@ -427,8 +427,8 @@ impl<D: Deliver> Dispatcher<D> {
         }
     }
 
-    /// One round at `now`: expire, claim up to `batch_size` notifications and as many
-    /// digests, deliver them all (concurrently, per-channel limits, leases renewed), record
+    /// One round at `now`: expire, claim up to `batch_size` jobs (realtime notifications
+    /// first, then digests), deliver them all (concurrently, per-channel limits, leases renewed), record
     /// each outcome. [`Dispatcher::run`] instead keeps up to `batch_size` sends in flight and
     /// claims as slots free up; tests drive rounds with a simulated clock.
     pub async fn round(&self, now: Timestamp) -> Result<RoundReport, StoreError> {
