@@ -14,7 +14,7 @@ use lookout_feed::source::{
     FileConfig, SourceConfig, SourceKind, Speed, TcpClientConfig, TcpServerConfig, UdpConfig,
 };
 use lookout_notify::channels::SmtpChannel;
-use lookout_notify::config::{AreaSpec, Config, SourceSpec};
+use lookout_notify::config::{AreaSpec, Config, SourceKindSpec};
 use lookout_notify::model::{DeliveryMode, DigestSchedule as RuleSchedule, Model};
 use lookout_notify::render::Renderer;
 use lookout_notify::router::Router;
@@ -98,63 +98,59 @@ pub fn tracker_config(rules: &RuleIndex, areas: &AreaIndex) -> TrackerConfig {
     }
 }
 
-/// The feed sources for the configured inputs.
+/// The feed sources for the configured inputs (the same options, field by field).
 pub fn sources(config: &Config) -> Vec<SourceConfig> {
     config
         .sources
         .iter()
-        .filter_map(|spec| match spec {
-            SourceSpec::TcpClient {
-                name,
-                addr,
-                connect_timeout,
-                idle_timeout,
-            } => Some(SourceConfig::new(
-                name.clone(),
-                SourceKind::TcpClient(TcpClientConfig {
+        .filter_map(|spec| {
+            let kind = match &spec.kind {
+                SourceKindSpec::TcpClient {
+                    addr,
+                    dial_timeout,
+                    stall_timeout,
+                    backoff_initial,
+                    backoff_max,
+                } => SourceKind::TcpClient(TcpClientConfig {
                     addr: addr.clone(),
-                    dial_timeout: *connect_timeout,
-                    stall_timeout: *idle_timeout,
-                    ..TcpClientConfig::default()
+                    dial_timeout: *dial_timeout,
+                    stall_timeout: *stall_timeout,
+                    backoff_initial: *backoff_initial,
+                    backoff_max: *backoff_max,
                 }),
-            )),
-            SourceSpec::TcpServer {
-                name,
-                listen,
-                idle_timeout,
-                max_connections,
-            } => Some(SourceConfig::new(
-                name.clone(),
-                SourceKind::TcpServer(TcpServerConfig {
-                    bind: *listen,
+                SourceKindSpec::TcpServer {
+                    bind,
+                    max_connections,
+                    max_per_peer,
+                    idle_timeout,
+                } => SourceKind::TcpServer(TcpServerConfig {
+                    bind: *bind,
+                    max_connections: *max_connections,
+                    max_per_peer: *max_per_peer,
                     idle_timeout: *idle_timeout,
-                    max_connections: usize::try_from(*max_connections).unwrap_or(usize::MAX),
-                    ..TcpServerConfig::default()
                 }),
-            )),
-            SourceSpec::Udp { name, listen } => Some(SourceConfig::new(
-                name.clone(),
-                SourceKind::Udp(UdpConfig {
-                    bind: *listen,
-                    ..UdpConfig::default()
+                SourceKindSpec::Udp {
+                    bind,
+                    max_peers,
+                    peer_idle,
+                } => SourceKind::Udp(UdpConfig {
+                    bind: *bind,
+                    max_peers: *max_peers,
+                    peer_idle: *peer_idle,
                 }),
-            )),
-            SourceSpec::File { name, path, speed } => Some(SourceConfig::new(
-                name.clone(),
-                SourceKind::File(FileConfig {
+                SourceKindSpec::File { path, speed } => SourceKind::File(FileConfig {
                     path: config.base_dir.join(path),
-                    speed: if *speed > 0.0 {
-                        Speed::Factor(*speed)
-                    } else {
-                        Speed::Max
-                    },
+                    speed: speed.map_or(Speed::Max, Speed::Factor),
                 }),
-            )),
-            #[allow(unreachable_patterns)]
-            _ => {
-                tracing::error!(?spec, "unsupported source kind; skipped");
-                None
-            }
+                #[allow(unreachable_patterns)]
+                other => {
+                    tracing::error!(source = %spec.name, kind = ?other, "unsupported source kind; skipped");
+                    return None;
+                }
+            };
+            let mut source = SourceConfig::new(spec.name.clone(), kind);
+            source.max_line = spec.max_line;
+            Some(source)
         })
         .collect()
 }

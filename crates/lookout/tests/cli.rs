@@ -1,0 +1,80 @@
+//! The command line: version, usage errors, `check`.
+
+use crate::util::{lookout, testdata};
+
+#[test]
+fn version_and_help_name_the_program() {
+    let out = lookout().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("lookout "));
+    let out = lookout().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in [
+        "demo", "run", "decode", "replay", "simulate", "check", "migrate",
+    ] {
+        assert!(help.contains(cmd), "--help lacks {cmd}: {help}");
+    }
+}
+
+#[test]
+fn check_reports_every_area_problem_at_once_with_exit_64() {
+    let out = lookout()
+        .args(["check", "--areas"])
+        .arg(testdata("areas/broken.geojson"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for id in ["unclosed", "too-few", "out-of-range", "bowtie"] {
+        assert!(err.contains(id), "problem of {id} not reported: {err}");
+    }
+    assert!(
+        !err.contains("\"fine\""),
+        "the valid area is not a problem: {err}"
+    );
+    assert!(err.contains("broken.geojson"), "the file is named: {err}");
+}
+
+#[test]
+fn check_accepts_the_shipped_examples() {
+    let out = lookout()
+        .args(["check", "--areas"])
+        .arg(testdata("areas/denmark.geojson"))
+        .arg("--config")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/lookout.toml"
+        ))
+        .env("LOOKOUT_DEMO_WEBHOOK_SECRET", "x")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_flag_values_are_usage_errors_naming_the_value() {
+    let out = lookout()
+        .args([
+            "replay",
+            "x.nmea",
+            "--areas",
+            "a.geojson",
+            "--gap",
+            "5 fortnights",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap rejects the value itself");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("5 fortnights"));
+    let out = lookout()
+        .args(["replay", "x.nmea", "--speed", "fast", "--areas"])
+        .arg(testdata("areas/denmark.geojson"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--speed \"fast\""));
+}

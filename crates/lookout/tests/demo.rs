@@ -1,0 +1,87 @@
+//! `lookout demo` as a user runs it: a subprocess that must deliver entered, exited and
+//! gap_started notifications within 60 s, then stop cleanly with exit code 0 on SIGTERM.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::util::lookout;
+
+fn subjects(maildir: &Path) -> Vec<String> {
+    let mut subjects = Vec::new();
+    let Ok(users) = std::fs::read_dir(maildir) else {
+        return subjects;
+    };
+    for user in users.flatten() {
+        let Ok(mails) = std::fs::read_dir(user.path().join("new")) else {
+            continue;
+        };
+        for mail in mails.flatten() {
+            if let Ok(text) = std::fs::read_to_string(mail.path()) {
+                // Unfold the header, then take the subject.
+                let unfolded = text.replace("\r\n ", " ").replace("\n ", " ");
+                if let Some(line) = unfolded.lines().find(|l| l.starts_with("Subject: ")) {
+                    subjects.push(line.to_owned());
+                }
+            }
+        }
+    }
+    subjects
+}
+
+#[test]
+fn demo_delivers_every_kind_within_a_minute_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = lookout()
+        .args(["demo", "--http", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("LOOKOUT_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let maildir = dir.path().join("maildir");
+    let wanted = [
+        "has entered area",
+        "has exited area",
+        "has stopped reporting AIS",
+    ];
+    let mut seen = Vec::new();
+    while started.elapsed() < Duration::from_secs(60) {
+        seen = subjects(&maildir);
+        if wanted.iter().all(|w| seen.iter().any(|s| s.contains(w))) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    for w in wanted {
+        assert!(
+            seen.iter().any(|s| s.contains(w)),
+            "no \"{w}\" mail within 60 s; got {seen:#?}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The user's own timezone, with its abbreviation.
+    assert!(
+        seen.iter()
+            .any(|s| s.contains("NZDT") || s.contains("NZST")),
+        "{seen:#?}"
+    );
+    let hooks = std::fs::read_to_string(dir.path().join("webhooks.jsonl")).unwrap();
+    assert!(
+        hooks.lines().count() > 0,
+        "the demo's webhook receiver got nothing"
+    );
+}
