@@ -2,7 +2,8 @@
 //!
 //! Two levels. An R-tree over the bounding boxes of every *part* (each polygon of a
 //! MultiPolygon separately, so New Zealand's far-flung islands do not make one world-wide box)
-//! picks the candidates. Each candidate part then answers with its own index:
+//! picks the candidates; a directory of 1° cells in front of it answers the common case (a cell
+//! overlapped by a few boxes) with one short list, and sends dense cells to the tree. Each candidate part then answers with its own index:
 //! a [`PolyGrid`] for polygons (one array read away from edges, a short row scan near them);
 //! a chord-length comparison for circles; and for "within N nm" areas an R-tree of the
 //! polygon's vertices as unit vectors in 3D, where straight-line (chord) distance orders points
@@ -30,7 +31,75 @@ pub struct AreaIndex {
     areas: Vec<Area>,
     parts: Vec<Part>,
     tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
+    cells: Cells,
     by_id: HashMap<String, u32>,
+}
+
+/// A directory of 1° cells in front of the R-tree: each cell lists the part boxes that
+/// overlap it, so a typical lookup reads one short list instead of walking the tree. Cells
+/// listing more than [`DENSE_CELL`] boxes (a harbour full of berths) defer to the R-tree, which
+/// keeps the worst case logarithmic.
+#[derive(Debug)]
+struct Cells {
+    start: Vec<u32>,
+    boxes: Vec<([f64; 4], u32)>,
+}
+
+const DENSE_CELL: usize = 24;
+const CELLS_X: usize = 360;
+const CELLS_Y: usize = 180;
+
+impl Cells {
+    fn new(boxes: &[GeomWithData<Rectangle<[f64; 2]>, u32>]) -> Cells {
+        let range = |b: &GeomWithData<Rectangle<[f64; 2]>, u32>| {
+            let (lo, hi) = (b.geom().lower(), b.geom().upper());
+            (cell_x(lo[0]), cell_x(hi[0]), cell_y(lo[1]), cell_y(hi[1]))
+        };
+        let mut counts = vec![0u32; CELLS_X * CELLS_Y + 1];
+        for b in boxes {
+            let (x0, x1, y0, y1) = range(b);
+            for y in y0..=y1 {
+                for x in x0..=x1 {
+                    counts[y * CELLS_X + x + 1] += 1;
+                }
+            }
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        let mut fill = counts.clone();
+        let mut flat = vec![([0.0; 4], 0u32); counts[CELLS_X * CELLS_Y] as usize];
+        for b in boxes {
+            let (x0, x1, y0, y1) = range(b);
+            let (lo, hi) = (b.geom().lower(), b.geom().upper());
+            for y in y0..=y1 {
+                for x in x0..=x1 {
+                    let slot = &mut fill[y * CELLS_X + x];
+                    flat[*slot as usize] = ([lo[0], lo[1], hi[0], hi[1]], b.data);
+                    *slot += 1;
+                }
+            }
+        }
+        Cells {
+            start: counts,
+            boxes: flat,
+        }
+    }
+
+    /// The boxes of the point's cell, or `None` when the cell is dense.
+    fn at(&self, lon: f64, lat: f64) -> Option<&[([f64; 4], u32)]> {
+        let c = cell_y(lat) * CELLS_X + cell_x(lon);
+        let (a, b) = (self.start[c] as usize, self.start[c + 1] as usize);
+        (b - a <= DENSE_CELL).then(|| &self.boxes[a..b])
+    }
+}
+
+fn cell_x(lon: f64) -> usize {
+    ((lon + 180.0).max(0.0) as usize).min(CELLS_X - 1)
+}
+
+fn cell_y(lat: f64) -> usize {
+    ((lat + 90.0).max(0.0) as usize).min(CELLS_Y - 1)
 }
 
 #[derive(Debug)]
@@ -128,6 +197,7 @@ impl AreaIndex {
         Ok(AreaIndex {
             areas,
             parts,
+            cells: Cells::new(&boxes),
             tree: RTree::bulk_load(boxes),
             by_id,
         })
@@ -164,31 +234,50 @@ impl AreaIndex {
         out.clear();
         let lon = normalise_lon(lon);
         let mut unit: Option<Vec3> = None;
-        let point = [lon, lat];
-        for entry in self
-            .tree
-            .locate_in_envelope_intersecting(AABB::from_point(point))
-        {
-            let part = &self.parts[entry.data as usize];
-            if out.contains(&part.area) {
-                continue;
+        match self.cells.at(lon, lat) {
+            Some(boxes) => {
+                for (b, part) in boxes {
+                    if lon >= b[0] && lon <= b[2] && lat >= b[1] && lat <= b[3] {
+                        self.test_part(*part, lat, lon, &mut unit, out);
+                    }
+                }
             }
-            let inside = match &part.test {
-                PartTest::Polygon(grid) => grid.contains(lon, lat),
-                PartTest::Circle { centre, chord2 } => {
-                    let p = *unit.get_or_insert_with(|| sphere::unit(lat, lon));
-                    dist2(p, *centre) <= *chord2
+            None => {
+                let point = AABB::from_point([lon, lat]);
+                for entry in self.tree.locate_in_envelope_intersecting(point) {
+                    self.test_part(entry.data, lat, lon, &mut unit, out);
                 }
-                PartTest::Within(w) => {
-                    let p = *unit.get_or_insert_with(|| sphere::unit(lat, lon));
-                    w.contains(lon, lat, p)
-                }
-            };
-            if inside {
-                out.push(part.area);
             }
         }
         out.sort_unstable();
+    }
+
+    fn test_part(
+        &self,
+        part: u32,
+        lat: f64,
+        lon: f64,
+        unit: &mut Option<Vec3>,
+        out: &mut Vec<u32>,
+    ) {
+        let part = &self.parts[part as usize];
+        if out.contains(&part.area) {
+            return;
+        }
+        let inside = match &part.test {
+            PartTest::Polygon(grid) => grid.contains(lon, lat),
+            PartTest::Circle { centre, chord2 } => {
+                let p = *unit.get_or_insert_with(|| sphere::unit(lat, lon));
+                dist2(p, *centre) <= *chord2
+            }
+            PartTest::Within(w) => {
+                let p = *unit.get_or_insert_with(|| sphere::unit(lat, lon));
+                w.contains(lon, lat, p)
+            }
+        };
+        if inside {
+            out.push(part.area);
+        }
     }
 
     /// True when area `idx` contains `(lat, lon)`.
@@ -198,20 +287,23 @@ impl AreaIndex {
         out.contains(&idx)
     }
 
-    /// Approximate heap bytes held by the per-part indexes (grids, vertex trees).
+    /// Approximate heap bytes held by the index (cell directory, grids, vertex trees).
     pub fn index_bytes(&self) -> usize {
-        self.parts
-            .iter()
-            .map(|p| match &p.test {
-                PartTest::Polygon(g) => g.heap_bytes(),
-                PartTest::Circle { .. } => 0,
-                PartTest::Within(w) => {
-                    w.grid.heap_bytes()
-                        + w.vertices.size() * 40
-                        + w.rings.iter().map(|r| r.len() * 24).sum::<usize>()
-                }
-            })
-            .sum()
+        self.cells.start.len() * 4
+            + self.cells.boxes.len() * 40
+            + self
+                .parts
+                .iter()
+                .map(|p| match &p.test {
+                    PartTest::Polygon(g) => g.heap_bytes(),
+                    PartTest::Circle { .. } => 0,
+                    PartTest::Within(w) => {
+                        w.grid.heap_bytes()
+                            + w.vertices.size() * 40
+                            + w.rings.iter().map(|r| r.len() * 24).sum::<usize>()
+                    }
+                })
+                .sum::<usize>()
     }
 }
 

@@ -364,3 +364,18 @@ fn specs_load_files_circles_and_buffers_and_report_all_problems() {
     assert!(text.contains("broken.geojson: invalid geojson"), "{text}");
     assert!(text.contains("config (id \"c\"): bad coordinate"), "{text}");
 }
+
+#[test]
+fn a_dense_cell_of_many_small_areas_is_answered_through_the_r_tree() {
+    // 100 berths of 0.01° in one 1° cell: more than the cell directory lists.
+    let berths: Vec<Area> = (0..100)
+        .map(|i| {
+            let (x, y) = (f64::from(i % 10) * 0.05, f64::from(i / 10) * 0.05);
+            square_area(&format!("berth{i}"), 4.0 + x, 51.0 + y, 4.01 + x, 51.01 + y)
+        })
+        .collect();
+    let index = AreaIndex::new(berths).unwrap();
+    assert_eq!(inside(&index, 51.005, 4.005), ["berth0"]);
+    assert_eq!(inside(&index, 51.455, 4.455), ["berth99"]);
+    assert!(inside(&index, 51.02, 4.02).is_empty());
+}
