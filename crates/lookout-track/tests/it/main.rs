@@ -5,6 +5,7 @@
 
 mod areas;
 mod checkpoint;
+mod dma;
 mod props;
 mod runner;
 mod scenarios;
