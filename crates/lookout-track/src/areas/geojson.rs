@@ -33,6 +33,58 @@ pub fn load_geojson_file(path: &Path) -> Result<Vec<Area>, AreaErrors> {
     parse_geojson(&source, &stem, &text)
 }
 
+/// Loads a GeoJSON file, or every `*.geojson`/`*.json` file of a directory (in name order),
+/// reporting the problems of all files at once (for `lookout check --areas PATH`).
+///
+/// # Errors
+/// Every problem of every file; a directory without GeoJSON files is an empty-geometry problem.
+pub fn load_path(path: &Path) -> Result<Vec<Area>, AreaErrors> {
+    if !path.is_dir() {
+        return load_geojson_file(path);
+    }
+    let source = path.display().to_string();
+    let io_error = |e: std::io::Error| {
+        AreaErrors(vec![problem(
+            &source,
+            None,
+            None,
+            ProblemKind::Io(e.to_string()),
+        )])
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(io_error)? {
+        let file = entry.map_err(io_error)?.path();
+        let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if file.is_file()
+            && (ext.eq_ignore_ascii_case("geojson") || ext.eq_ignore_ascii_case("json"))
+        {
+            files.push(file);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(AreaErrors(vec![problem(
+            &source,
+            None,
+            None,
+            ProblemKind::EmptyGeometry,
+        )]));
+    }
+    let mut areas = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        match load_geojson_file(&file) {
+            Ok(found) => areas.extend(found),
+            Err(e) => problems.extend(e.0),
+        }
+    }
+    if problems.is_empty() {
+        Ok(areas)
+    } else {
+        Err(AreaErrors(problems))
+    }
+}
+
 /// Parses and validates GeoJSON text; `source` names it in errors and `default_id` is the id
 /// of features that carry none.
 ///

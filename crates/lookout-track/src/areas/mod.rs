@@ -18,7 +18,7 @@ mod spec;
 mod validate;
 
 pub use error::{AreaErrors, AreaProblem, ProblemKind};
-pub use geojson::{load_geojson_file, parse_geojson};
+pub use geojson::{load_geojson_file, load_path, parse_geojson};
 pub use index::AreaIndex;
 pub use spec::{AreaSpec, load_specs};
 

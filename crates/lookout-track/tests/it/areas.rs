@@ -2,7 +2,8 @@
 
 use geo::{Contains, Coord, LineString, MultiPolygon};
 use lookout_track::areas::{
-    Area, AreaIndex, AreaSpec, Polygon, ProblemKind, Shape, load_geojson_file, load_specs,
+    Area, AreaIndex, AreaSpec, Polygon, ProblemKind, Shape, load_geojson_file, load_path,
+    load_specs,
 };
 use lookout_track::sphere::{haversine_nm, point_to_arc_nm};
 
@@ -378,4 +379,34 @@ fn a_dense_cell_of_many_small_areas_is_answered_through_the_r_tree() {
     assert_eq!(inside(&index, 51.005, 4.005), ["berth0"]);
     assert_eq!(inside(&index, 51.455, 4.455), ["berth99"]);
     assert!(inside(&index, 51.02, 4.02).is_empty());
+}
+
+#[test]
+fn a_directory_of_files_reports_the_problems_of_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let square = r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1],[0,0]]]}"#;
+    std::fs::write(dir.path().join("a.geojson"), square).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not an area").unwrap();
+    assert_eq!(load_path(dir.path()).unwrap()[0].id, "a");
+    std::fs::write(
+        dir.path().join("b.json"),
+        r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[0,0]]]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("c.geojson"),
+        r#"{"type":"Point","coordinates":[0,0]}"#,
+    )
+    .unwrap();
+    let err = load_path(dir.path()).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.problems().len(), 2, "{text}");
+    assert!(
+        text.contains("b.json: feature 0 (id \"b\"), ring 0: too few points"),
+        "{text}"
+    );
+    assert!(
+        text.contains("c.geojson: feature 0 (id \"c\"): unsupported geometry type"),
+        "{text}"
+    );
 }
