@@ -45,6 +45,9 @@ pub struct ShardConfig {
     pub wall_clock: bool,
     /// Emit [`TrackerOutput::Checkpoint`] this often (`None`: only when the input closes).
     pub checkpoint_every: Option<Duration>,
+    /// Every 10 minutes, forget vessels silent this long (by the tracker's clock) that are in
+    /// no area ([`Tracker::evict_silent`]). `None` keeps every vessel.
+    pub evict_after: Option<Duration>,
 }
 
 impl Default for ShardConfig {
@@ -55,6 +58,7 @@ impl Default for ShardConfig {
             tick: Duration::from_secs(1),
             wall_clock: true,
             checkpoint_every: Some(Duration::from_secs(10)),
+            evict_after: Some(Duration::from_secs(24 * 3600)),
         }
     }
 }
@@ -175,6 +179,8 @@ pub fn shard_of(mmsi: Mmsi, n_shards: usize) -> usize {
     (mixed % n_shards.max(1) as u64) as usize
 }
 
+const EVICT_EVERY: Duration = Duration::from_secs(600);
+
 async fn run_shard(
     idx: usize,
     mut tracker: Tracker,
@@ -186,6 +192,7 @@ async fn run_shard(
     let mut tick = tokio::time::interval(config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_checkpoint = tokio::time::Instant::now();
+    let mut last_eviction = tokio::time::Instant::now();
     let mut batch = Vec::with_capacity(256);
     let mut events = Vec::new();
     let mut published = TrackerStats::default();
@@ -214,6 +221,15 @@ async fn run_shard(
                 {
                     last_checkpoint = tokio::time::Instant::now();
                     checkpoint(&output, &mut tracker).await?;
+                }
+                if let (Some(after), Some(clock)) = (config.evict_after, tracker.clock())
+                    && last_eviction.elapsed() >= EVICT_EVERY
+                {
+                    last_eviction = tokio::time::Instant::now();
+                    let after = jiff::SignedDuration::try_from(after).unwrap_or(jiff::SignedDuration::MAX);
+                    if let Ok(before) = clock.checked_sub(after) {
+                        tracker.evict_silent(before);
+                    }
                 }
                 publish(&shard, &mut published, tracker.stats());
             }

@@ -378,6 +378,30 @@ impl Tracker {
         events[first..].sort_by_key(|e| (e.at, e.mmsi));
     }
 
+    /// Forgets vessels last heard before `before` that are in no area, have no pending change
+    /// and no open gap: nothing can come of them but memory. A forgotten vessel that reports
+    /// again starts afresh (its first position inside an area emits `entered`, which is right:
+    /// it was outside); its static data is learnt again from its next static report. Scans
+    /// every vessel, so call it rarely (the runner does every 10 minutes). Returns how many
+    /// were forgotten. Their checkpoint rows stay in the store until overwritten.
+    pub fn evict_silent(&mut self, before: Timestamp) -> usize {
+        let before = before.as_millisecond();
+        let n = self.vessels.len();
+        self.vessels
+            .retain(|_, v| v.last_seen >= before || !v.members.is_empty());
+        let evicted = n - self.vessels.len();
+        if evicted > 0 {
+            let vessels = &self.vessels;
+            self.dirty.retain(|mmsi| vessels.contains_key(mmsi));
+            tracing::debug!(
+                evicted,
+                n_vessels = self.vessels.len(),
+                "evicted silent vessels"
+            );
+        }
+        evicted
+    }
+
     /// Checkpoint rows for every vessel changed since the last call (see [`crate::checkpoint`]).
     pub fn take_dirty(&mut self) -> Vec<VesselCheckpoint> {
         let dirty = std::mem::take(&mut self.dirty);

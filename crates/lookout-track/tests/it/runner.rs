@@ -36,6 +36,7 @@ async fn shards_emit_what_one_tracker_emits_and_checkpoint_after_events() {
         tick: Duration::from_millis(20),
         wall_clock: false,
         checkpoint_every: Some(Duration::from_millis(1)),
+        ..ShardConfig::default()
     };
     let (tx, mut rx) = mpsc::channel(16);
     let shards = Shards::start(areas, &config, &shard_config, Vec::new(), tx).unwrap();

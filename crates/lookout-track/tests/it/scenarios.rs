@@ -318,3 +318,34 @@ const _: () = assert!(MEMBERSHIP_BYTES <= 16);
 fn vessel_state_size_is_reported() {
     println!("bytes per vessel: {VESSEL_BYTES} + {MEMBERSHIP_BYTES} per area membership");
 }
+
+#[test]
+fn silent_vessels_outside_every_area_are_forgotten_and_start_afresh() {
+    let areas = index(vec![square_area("bay", 0.0, 0.0, 1.0, 1.0)]);
+    let mut tracker = tracker(&areas, policy(0, &[]));
+    let other = 512_000_002;
+    run(
+        &mut tracker,
+        &[
+            pos(V, 0, 0.5, 1.5),
+            pos(other, 0, 0.5, 0.5),
+            named(V, 10, "OLD"),
+        ],
+    );
+    assert_eq!(
+        tracker.evict_silent(t(100)),
+        1,
+        "only the vessel outside every area"
+    );
+    assert_eq!(tracker.n_vessels(), 1);
+    assert!(tracker.static_data(V).is_none());
+    assert_eq!(tracker.inside(other), ["bay"], "a vessel inside is kept");
+    let events = run(&mut tracker, &[pos(V, 200_000, 0.5, 0.5)]);
+    assert_eq!(brief(&events), vec![e(Entered, "bay", 200_000)]);
+    assert!(
+        tracker
+            .take_dirty()
+            .iter()
+            .all(|r| r.mmsi == V || r.mmsi == other)
+    );
+}
