@@ -61,7 +61,7 @@
 //! | Bound concurrency, see pressure | [`Limit`] | `sentinel_in_flight{op}`, `sentinel_pending{op}` |
 //! | Stop in order | [`Shutdown`], [`ShutdownLock`], [`exit_code`] | |
 //! | Detect stuck loops | [`Heartbeat`], [`health`] | `sentinel_heartbeat_age_seconds{task}` |
-//! | Introspection | [`snapshot`] (`/tasks`), [`http::router`] | |
+//! | Introspection | [`snapshot`] (`/tasks`), `http::router` (feature `http`) | |
 //!
 //! Failures are logged once, where they happen, through `tracing` (fields `task`, `error`, `panic.message`,
 //! `panic.location`), and metrics go through the `metrics` facade: the application picks the subscriber and the
@@ -89,7 +89,7 @@
 //!
 //! | Feature | Default | What it adds | Cost |
 //! |---|---|---|---|
-//! | `http` | no | [`http::router`]: `/healthz`, `/tasks`, `/metrics` on axum, with `metrics-exporter-prometheus` | axum, hyper, the Prometheus exporter, serde_json |
+//! | `http` | no | `http::router`: `/healthz`, `/tasks`, `/metrics` on axum, with `metrics-exporter-prometheus` | axum, hyper, the Prometheus exporter, serde_json |
 //! | `systemd` | no | `systemd` module: `READY=1`, and `WATCHDOG=1` only while [`health`] is healthy | none (a Unix datagram socket from std) |
 //!
 //! # `panic = "abort"`
