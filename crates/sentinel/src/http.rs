@@ -168,7 +168,7 @@ mod tests {
                     "{body}"
                 );
 
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                tokio::time::sleep(Duration::from_millis(700)).await;
                 let (status, body) = get(addr, "/healthz").await;
                 assert_eq!(status, 503, "{body}");
                 let json: serde_json::Value = serde_json::from_str(&body).unwrap();
