@@ -136,7 +136,7 @@ mod tests {
                 );
 
                 let heartbeat =
-                    crate::Heartbeat::register("http-test/loop", Duration::from_millis(200));
+                    crate::Heartbeat::register("http-test/loop", Duration::from_millis(500));
                 let task = crate::spawn("http-test/task", async {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     Ok::<_, std::io::Error>(())
