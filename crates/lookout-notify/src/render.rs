@@ -117,6 +117,16 @@ impl Renderer {
         Renderer { env, broken }
     }
 
+    /// Registers a template function `test_panic(message)` that panics (feature `test-util`),
+    /// so tests can prove a panicking template fails only its own notification.
+    #[cfg(feature = "test-util")]
+    pub fn register_test_panic(&mut self) {
+        self.env
+            .add_function("test_panic", |message: String| -> String {
+                panic!("{message}")
+            });
+    }
+
     /// Adds (or replaces) an override. `scope` is `""` (global), `orgs/<org>` or `rules/<rule>`.
     ///
     /// A template that does not parse is remembered as broken: rendering with it fails only

@@ -1,7 +1,7 @@
 //! Configuration files: `lookout.toml` plus the users and rules files it names.
 //!
-//! Two stages, like ripgrep's low/high args: [`raw`] deserialises each file into plain structs
-//! (syntax, types, unknown keys), then [`resolve`] checks meaning across files and builds the
+//! Two stages, like ripgrep's low/high args: `raw` deserialises each file into plain structs
+//! (syntax, types, unknown keys), then `resolve` checks meaning across files and builds the
 //! ready [`Config`] (with its [`Model`]). Every problem is collected, not just the first, and
 //! each names file, line, entry and field:
 //!
@@ -98,47 +98,61 @@ impl ConfigError {
     }
 }
 
-/// An AIS input, as configured (the feed crate turns it into a running source).
+/// An AIS input, as configured: the same options and defaults as `lookout_feed`'s
+/// `SourceConfig`, so the conversion is field by field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSpec {
+    /// Name in metrics, logs and `/connections` (default `source-N`).
+    pub name: String,
+    /// Longest line accepted, in bytes (default 1024).
+    pub max_line: usize,
+    /// What kind of source.
+    pub kind: SourceKindSpec,
+}
+
+/// The kinds of AIS input.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum SourceSpec {
+pub enum SourceKindSpec {
     /// Dial out to a TCP feed, reconnecting with backoff.
     TcpClient {
-        /// Name in logs and `/connections`.
-        name: String,
         /// `host:port`.
         addr: String,
-        /// Dial timeout.
-        connect_timeout: Duration,
-        /// Reconnect when nothing arrives for this long.
-        idle_timeout: Duration,
+        /// Limit on one dial (default 10 s).
+        dial_timeout: Duration,
+        /// Redial when no bytes arrive for this long (default 60 s).
+        stall_timeout: Duration,
+        /// First reconnect delay (default 1 s).
+        backoff_initial: Duration,
+        /// Longest reconnect delay (default 60 s).
+        backoff_max: Duration,
     },
     /// Accept TCP feeds.
     TcpServer {
-        /// Name in logs and `/connections`.
-        name: String,
         /// Address to bind.
-        listen: SocketAddr,
-        /// Drop a connection idle this long.
+        bind: SocketAddr,
+        /// Most connections at once (default 64).
+        max_connections: usize,
+        /// Most connections from one IP (default 4).
+        max_per_peer: usize,
+        /// Close a connection that completes no line for this long (default 120 s).
         idle_timeout: Duration,
-        /// Concurrent connections accepted.
-        max_connections: u32,
     },
     /// Receive UDP datagrams.
     Udp {
-        /// Name in logs and `/connections`.
-        name: String,
         /// Address to bind.
-        listen: SocketAddr,
+        bind: SocketAddr,
+        /// Most senders tracked at once (default 256).
+        max_peers: usize,
+        /// Forget a sender silent this long (default 600 s).
+        peer_idle: Duration,
     },
     /// Replay a recorded file.
     File {
-        /// Name in logs.
-        name: String,
         /// File to read (resolved against the config directory).
         path: PathBuf,
-        /// Speed factor: 1.0 real time, 0 as fast as possible.
-        speed: f64,
+        /// Times real time; `None` = as fast as possible.
+        speed: Option<f64>,
     },
 }
 

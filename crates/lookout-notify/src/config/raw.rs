@@ -48,17 +48,25 @@ pub(crate) struct RawHttp {
 pub(crate) struct RawSource {
     pub(crate) kind: S<String>,
     pub(crate) name: Option<S<String>>,
+    /// Longest line accepted, bytes.
+    pub(crate) max_line: Option<S<u32>>,
     /// tcp_client: `host:port` to dial.
     pub(crate) addr: Option<S<String>>,
+    pub(crate) dial_timeout: Option<S<String>>,
+    pub(crate) stall_timeout: Option<S<String>>,
+    pub(crate) backoff_initial: Option<S<String>>,
+    pub(crate) backoff_max: Option<S<String>>,
     /// tcp_server, udp: local address to bind.
     pub(crate) listen: Option<S<String>>,
+    pub(crate) max_connections: Option<S<u32>>,
+    pub(crate) max_per_peer: Option<S<u32>>,
+    pub(crate) idle_timeout: Option<S<String>>,
+    pub(crate) max_peers: Option<S<u32>>,
+    pub(crate) peer_idle: Option<S<String>>,
     /// file: path to replay.
     pub(crate) path: Option<S<String>>,
-    /// file: replay speed factor (1.0 = real time, 0 = as fast as possible).
+    /// file: replay speed factor; absent means as fast as possible.
     pub(crate) speed: Option<S<f64>>,
-    pub(crate) connect_timeout: Option<S<String>>,
-    pub(crate) idle_timeout: Option<S<String>>,
-    pub(crate) max_connections: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

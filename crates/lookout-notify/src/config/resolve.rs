@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use super::raw::{RawMain, RawRulesFile, RawUsersFile, S};
 use super::{
     AreaSpec, Config, ConfigError, DigestSettings, DispatcherSettings, EnvSource, OutboxSettings,
-    Problem, SourceSpec, geojson_area_names, parse_duration, plausible_email,
+    Problem, SourceKindSpec, SourceSpec, geojson_area_names, parse_duration, plausible_email,
 };
 use crate::channels::{HttpSettings, SmtpSecurity, SmtpSettings};
 use crate::model::{
@@ -216,97 +216,142 @@ impl Resolver<'_> {
                 .map(|n| n.get_ref().clone())
                 .unwrap_or_else(|| format!("source-{}", idx + 1));
             let entry = format!("source {name:?}");
-            let need = |p: &mut Problems, v: &Option<S<String>>, field: &str| -> Option<String> {
-                match v {
-                    Some(v) => Some(v.get_ref().clone()),
-                    None => {
-                        p.at(f, source.span(), &entry, field, "missing".into());
-                        None
-                    }
+            let secs = Duration::from_secs;
+            let count = |p: &mut Problems, v: &Option<S<u32>>, field: &str, default: usize| match v
+            {
+                Some(v) if *v.get_ref() == 0 => {
+                    p.at(f, v.span(), &entry, field, "must be at least 1".into());
+                    default
                 }
+                Some(v) => *v.get_ref() as usize,
+                None => default,
             };
             let listen = |p: &mut Problems| -> Option<SocketAddr> {
-                let v = need(p, &s.listen, "listen")?;
-                match v.parse() {
+                let Some(v) = &s.listen else {
+                    p.at(f, source.span(), &entry, "listen", "missing".into());
+                    return None;
+                };
+                match v.get_ref().parse() {
                     Ok(a) => Some(a),
                     Err(e) => {
-                        let span = s.listen.as_ref().map(|l| l.span()).unwrap_or_default();
                         p.at(
                             f,
-                            span,
+                            v.span(),
                             &entry,
                             "listen",
-                            format!("invalid address {v:?}: {e}"),
+                            format!("invalid address {:?}: {e}", v.get_ref()),
                         );
                         None
                     }
                 }
             };
-            let connect_timeout = duration(
-                p,
-                f,
-                &entry,
-                "connect_timeout",
-                &s.connect_timeout,
-                Duration::from_secs(10),
-            );
-            let idle_timeout = duration(
-                p,
-                f,
-                &entry,
-                "idle_timeout",
-                &s.idle_timeout,
-                Duration::from_secs(300),
-            );
-            match s.kind.get_ref().as_str() {
+            let max_line = count(p, &s.max_line, "max_line", 1024);
+            let kind = match s.kind.get_ref().as_str() {
                 "tcp_client" => {
-                    if let Some(addr) = need(p, &s.addr, "addr") {
-                        sources.push(SourceSpec::TcpClient {
-                            name,
-                            addr,
-                            connect_timeout,
-                            idle_timeout,
-                        });
+                    let Some(addr) = &s.addr else {
+                        p.at(f, source.span(), &entry, "addr", "missing".into());
+                        continue;
+                    };
+                    SourceKindSpec::TcpClient {
+                        addr: addr.get_ref().clone(),
+                        dial_timeout: duration(
+                            p,
+                            f,
+                            &entry,
+                            "dial_timeout",
+                            &s.dial_timeout,
+                            secs(10),
+                        ),
+                        stall_timeout: duration(
+                            p,
+                            f,
+                            &entry,
+                            "stall_timeout",
+                            &s.stall_timeout,
+                            secs(60),
+                        ),
+                        backoff_initial: duration(
+                            p,
+                            f,
+                            &entry,
+                            "backoff_initial",
+                            &s.backoff_initial,
+                            secs(1),
+                        ),
+                        backoff_max: duration(
+                            p,
+                            f,
+                            &entry,
+                            "backoff_max",
+                            &s.backoff_max,
+                            secs(60),
+                        ),
                     }
                 }
                 "tcp_server" => {
-                    if let Some(listen) = listen(p) {
-                        sources.push(SourceSpec::TcpServer {
-                            name,
-                            listen,
-                            idle_timeout,
-                            max_connections: s.max_connections.as_ref().map_or(64, |m| *m.get_ref()),
-                        });
+                    let Some(bind) = listen(p) else { continue };
+                    SourceKindSpec::TcpServer {
+                        bind,
+                        max_connections: count(p, &s.max_connections, "max_connections", 64),
+                        max_per_peer: count(p, &s.max_per_peer, "max_per_peer", 4),
+                        idle_timeout: duration(
+                            p,
+                            f,
+                            &entry,
+                            "idle_timeout",
+                            &s.idle_timeout,
+                            secs(120),
+                        ),
                     }
                 }
                 "udp" => {
-                    if let Some(listen) = listen(p) {
-                        sources.push(SourceSpec::Udp { name, listen });
+                    let Some(bind) = listen(p) else { continue };
+                    SourceKindSpec::Udp {
+                        bind,
+                        max_peers: count(p, &s.max_peers, "max_peers", 256),
+                        peer_idle: duration(p, f, &entry, "peer_idle", &s.peer_idle, secs(600)),
                     }
                 }
                 "file" => {
-                    if let Some(rel) = need(p, &s.path, "path") {
-                        let path = self.base_dir.join(&rel);
-                        if !path.exists() {
-                            let span = s.path.as_ref().map(|x| x.span()).unwrap_or_default();
-                            p.at(f, span, &entry, "path", format!("file {} does not exist", path.display()));
-                        }
-                        let speed = s.speed.as_ref().map_or(1.0, |x| *x.get_ref());
-                        if !(speed >= 0.0 && speed.is_finite()) {
-                            let span = s.speed.as_ref().map(|x| x.span()).unwrap_or_default();
-                            p.at(f, span, &entry, "speed", format!("speed {speed} must be >= 0"));
-                        }
-                        sources.push(SourceSpec::File { name, path, speed });
+                    let Some(rel) = &s.path else {
+                        p.at(f, source.span(), &entry, "path", "missing".into());
+                        continue;
+                    };
+                    let path = self.base_dir.join(rel.get_ref());
+                    if !path.is_file() {
+                        p.at(
+                            f,
+                            rel.span(),
+                            &entry,
+                            "path",
+                            format!("file {} does not exist", path.display()),
+                        );
                     }
+                    let speed = s.speed.as_ref().map(|x| {
+                        let v = *x.get_ref();
+                        if !(v > 0.0 && v.is_finite()) {
+                            p.at(f, x.span(), &entry, "speed", format!("speed {v} must be greater than zero (omit it for as fast as possible)"));
+                        }
+                        v
+                    });
+                    SourceKindSpec::File { path, speed }
                 }
-                other => p.at(
-                    f,
-                    s.kind.span(),
-                    &entry,
-                    "kind",
-                    format!("unknown source kind {other:?}: expected tcp_client, tcp_server, udp or file"),
-                ),
-            }
+                other => {
+                    p.at(
+                        f,
+                        s.kind.span(),
+                        &entry,
+                        "kind",
+                        format!("unknown source kind {other:?}: expected tcp_client, tcp_server, udp or file"),
+                    );
+                    continue;
+                }
+            };
+            sources.push(SourceSpec {
+                name,
+                max_line,
+                kind,
+            });
         }
 
         let mut areas = Vec::new();

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use lookout_core::{ChannelKind, EventKind};
-use lookout_notify::config::{AreaSpec, SourceSpec, load};
+use lookout_notify::config::{AreaSpec, SourceKindSpec, load};
 use lookout_notify::model::{DeliveryMode, VesselSelector};
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -33,9 +33,12 @@ fn the_shipped_examples_load() {
     assert!(cfg.model.areas.contains("cook-strait"));
     assert!(cfg.model.areas.contains("nz400"));
     assert!(matches!(&cfg.areas[1], AreaSpec::GeoJson { within_nm: Some(w), .. } if *w == 400.0));
-    assert!(
-        matches!(&cfg.sources[0], SourceSpec::TcpClient { addr, .. } if addr == "127.0.0.1:10110")
-    );
+    assert_eq!(cfg.sources[0].name, "simulator");
+    assert!(matches!(
+        &cfg.sources[0].kind,
+        SourceKindSpec::TcpClient { addr, stall_timeout, .. }
+            if addr == "127.0.0.1:10110" && *stall_timeout == Duration::from_secs(120)
+    ));
     assert_eq!(cfg.model.webhooks["demo"].secret, b"s3cret");
     assert_eq!(cfg.outbox.ttl, Duration::from_secs(48 * 3600));
     assert_eq!(cfg.dispatcher.concurrency[&ChannelKind::Slack], 4);
@@ -55,7 +58,7 @@ fn examples_without_the_webhook_secret_name_the_variable() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
         lines[0].ends_with(
-            "lookout.toml:60: webhook \"demo\": field secret_env: environment variable LOOKOUT_DEMO_WEBHOOK_SECRET is not set"
+            "lookout.toml:64: webhook \"demo\": field secret_env: environment variable LOOKOUT_DEMO_WEBHOOK_SECRET is not set"
         ),
         "{}",
         lines[0]

@@ -299,3 +299,33 @@ fn digest_has_a_summary_table() {
     assert_eq!(json["count"], 3);
     assert_eq!(json["items"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn a_panicking_template_fails_only_its_notification() {
+    let mut r = Renderer::with_defaults();
+    r.register_test_panic();
+    r.add_override(
+        "rules/r-panic",
+        "entered.text.txt",
+        "{{ test_panic(\"boom in template\") }}",
+    )
+    .unwrap();
+    let u = user("UTC");
+    let mut n = notification(
+        "n1",
+        &u,
+        ChannelKind::Email,
+        "u1@example.com",
+        event(EventKind::Entered, "2025-01-01T00:00:00Z"),
+    );
+    n.new.rule_id = "r-panic".into();
+    let err = r.render_notification(&n, &u).unwrap_err();
+    assert_eq!(err.template, "rules/r-panic/entered.text.txt");
+    assert!(
+        err.message.contains("template panicked: boom in template"),
+        "{}",
+        err.message
+    );
+    n.new.rule_id = "r-other".into();
+    assert!(r.render_notification(&n, &u).is_ok());
+}
