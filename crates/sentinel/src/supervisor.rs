@@ -324,10 +324,15 @@ impl Supervisor {
     /// Runs the top-level supervisor of the process as an observed task under `shutdown`: it stops when shutdown
     /// starts; if it gives up, it logs the child and its last error and triggers a failure shutdown (non-zero exit
     /// code). The handle resolves when the supervisor has stopped.
+    ///
+    /// The supervisor holds a shutdown lock named after it until its children have stopped, so
+    /// [`Shutdown::wait`] drains them (each within its `stop_timeout`) before running cleanups.
     pub fn spawn(self, shutdown: &Shutdown) -> TaskHandle<()> {
         let shutdown = shutdown.clone();
         let name = self.name.clone();
+        let held = shutdown.lock(name.clone()).ok();
         crate::spawn(name, async move {
+            let _held = held;
             match self.run(shutdown.token()).await {
                 Ok(()) => Ok(()),
                 Err(error) => {

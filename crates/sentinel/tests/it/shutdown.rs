@@ -124,3 +124,35 @@ fn shutdown_spawn_tracks_the_task_as_a_lock() {
         );
     });
 }
+
+#[test]
+fn shutdown_waits_for_a_top_level_supervisor_to_stop_its_children() {
+    observe(true, |_| async {
+        let shutdown = Shutdown::new(DeadlineMode::Forceful(Duration::from_secs(30)));
+        let stopped = Arc::new(Mutex::new(false));
+        let flag = stopped.clone();
+        let child = sentinel::ChildSpec::with_token(
+            "flusher",
+            move |token: sentinel::CancellationToken| {
+                let flag = flag.clone();
+                async move {
+                    token.cancelled().await;
+                    tokio::time::sleep(Duration::from_secs(2)).await; // flushing its buffer
+                    *flag.lock().unwrap() = true;
+                    Ok::<_, std::io::Error>(())
+                }
+            },
+        );
+        let root = sentinel::Supervisor::new("root")
+            .child(child)
+            .spawn(&shutdown);
+        shutdown.trigger("test");
+        let report = shutdown.wait().await;
+        assert_eq!(report.code, exit_code::CLEAN);
+        assert!(
+            *stopped.lock().unwrap(),
+            "wait() returned before the child finished stopping"
+        );
+        root.await.unwrap();
+    });
+}
