@@ -129,7 +129,7 @@ pub struct CheckArgs {
     /// Path of `lookout.toml` (with its users and rules files).
     #[arg(long, short)]
     pub config: Option<PathBuf>,
-    /// GeoJSON area files to validate.
+    /// GeoJSON area files (or directories of them) to validate.
     #[arg(long)]
     pub areas: Vec<PathBuf>,
 }

@@ -19,7 +19,7 @@ use anyhow::Context;
 use jiff::Timestamp;
 use lookout_core::Event;
 use lookout_feed::adapter::{self, Adapted};
-use lookout_track::areas::{AreaIndex, load_geojson_file};
+use lookout_track::areas::{AreaIndex, load_path};
 use lookout_track::tracker::{AreaPolicy, Tracker, TrackerConfig, TrackerStats};
 
 use crate::cli::{ReplayArgs, UsageError};
@@ -59,9 +59,9 @@ pub fn parse_speed(s: &str) -> Result<Option<f64>, UsageError> {
     }
 }
 
-/// Loads a GeoJSON area file into an index, reporting every problem at once.
+/// Loads a GeoJSON area file (or a directory of them) into an index, reporting every problem at once.
 pub fn load_areas(path: &Path) -> anyhow::Result<Arc<AreaIndex>> {
-    let areas = load_geojson_file(path).map_err(|e| UsageError(e.to_string()))?;
+    let areas = load_path(path).map_err(|e| UsageError(e.to_string()))?;
     let index = AreaIndex::new(areas).map_err(|e| UsageError(e.to_string()))?;
     Ok(Arc::new(index))
 }

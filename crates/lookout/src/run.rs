@@ -49,20 +49,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Waits for shutdown, holding a lock until every stage has stopped; returns the exit code.
+/// Waits for shutdown (the top-level supervisor holds a shutdown lock until every stage has
+/// stopped, so this returns after the pipeline drained) and returns the exit code.
 async fn serve_until_shutdown(started: Started, shutdown: &Shutdown) -> ExitCode {
-    match shutdown.lock("service") {
-        Ok(lock) => {
-            let supervisor = started.supervisor;
-            let _watch = sentinel::spawn("service/stopped", async move {
-                let result = supervisor.await;
-                drop(lock);
-                result
-            });
-        }
-        Err(started) => tracing::warn!(%started, "shutdown began before the service started"),
-    }
     let report = shutdown.wait().await;
+    // The supervisor has stopped by now; its own failures were logged by sentinel.
+    drop(started.supervisor);
     report.exit_code()
 }
 
@@ -284,7 +276,7 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for path in &args.areas {
-        match lookout_track::areas::load_geojson_file(path) {
+        match lookout_track::areas::load_path(path) {
             Ok(areas) => {
                 let mut n = 0;
                 for area in &areas {
