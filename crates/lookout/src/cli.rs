@@ -180,48 +180,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Parses `90s`, `15m`, `6h`, `2d`, `1h30m` or a plain number of seconds.
+/// Parses `90s`, `15m`, `6h`, `2d`, `1h30m` or a plain number of seconds: the configuration
+/// files' syntax, so flags and files agree.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err("empty duration".into());
+    match s.trim().parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => lookout_notify::config::parse_duration(s),
     }
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = 0u64;
-    let mut digits = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => {
-                return Err(format!(
-                    "invalid duration {s:?}: unknown unit {c:?} (use s, m, h or d)"
-                ));
-            }
-        };
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}: expected a number before {c:?}"))?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("invalid duration {s:?}: too large"))?;
-        digits.clear();
-    }
-    if !digits.is_empty() {
-        return Err(format!(
-            "invalid duration {s:?}: number without a unit at the end"
-        ));
-    }
-    Ok(Duration::from_secs(total))
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-fn write_config(dir: &Path, feed: &Path) {
+fn write_config(dir: &Path, feed: &Path, store_url: &str) {
     let areas = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/areas/nz.geojson"
@@ -45,7 +45,7 @@ fn write_config(dir: &Path, feed: &Path) {
 rules = "rules.toml"
 
 [store]
-url = "sqlite://{db}?mode=rwc"
+url = "{store_url}"
 
 [http]
 listen = "127.0.0.1:0"
@@ -59,7 +59,6 @@ path = "{feed}"
 kind = "geojson"
 path = "{areas}"
 "#,
-            db = dir.join("lookout.db").display(),
             feed = feed.display(),
         ),
     )
@@ -97,9 +96,26 @@ events = ["entered", "exited"]
 }
 
 #[test]
-fn run_serves_ops_endpoints_delivers_and_stops_cleanly_on_sigterm() {
+fn run_on_sqlite_serves_ops_endpoints_delivers_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let feed = dir.path().join("feed.nmea");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("lookout.db").display()
+    );
+    run_service(dir.path(), &url);
+}
+
+#[test]
+fn run_on_postgres_serves_ops_endpoints_delivers_and_stops_cleanly() {
+    let Some(db) = crate::util::FreshPg::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    run_service(dir.path(), &db.url);
+}
+
+fn run_service(dir: &Path, store_url: &str) {
+    let feed = dir.join("feed.nmea");
     let out = lookout()
         .args([
             "simulate",
@@ -119,11 +135,11 @@ fn run_serves_ops_endpoints_delivers_and_stops_cleanly_on_sigterm() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    write_config(dir.path(), &feed);
+    write_config(dir, &feed, store_url);
 
     let mut child = lookout()
         .args(["--log-format", "json", "run", "--config"])
-        .arg(dir.path().join("lookout.toml"))
+        .arg(dir.join("lookout.toml"))
         .env("LOOKOUT_LOG", "info")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -160,7 +176,7 @@ fn run_serves_ops_endpoints_delivers_and_stops_cleanly_on_sigterm() {
 
     // The recording is replayed as fast as possible; mail follows.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let maildir = dir.path().join("maildir/new");
+    let maildir = dir.join("maildir/new");
     let mut n_mail = 0;
     while Instant::now() < deadline {
         n_mail = std::fs::read_dir(&maildir).map(|d| d.count()).unwrap_or(0);

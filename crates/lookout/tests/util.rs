@@ -31,3 +31,79 @@ pub(crate) fn shared_data(rel: &str) -> Option<PathBuf> {
     );
     None
 }
+
+/// A fresh PostgreSQL database for one test, dropped afterwards.
+pub(crate) struct FreshPg {
+    /// Its URL.
+    pub(crate) url: String,
+    admin: String,
+    name: String,
+}
+
+impl FreshPg {
+    /// Creates one on `LOOKOUT_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
+    /// or returns `None` (after saying why) when no server answers and `LOOKOUT_REQUIRE_PG` is
+    /// not set.
+    pub(crate) fn create() -> Option<FreshPg> {
+        let admin = std::env::var("LOOKOUT_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        // Only digits and underscores: safe to splice into the statement.
+        let name = format!("lookout_it_{}", uuid_like());
+        let result = block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await?;
+            conn.close().await
+        });
+        if let Err(err) = result {
+            assert!(
+                std::env::var_os("LOOKOUT_REQUIRE_PG").is_none(),
+                "LOOKOUT_REQUIRE_PG is set but PostgreSQL at {admin} is unusable: {err}"
+            );
+            eprintln!(
+                "skipped: PostgreSQL at {admin} is unusable ({err}); set LOOKOUT_REQUIRE_PG=1 to fail instead"
+            );
+            return None;
+        }
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        Some(FreshPg {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        })
+    }
+}
+
+impl Drop for FreshPg {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = block_on(async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await?;
+            conn.close().await
+        });
+    }
+}
+
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(fut)
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}_{nanos}", std::process::id())
+}
