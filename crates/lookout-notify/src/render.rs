@@ -86,6 +86,8 @@ pub struct Renderer {
     env: Environment<'static>,
     /// Registered names that failed to parse, with the error.
     broken: HashMap<String, String>,
+    /// Override scopes registered so far (`dir`, `orgs/<org>`, `rules/<rule>`).
+    scopes: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -106,6 +108,7 @@ impl Renderer {
     /// A renderer with only the shipped templates.
     pub fn with_defaults() -> Renderer {
         let mut env = Environment::new();
+        env.add_filter("slack_escape", slack_escape);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         let mut broken = HashMap::new();
         for (name, source) in DEFAULT_TEMPLATES {
@@ -114,7 +117,11 @@ impl Renderer {
                 broken.insert(registered, err.to_string());
             }
         }
-        Renderer { env, broken }
+        Renderer {
+            env,
+            broken,
+            scopes: std::collections::BTreeSet::new(),
+        }
     }
 
     /// Registers a template function `test_panic(message)` that panics (feature `test-util`),
@@ -137,11 +144,9 @@ impl Renderer {
         name: &str,
         source: &str,
     ) -> Result<(), RenderError> {
-        let registered = if scope.is_empty() {
-            format!("dir/{name}")
-        } else {
-            format!("{scope}/{name}")
-        };
+        let scope = if scope.is_empty() { "dir" } else { scope };
+        let registered = format!("{scope}/{name}");
+        self.scopes.insert(scope.to_owned());
         match self
             .env
             .add_template_owned(registered.clone(), source.to_owned())
@@ -311,6 +316,91 @@ impl Renderer {
         }
     }
 
+    /// Renders every kind on every channel, and a digest, with sample data through each
+    /// override scope, returning each distinct failure (what `lookout check` reports, so a
+    /// template that references an unknown variable is found before the first real event).
+    /// Templates that failed to parse are left out: [`Renderer::add_override`] and
+    /// [`Renderer::load_dir`] already reported them.
+    pub fn self_test(&self) -> Vec<RenderError> {
+        use lookout_core::{Delivery, NewNotification};
+        let mut user = User::new("sample-user", "sample-org", "sample@example.com", "UTC");
+        user.name = "Sample User".to_owned();
+        let sample = |kind: EventKind, id: &str, org: &str, rule: &str, channel: ChannelKind| {
+            let at = Timestamp::from_second(1_735_642_800).unwrap_or(Timestamp::UNIX_EPOCH);
+            let gap = matches!(kind, EventKind::GapStarted | EventKind::GapEnded);
+            let event = Event {
+                kind,
+                mmsi: 512_000_001,
+                vessel_name: Some("SAMPLE".to_owned()),
+                area_id: "sample-area".to_owned(),
+                area_name: "Sample Area".to_owned(),
+                at,
+                lat: -41.0,
+                lon: 174.0,
+                last_seen: gap.then(|| at - jiff::SignedDuration::from_hours(6)),
+                gap_seconds: gap.then_some(6 * 3600),
+                threshold_seconds: gap.then_some(6 * 3600),
+            };
+            Notification {
+                id: id.to_owned(),
+                attempt: 1,
+                created_at: at,
+                new: NewNotification {
+                    dedupe_key: String::new(),
+                    org_id: org.to_owned(),
+                    user_id: user.id.clone(),
+                    rule_id: rule.to_owned(),
+                    channel,
+                    destination: String::new(),
+                    delivery: Delivery::Realtime,
+                    event,
+                },
+            }
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut errors = Vec::new();
+        let mut scopes: Vec<(String, String)> = vec![("sample-org".into(), "sample-rule".into())];
+        for scope in &self.scopes {
+            if let Some(org) = scope.strip_prefix("orgs/") {
+                scopes.push((org.to_owned(), "sample-rule".into()));
+            } else if let Some(rule) = scope.strip_prefix("rules/") {
+                scopes.push(("sample-org".into(), rule.to_owned()));
+            }
+        }
+        let channels = [ChannelKind::Email, ChannelKind::Slack, ChannelKind::Webhook];
+        for (org, rule) in &scopes {
+            for channel in channels {
+                let mut results = Vec::new();
+                for kind in EventKind::ALL {
+                    let n = sample(kind, "sample-notification", org, rule, channel);
+                    results.push(self.render_notification(&n, &user).map(|_| ()));
+                }
+                let mut digest_user = user.clone();
+                digest_user.org_id.clone_from(org);
+                let digest = DigestBatch {
+                    id: "sample-digest".to_owned(),
+                    user_id: user.id.clone(),
+                    channel,
+                    destination: String::new(),
+                    period_start: Timestamp::UNIX_EPOCH,
+                    period_end: Timestamp::UNIX_EPOCH,
+                    items: vec![
+                        sample(EventKind::Entered, "n1", org, rule, channel),
+                        sample(EventKind::GapStarted, "n2", org, rule, channel),
+                    ],
+                };
+                results.push(self.render_digest(&digest, &digest_user).map(|_| ()));
+                for err in results.into_iter().filter_map(Result::err) {
+                    if !self.broken.contains_key(&err.template) && seen.insert(err.template.clone())
+                    {
+                        errors.push(err);
+                    }
+                }
+            }
+        }
+        errors
+    }
+
     /// Renders one realtime notification for `user` on the notification's channel.
     pub fn render_notification(
         &self,
@@ -382,6 +472,15 @@ impl Renderer {
         });
         self.render_parts("digest", &user.org_id, None, digest.channel, ctx)
     }
+}
+
+/// Escapes `&`, `<` and `>` as Slack's mrkdwn requires (so a vessel name cannot inject a link
+/// or mention).
+fn slack_escape(value: String) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn is_known_name(name: &str) -> bool {
@@ -496,6 +595,7 @@ mod tests {
     fn every_default_template_parses_and_names_are_known() {
         let r = Renderer::with_defaults();
         assert!(r.broken.is_empty(), "{:?}", r.broken);
+        assert!(r.self_test().is_empty(), "{:?}", r.self_test());
         for (name, _) in DEFAULT_TEMPLATES {
             assert!(is_known_name(name), "{name}");
         }

@@ -75,6 +75,8 @@ impl HttpChannel {
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.total_timeout)
             .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
+            // A signed body is never re-sent elsewhere: a 3xx answer is a permanent failure.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| super::SetupError(format!("cannot build http client: {e}")))?;
         Ok(HttpChannel { client, settings })

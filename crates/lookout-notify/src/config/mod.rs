@@ -343,10 +343,16 @@ impl Config {
     /// there (also reported by [`load`]).
     pub fn renderer(&self) -> (crate::render::Renderer, Vec<crate::render::TemplateProblem>) {
         let mut renderer = crate::render::Renderer::with_defaults();
-        let problems = match &self.templates_dir {
+        let mut problems = match &self.templates_dir {
             Some(dir) => renderer.load_dir(dir),
             None => Vec::new(),
         };
+        problems.extend(renderer.self_test().into_iter().map(|err| {
+            crate::render::TemplateProblem {
+                path: err.template,
+                message: err.message,
+            }
+        }));
         (renderer, problems)
     }
 }

@@ -210,9 +210,10 @@ fn one_digest_schedule_per_user_and_template_problems_are_reported() {
     .unwrap();
     std::fs::create_dir_all(dir.path().join("t")).unwrap();
     std::fs::write(dir.path().join("t/entered.subject.txt"), "{% if %}").unwrap();
+    std::fs::write(dir.path().join("t/exited.html.html"), "{{ vesel }}").unwrap();
     let err = load(&dir.path().join("lookout.toml"), &env(&[])).unwrap_err();
     let got: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
-    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got.len(), 3, "{got:?}");
     assert!(
         got[0].ends_with(
             "r.toml:17: rule \"d2\": field schedule: weekly mon 08:00 differs from daily 08:00 of rule \"d1\": all digest rules of user \"x\" share one schedule"
