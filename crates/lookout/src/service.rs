@@ -243,8 +243,8 @@ async fn track(
         .finish()
         .await
         .context("a tracker shard failed while flushing")?;
-    let vessels: usize = stats.len();
-    tracing::info!(shards = vessels, "tracker flushed its final checkpoint");
+    let accepted: u64 = stats.iter().map(|s| s.accepted).sum();
+    tracing::info!(shards = stats.len(), accepted, "tracker flushed its final checkpoint");
     flushed.cancel();
     Ok(())
 }
