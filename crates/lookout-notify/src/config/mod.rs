@@ -339,8 +339,13 @@ pub struct Config {
 }
 
 impl Config {
-    /// The shipped templates plus the overrides of `templates_dir`, with any problems found
-    /// there (also reported by [`load`]).
+    /// The shipped templates plus the overrides of `templates_dir`, with every problem found
+    /// there: unreadable, misnamed or unparsable files, and templates that fail to render
+    /// sample data ([`crate::render::Renderer::self_test`]).
+    ///
+    /// [`load`] does not include these: `lookout check` should print them and fail, while
+    /// `lookout run` should log them and go on, since a broken template fails only the
+    /// notifications that use it.
     pub fn renderer(&self) -> (crate::render::Renderer, Vec<crate::render::TemplateProblem>) {
         let mut renderer = crate::render::Renderer::with_defaults();
         let mut problems = match &self.templates_dir {

@@ -149,11 +149,6 @@ pub(super) fn load(path: &Path, env: &dyn EnvSource) -> Result<Config, ConfigErr
     if let Some((file, raw)) = rules {
         cx.rules(&file, raw, config.digest.default_schedule);
     }
-    if config.templates_dir.as_ref().is_some_and(|d| d.is_dir()) {
-        for problem in config.renderer().1 {
-            cx.problems.file(Path::new(&problem.path), problem.message);
-        }
-    }
     if !cx.problems.0.is_empty() {
         return Err(ConfigError(cx.problems.0));
     }
