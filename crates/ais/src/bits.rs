@@ -171,6 +171,23 @@ impl<'a> Bits<'a> {
         if width == 0 || width > 32 {
             return 0;
         }
+        // Fast path: the field lies within the payload and an 8-byte window is available.
+        let first = start / 8;
+        if start.saturating_add(usize::try_from(width).unwrap_or(usize::MAX)) <= self.len
+            && let Some(window) = self.bytes.get(first..first.wrapping_add(8))
+        {
+            let word = u64::from_be_bytes(<[u8; 8]>::try_from(window).unwrap_or([0; 8]));
+            let lead = u32::try_from(start % 8).unwrap_or(0);
+            // lead ≤ 7 and width ≤ 32, so both shifts are below 64.
+            let v = (word << lead) >> 64u32.wrapping_sub(width);
+            return u32::try_from(v).unwrap_or(0);
+        }
+        self.u_slow(start, width)
+    }
+
+    /// Bounds-safe path of [`Bits::u`] for fields near or past the payload end.
+    #[cold]
+    fn u_slow(&self, start: usize, width: u32) -> u32 {
         let mut out: u64 = 0;
         let first = start / 8;
         let end_bit = start.saturating_add(usize::try_from(width).unwrap_or(0));
@@ -280,6 +297,27 @@ mod tests {
         // reading past the end yields zeros, never panics
         assert_eq!(r.u(200, 32), 0);
         assert_eq!(r.u(usize::MAX - 3, 32), 0);
+    }
+
+    #[test]
+    fn fast_and_slow_paths_agree() {
+        let mut b = BitBuf::new();
+        b.push_armored(
+            b"55?MbV02;H;s<HtKR20EHE:0@T4@Dn2222222216L961O5Gf0NSQEp6ClRp888888888880",
+            0,
+        )
+        .unwrap();
+        b.finish(2).unwrap();
+        let r = b.reader();
+        for start in 0..r.len() + 40 {
+            for width in 1..=32 {
+                assert_eq!(
+                    r.u(start, width),
+                    r.u_slow(start, width),
+                    "start {start} width {width}"
+                );
+            }
+        }
     }
 
     #[test]
