@@ -77,6 +77,9 @@ macro_rules! embedded {
     };
 }
 
+/// Instructions one render may execute (a 1,000-item digest uses well under a tenth).
+const FUEL_PER_RENDER: u64 = 5_000_000;
+
 /// The shipped default templates: (name, source).
 pub const DEFAULT_TEMPLATES: &[(&str, &str)] =
     embedded!("entered", "exited", "gap_started", "gap_ended", "digest");
@@ -109,6 +112,9 @@ impl Renderer {
     pub fn with_defaults() -> Renderer {
         let mut env = Environment::new();
         env.add_filter("slack_escape", slack_escape);
+        // Bounds the work of one render, so a runaway override (a huge loop) fails its own
+        // message instead of stalling a dispatcher worker.
+        env.set_fuel(Some(FUEL_PER_RENDER));
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         let mut broken = HashMap::new();
         for (name, source) in DEFAULT_TEMPLATES {
@@ -600,5 +606,24 @@ mod tests {
             assert!(is_known_name(name), "{name}");
         }
         assert_eq!(DEFAULT_TEMPLATES.len(), 25);
+    }
+}
+
+#[cfg(test)]
+mod fuel_tests {
+    use super::*;
+
+    #[test]
+    fn a_runaway_template_runs_out_of_fuel() {
+        let mut r = Renderer::with_defaults();
+        r.add_override(
+            "rules/loop",
+            "entered.subject.txt",
+            "{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}",
+        )
+        .unwrap();
+        let out = r.render_one("rules/loop/entered.subject.txt", &Value::from(()));
+        let err = out.unwrap_err();
+        assert!(err.message.contains("fuel"), "{}", err.message);
     }
 }

@@ -335,3 +335,37 @@ fn a_panicking_template_fails_only_its_notification() {
     n.new.rule_id = "r-other".into();
     assert!(r.render_notification(&n, &u).is_ok());
 }
+
+#[test]
+fn a_thousand_item_digest_renders_within_the_fuel_budget() {
+    let r = Renderer::with_defaults();
+    let u = user("Europe/London");
+    let items: Vec<_> = (0..1000)
+        .map(|i| {
+            notification(
+                &format!("n{i}"),
+                &u,
+                ChannelKind::Email,
+                "u1@example.com",
+                event(EventKind::Entered, "2025-01-01T00:00:00Z"),
+            )
+        })
+        .collect();
+    for channel in [ChannelKind::Email, ChannelKind::Slack, ChannelKind::Webhook] {
+        let digest = DigestBatch {
+            id: "d".into(),
+            user_id: "u1".into(),
+            channel,
+            destination: "x".into(),
+            period_start: "2024-12-31T08:00:00Z".parse().unwrap(),
+            period_end: "2025-01-01T08:00:00Z".parse().unwrap(),
+            items: items.clone(),
+        };
+        let out = r.render_digest(&digest, &u).unwrap();
+        assert!(
+            out.subject.starts_with("Lookout digest: 1000 events"),
+            "{}",
+            out.subject
+        );
+    }
+}
