@@ -20,6 +20,8 @@ pub enum SmtpMode {
     PermFail,
     /// Read the whole message, then never answer the final `.`.
     HangAfterData,
+    /// Accept the connection and never send the greeting.
+    HangOnGreeting,
 }
 
 /// One accepted message.
@@ -146,6 +148,9 @@ fn strip_path(arg: &str) -> String {
 async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
+    if lock(&state).mode == SmtpMode::HangOnGreeting {
+        std::future::pending::<()>().await;
+    }
     write
         .write_all(b"220 lookout.test ESMTP test receiver\r\n")
         .await?;
@@ -167,7 +172,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
             match mode {
                 SmtpMode::TempFail => b"451 4.3.0 try again later\r\n",
                 SmtpMode::PermFail => b"550 5.7.1 mailbox unavailable\r\n",
-                SmtpMode::Accept | SmtpMode::HangAfterData => {
+                SmtpMode::Accept | SmtpMode::HangAfterData | SmtpMode::HangOnGreeting => {
                     from = strip_path(&line[10..]);
                     to.clear();
                     b"250 2.1.0 ok\r\n"

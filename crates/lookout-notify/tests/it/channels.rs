@@ -91,6 +91,29 @@ async fn smtp_4xx_is_transient_and_5xx_permanent() {
 }
 
 #[tokio::test]
+async fn smtp_silent_greeting_times_out_as_transient() {
+    let server = SmtpServer::start(SmtpMode::HangOnGreeting).await.unwrap();
+    let mut settings = server.settings();
+    settings.total_timeout = Duration::from_millis(300);
+    let channel = SmtpChannel::new(settings).unwrap();
+    let s = channel.settings();
+    let msg = build_message(
+        "n1",
+        &s.from,
+        &s.message_id_domain,
+        "u1@example.com",
+        &rendered(ChannelKind::Email),
+    )
+    .unwrap();
+    let err = channel.send(&msg).await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Transient { reason, .. } if reason.contains("timed out")),
+        "{err}"
+    );
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
 async fn smtp_hang_times_out_as_transient() {
     let server = SmtpServer::start(SmtpMode::HangAfterData).await.unwrap();
     let mut settings = server.settings();
