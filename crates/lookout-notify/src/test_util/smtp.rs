@@ -122,7 +122,8 @@ impl SmtpServer {
         lock(&self.state).connections
     }
 
-    /// Plain-SMTP settings pointing at this server, with short timeouts.
+    /// Plain-SMTP settings pointing at this server (2 s connect, 10 s total: generous for a
+    /// loaded CI machine; hang tests shorten `total_timeout`).
     pub fn settings(&self) -> SmtpSettings {
         let mut s = SmtpSettings::plain(
             "127.0.0.1",
@@ -130,7 +131,7 @@ impl SmtpServer {
             "Lookout <alerts@lookout.test>",
         );
         s.connect_timeout = std::time::Duration::from_secs(2);
-        s.total_timeout = std::time::Duration::from_secs(2);
+        s.total_timeout = std::time::Duration::from_secs(10);
         s.message_id_domain = "lookout.test".to_owned();
         s
     }
