@@ -172,10 +172,36 @@ impl Router {
     }
 }
 
+/// The vessel registry's name for an event whose AIS static data carried none.
+fn registry_name(model: &Model, event: &lookout_core::Event) -> Option<String> {
+    if event
+        .vessel_name
+        .as_deref()
+        .is_some_and(|n| !n.trim().is_empty())
+    {
+        return None;
+    }
+    model
+        .vessels
+        .get(&event.mmsi)
+        .and_then(|v| v.name.clone())
+        .filter(|n| !n.trim().is_empty())
+}
+
 impl Deliver for Router {
     async fn deliver(&self, notification: &Notification) -> Result<(), SendError> {
         let (model, renderer) = self.snapshot();
         let user = Self::recipient(&model, &notification.new.user_id)?;
+        let named;
+        let notification = match registry_name(&model, &notification.new.event) {
+            Some(name) => {
+                let mut copy = notification.clone();
+                copy.new.event.vessel_name = Some(name);
+                named = copy;
+                &named
+            }
+            None => notification,
+        };
         let rendered = renderer
             .render_notification(notification, &user)
             .map_err(|err| {
@@ -204,6 +230,23 @@ impl Deliver for Router {
     async fn deliver_digest(&self, digest: &DigestBatch) -> Result<(), SendError> {
         let (model, renderer) = self.snapshot();
         let user = Self::recipient(&model, &digest.user_id)?;
+        let named;
+        let digest = if digest
+            .items
+            .iter()
+            .any(|n| registry_name(&model, &n.new.event).is_some())
+        {
+            let mut copy = digest.clone();
+            for item in &mut copy.items {
+                if let Some(name) = registry_name(&model, &item.new.event) {
+                    item.new.event.vessel_name = Some(name);
+                }
+            }
+            named = copy;
+            &named
+        } else {
+            digest
+        };
         let rendered = renderer.render_digest(digest, &user).map_err(|err| {
             tracing::error!(
                 digest_id = %digest.id,

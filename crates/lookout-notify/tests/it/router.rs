@@ -254,7 +254,11 @@ email = "kiri@example.com"
 timezone = "Pacific/Auckland"
 channels = [{ kind = "maildir", path = "mail/kiri" }, { kind = "webhook", endpoint = "ops" }]
 "#;
-    let rules = r#"[[rules]]
+    let rules = r#"[[vessels]]
+mmsi = 512000001
+name = "REGISTRY NAME"
+
+[[rules]]
 id = "nz"
 owner = "kiri"
 mmsi = [512000001]
@@ -277,7 +281,9 @@ events = ["entered"]
     assert!(problems.is_empty(), "{problems:?}");
     let index = lookout_notify::RuleIndex::new(Arc::new(config.model.clone()));
 
-    let outcome = index.match_event(&event(EventKind::Entered, "2024-12-31T11:00:00Z"));
+    let mut e = event(EventKind::Entered, "2024-12-31T11:00:00Z");
+    e.vessel_name = None; // no static data yet: the registry's name is used
+    let outcome = index.match_event(&e);
     assert_eq!(outcome.notifications.len(), 2);
     for (i, new) in outcome.notifications.into_iter().enumerate() {
         let n = lookout_core::Notification {
@@ -294,6 +300,7 @@ events = ["entered"]
     let mail = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
     assert!(mail.contains("To: kiri@example.com"), "{mail}");
     assert!(mail.contains("-- custom for rule nz"), "{mail}");
+    assert!(mail.contains("Vessel REGISTRY NAME has entered"), "{mail}");
     let got = hook.received();
     assert_eq!(got.len(), 1);
     assert!(lookout_notify::channels::verify_signature(
