@@ -210,9 +210,11 @@ impl DigestSchedule {
             .map(|z| z.timestamp())
             .unwrap_or(end);
         let mut start = self.next_after(probe, tz);
+        // Each step moves forward by about a period; the guard stops at jiff's range end,
+        // where next_after cannot advance.
         loop {
             let next = self.next_after(start, tz);
-            if next >= end {
+            if next >= end || next <= start {
                 return (start, end);
             }
             start = next;
