@@ -29,6 +29,31 @@ pub enum Cadence {
     /// Once per local calendar day at the schedule's time.
     #[default]
     Daily,
+    /// Once a week, on this local weekday at the schedule's time.
+    Weekly(jiff::civil::Weekday),
+}
+
+impl Cadence {
+    /// The latest date `<= date` on which this cadence sends.
+    fn send_date_on_or_before(self, date: Date) -> Result<Date, jiff::Error> {
+        match self {
+            Cadence::Daily => Ok(date),
+            Cadence::Weekly(weekday) => {
+                let back = (date.weekday().to_monday_zero_offset()
+                    - weekday.to_monday_zero_offset())
+                .rem_euclid(7);
+                date.checked_sub(jiff::Span::new().days(i64::from(back)))
+            }
+        }
+    }
+
+    /// The send date before `date` (itself a send date).
+    fn previous_send_date(self, date: Date) -> Result<Date, jiff::Error> {
+        match self {
+            Cadence::Daily => date.yesterday(),
+            Cadence::Weekly(_) => date.checked_sub(jiff::Span::new().days(7)),
+        }
+    }
 }
 
 /// When one user's digest goes out on one channel.
@@ -78,13 +103,14 @@ pub fn period_at(schedule: &DigestSchedule, now: Timestamp) -> Result<Period, St
         source,
     })?;
     let compute = || -> Result<Period, jiff::Error> {
-        let mut day = now.to_zoned(tz.clone()).date();
+        let cadence = schedule.cadence;
+        let mut day = cadence.send_date_on_or_before(now.to_zoned(tz.clone()).date())?;
         let mut end = send_instant(&tz, day, schedule.at)?;
         if end > now {
-            day = day.yesterday()?;
+            day = cadence.previous_send_date(day)?;
             end = send_instant(&tz, day, schedule.at)?;
         }
-        let start = send_instant(&tz, day.yesterday()?, schedule.at)?;
+        let start = send_instant(&tz, cadence.previous_send_date(day)?, schedule.at)?;
         Ok(Period { start, end })
     };
     compute().map_err(|source| StoreError::Period {
@@ -350,6 +376,33 @@ mod tests {
             now += jiff::SignedDuration::from_mins(5);
         }
         seen
+    }
+
+    #[test]
+    fn weekly_sends_once_a_week_on_its_local_weekday_across_dst() {
+        let schedule = DigestSchedule {
+            cadence: Cadence::Weekly(jiff::civil::Weekday::Monday),
+            ..auckland("08:00")
+        };
+        // September 2025: NZ moves to NZDT on Sunday 28th; Mondays 08:00 local.
+        let seen = ends(&schedule, "2025-09-10T00:00Z", "2025-10-07T00:00Z");
+        assert_eq!(
+            seen,
+            vec![
+                ts("2025-09-07T20:00Z"), // Mon 8 Sep 08:00 NZST
+                ts("2025-09-14T20:00Z"),
+                ts("2025-09-21T20:00Z"),
+                ts("2025-09-28T19:00Z"), // Mon 29 Sep 08:00 NZDT
+                ts("2025-10-05T19:00Z"),
+            ]
+        );
+        let p = period_at(&schedule, ts("2025-09-30T00:00Z")).unwrap();
+        assert_eq!(p.start, ts("2025-09-21T20:00Z"));
+        assert_eq!(
+            p.end,
+            ts("2025-09-28T19:00Z"),
+            "a week of 167 hours across the change"
+        );
     }
 
     #[test]

@@ -268,8 +268,8 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 if let Err(e) = setup::build_areas(&config) {
                     problems.push(e.0);
                 }
-                if let Err(e) = setup::digest_schedules(&config.model) {
-                    problems.push(e.0);
+                for problem in config.renderer().1 {
+                    problems.push(format!("{}: {}", problem.path, problem.message));
                 }
             }
             Err(e) => problems.push(e.to_string()),

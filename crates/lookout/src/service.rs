@@ -244,7 +244,11 @@ async fn track(
         .await
         .context("a tracker shard failed while flushing")?;
     let accepted: u64 = stats.iter().map(|s| s.accepted).sum();
-    tracing::info!(shards = stats.len(), accepted, "tracker flushed its final checkpoint");
+    tracing::info!(
+        shards = stats.len(),
+        accepted,
+        "tracker flushed its final checkpoint"
+    );
     flushed.cancel();
     Ok(())
 }

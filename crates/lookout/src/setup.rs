@@ -13,10 +13,8 @@ use lookout_core::ChannelKind;
 use lookout_feed::source::{
     FileConfig, SourceConfig, SourceKind, Speed, TcpClientConfig, TcpServerConfig, UdpConfig,
 };
-use lookout_notify::channels::SmtpChannel;
 use lookout_notify::config::{AreaSpec, Config, SourceKindSpec};
 use lookout_notify::model::{DeliveryMode, DigestSchedule as RuleSchedule, Model};
-use lookout_notify::render::Renderer;
 use lookout_notify::router::Router;
 use lookout_notify::rules::RuleIndex;
 use lookout_store::{Cadence, DigestSchedule, DispatcherConfig, Store};
@@ -156,17 +154,15 @@ pub fn sources(config: &Config) -> Vec<SourceConfig> {
 }
 
 /// Digest schedules: one per (user, channel) of every enabled digest rule.
-pub fn digest_schedules(model: &Model) -> Result<Vec<DigestSchedule>, UsageError> {
+pub fn digest_schedules(model: &Model) -> Vec<DigestSchedule> {
     let mut schedules: BTreeMap<(String, ChannelKind), DigestSchedule> = BTreeMap::new();
     for rule in model.rules.iter().filter(|r| r.enabled) {
         let DeliveryMode::Digest(schedule) = rule.delivery else {
             continue;
         };
-        let RuleSchedule::Daily { at } = schedule else {
-            return Err(UsageError(format!(
-                "rule {:?}: weekly digests are not supported by the digest scheduler yet; use \"daily HH:MM\"",
-                rule.id
-            )));
+        let (at, cadence) = match schedule {
+            RuleSchedule::Daily { at } => (at, Cadence::Daily),
+            RuleSchedule::Weekly { weekday, at } => (at, Cadence::Weekly(weekday)),
         };
         let Some(user) = model.users.get(&rule.owner) else {
             continue;
@@ -186,11 +182,11 @@ pub fn digest_schedules(model: &Model) -> Result<Vec<DigestSchedule>, UsageError
                     destination: channel.destination.clone(),
                     timezone: user.timezone_name.clone(),
                     at,
-                    cadence: Cadence::Daily,
+                    cadence,
                 });
         }
     }
-    Ok(schedules.into_values().collect())
+    schedules.into_values().collect()
 }
 
 /// Opens the store named by the configuration and applies migrations.
@@ -225,28 +221,15 @@ pub async fn parts(config: &Config, shard_config: ShardConfig) -> anyhow::Result
     let model = Arc::new(config.model.clone());
     let rules = Arc::new(RuleIndex::new(Arc::clone(&model)));
     let tracker = tracker_config(&rules, &areas);
-    let digests = digest_schedules(&model)?;
+    let digests = digest_schedules(&model);
 
-    let mut renderer = Renderer::with_defaults();
-    if let Some(dir) = &config.templates_dir {
-        let problems = renderer.load_dir(dir);
-        if !problems.is_empty() {
-            let list = problems
-                .iter()
-                .map(|p| format!("  {}: {}", p.path, p.message))
-                .collect::<Vec<_>>()
-                .join("\n");
-            return Err(UsageError(format!("template problems:\n{list}")).into());
-        }
+    let (router, template_problems) =
+        Router::from_config(config).map_err(|e| UsageError(format!("channels: {e}")))?;
+    // A broken template fails only the notifications that use it (dead, with the error), so
+    // the service starts; `lookout check` fails on these.
+    for problem in &template_problems {
+        tracing::error!(template = %problem.path, problem = %problem.message, "template problem");
     }
-    let smtp = match &config.smtp {
-        Some(settings) => {
-            Some(SmtpChannel::new(settings.clone()).map_err(|e| UsageError(format!("smtp: {e}")))?)
-        }
-        None => None,
-    };
-    let router = Router::new(model, Arc::new(renderer), smtp, config.http_client.clone())
-        .map_err(|e| UsageError(format!("channels: {e}")))?;
 
     let mut dispatcher = DispatcherConfig::default();
     let d = &config.dispatcher;
