@@ -1,5 +1,5 @@
 //! Ops endpoints: `/healthz`, `/tasks` and `/metrics` from `sentinel`, plus `/readyz` (store
-//! reachable), `/info` (version, git sha, build and start time, uptime) and `/connections`
+//! reachable, ingest not down), `/info` (version, git sha, build and start time, uptime) and `/connections`
 //! (every live feed connection).
 
 use std::sync::OnceLock;
@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use jiff::Timestamp;
-use lookout_feed::ConnectionRegistry;
+use lookout_feed::{ConnectionRegistry, SourceState};
 use lookout_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
@@ -106,18 +106,121 @@ async fn connections(State(state): State<OpsState>) -> Response {
     Json(state.registry.snapshot()).into_response()
 }
 
+/// What `/readyz` answers.
+#[derive(Debug, Serialize)]
+pub struct Readiness {
+    /// True when the store answered and ingest is not down.
+    pub ready: bool,
+    /// `ok`, or why the store is not usable.
+    pub store: String,
+    /// `ok`, or why ingest is down.
+    pub ingest: String,
+}
+
+/// Ingest is down when sources are configured, none of them is up, and one is backing off
+/// after a failure (a file source that reached its end is not down).
+fn ingest_state(registry: &ConnectionRegistry) -> Result<(), String> {
+    let sources = registry.snapshot().sources;
+    let any_up = sources.iter().any(|s| s.state == SourceState::Up);
+    let failing: Vec<&str> = sources
+        .iter()
+        .filter(|s| s.state == SourceState::Backoff)
+        .map(|s| s.source.as_str())
+        .collect();
+    if any_up || failing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "no source is up; reconnecting: {}",
+            failing.join(", ")
+        ))
+    }
+}
+
 async fn readyz(State(state): State<OpsState>) -> Response {
     let timeout = std::time::Duration::from_secs(2);
-    match tokio::time::timeout(timeout, state.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+    let store = match tokio::time::timeout(timeout, state.store.ping()).await {
+        Ok(Ok(())) => Ok(()),
         Ok(Err(err)) => {
             tracing::warn!(error = %sentinel::error_chain(&err), "readiness: store unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n").into_response()
+            Err("store unreachable".to_owned())
         }
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store did not answer within 2 s\n",
+        Err(_) => Err("store did not answer within 2 s".to_owned()),
+    };
+    let ingest = ingest_state(&state.registry);
+    let ready = store.is_ok() && ingest.is_ok();
+    let body = Readiness {
+        ready,
+        store: store.err().unwrap_or_else(|| "ok".to_owned()),
+        ingest: ingest.err().unwrap_or_else(|| "ok".to_owned()),
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    async fn get(app: Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let response = app
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn readyz_fails_naming_the_reason_when_every_source_is_down() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let registry = ConnectionRegistry::new();
+        let app = || app(OpsState::new(store.clone(), registry.clone()));
+
+        let (status, body) = get(app(), "/readyz").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        registry.set_source_state(
+            "hub",
+            SourceState::Backoff,
+            Some("connection refused".into()),
+        );
+        let (status, body) = get(app(), "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["store"], "ok");
+        assert!(body["ingest"].as_str().unwrap().contains("hub"), "{body}");
+
+        registry.set_source_state("backup", SourceState::Up, None);
+        let (status, _) = get(app(), "/readyz").await;
+        assert_eq!(status, StatusCode::OK, "one source up is enough");
+
+        store.close().await;
+        let (status, body) = get(app(), "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_ne!(body["store"], "ok");
+    }
+
+    #[tokio::test]
+    async fn info_reports_version_and_uptime() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let (status, body) = get(
+            app(OpsState::new(store, ConnectionRegistry::new())),
+            "/info",
         )
-            .into_response(),
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+        assert!(body["uptime_seconds"].as_i64().unwrap() >= 0);
     }
 }
