@@ -1,5 +1,8 @@
 //! Integration tests of the `lookout` binary and service, one module per area.
 
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
 mod cli;
 mod demo;
 mod replay;
