@@ -17,7 +17,7 @@ pub struct SourceId {
 }
 
 impl SourceId {
-    /// Builds from printable ASCII of at most [`MAX_SOURCE_LEN`] bytes.
+    /// Builds from printable ASCII of at most 32 bytes.
     pub fn new(text: &str) -> Option<Self> {
         Self::from_bytes(text.as_bytes())
     }
