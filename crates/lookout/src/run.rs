@@ -115,6 +115,8 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    // Metrics recorder first, before the simulator or receiver register anything.
+    let _ = crate::ops::prometheus();
     let shutdown = Shutdown::new(DeadlineMode::Forceful(SHUTDOWN_DEADLINE));
     shutdown
         .listen_for_signals()

@@ -95,6 +95,9 @@ pub struct Started {
 /// # Errors
 /// The ops address cannot be bound.
 pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<Started> {
+    // Install the metrics recorder before any stage registers a metric: a handle taken from
+    // the no-op recorder stays a no-op for good.
+    let _ = ops::prometheus();
     let registry = ConnectionRegistry::new();
     let listener = std::net::TcpListener::bind(parts.http_listen).with_context(|| {
         format!(
