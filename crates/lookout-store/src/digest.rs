@@ -328,7 +328,14 @@ impl DigestScheduler {
     /// # Cancel safety
     /// Cancel with the token; dropping the future mid-pass loses nothing (each digest is
     /// created in its own transaction, which rolls back if dropped).
+    ///
+    /// Beats the `sentinel` heartbeat `digest-scheduler` after every pass, so a pass stuck on
+    /// the database shows as a stale loop.
     pub async fn run(self, cancel: CancellationToken) {
+        let heartbeat = sentinel::Heartbeat::register(
+            "digest-scheduler",
+            self.interval.saturating_mul(3) + Duration::from_secs(60),
+        );
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -337,8 +344,10 @@ impl DigestScheduler {
                 _ = ticker.tick() => {}
             }
             if let Err(error) = self.tick(Timestamp::now()).await {
+                metrics::counter!("lookout_digest_schedule_failures_total").increment(1);
                 tracing::warn!(error = %error, "digest scheduling pass failed; retrying next tick");
             }
+            heartbeat.beat();
         }
     }
 }
