@@ -156,7 +156,7 @@ pub fn snapshot() -> Snapshot {
         let running = stats.running.load(Ordering::Relaxed);
         if running > 0 {
             let since =
-                *EPOCH + Duration::from_nanos(stats.busy_since_nanos.load(Ordering::Relaxed));
+                EPOCHS.0 + Duration::from_nanos(stats.busy_since_nanos.load(Ordering::Relaxed));
             rows.push(Row {
                 id: stats.id,
                 name: name.clone(),
@@ -223,7 +223,10 @@ struct Record {
     shared: Arc<Entry>,
 }
 
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+/// One moment on both clocks: the OS clock (`std`) and the task clock (`quanta`, TSC-based where
+/// available), so a task-clock reading converts to a `std` instant.
+static EPOCHS: LazyLock<(Instant, quanta::Instant)> =
+    LazyLock::new(|| (Instant::now(), quanta::Instant::now()));
 static BY_NAME: LazyLock<Mutex<HashMap<TaskName, Arc<NameStats>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 /// Past this many names, names with nothing running and no other holder are forgotten.
@@ -235,7 +238,7 @@ const MAX_NAMES: usize = 4096;
 pub(crate) struct NameStats {
     id: u64,
     running: AtomicU64,
-    /// Nanoseconds after [`EPOCH`] when `running` last went from 0 to 1.
+    /// Nanoseconds after [`EPOCHS`] when `running` last went from 0 to 1.
     busy_since_nanos: AtomicU64,
 }
 
@@ -261,9 +264,9 @@ impl NameStats {
     }
 
     /// One more task of this name runs, since `started`.
-    pub(crate) fn enter(&self, started: Instant) {
+    pub(crate) fn enter(&self, started: quanta::Instant) {
         if self.running.fetch_add(1, Ordering::Relaxed) == 0 {
-            let since = u64::try_from(started.saturating_duration_since(*EPOCH).as_nanos())
+            let since = u64::try_from(started.saturating_duration_since(EPOCHS.1).as_nanos())
                 .unwrap_or(u64::MAX);
             self.busy_since_nanos.store(since, Ordering::Relaxed);
         }

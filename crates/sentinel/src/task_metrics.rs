@@ -24,6 +24,8 @@ const MAX_CACHED: usize = 1024;
 thread_local! {
     /// Per thread, so the spawn path takes no lock; keys are plain data, so each thread building its own is fine.
     static CACHE: RefCell<HashMap<TaskName, Arc<TaskKeys>, FastHash>> = const { RefCell::new(HashMap::with_hasher(FastHash)) };
+    /// The keys used last on this thread: a loop spawning one name per item skips the hash lookup.
+    static LAST: RefCell<Option<(TaskName, Arc<TaskKeys>)>> = const { RefCell::new(None) };
 }
 
 /// A cheap FNV-style hasher for the cache: task names come from code, not from outside input, so SipHash's
@@ -95,6 +97,21 @@ impl TaskKeys {
 
     /// The keys for `name`, built on first use.
     pub(crate) fn get(name: &TaskName) -> Arc<TaskKeys> {
+        let last = LAST.try_with(|last| match &*last.borrow() {
+            Some((last_name, keys)) if last_name == name => Some(Arc::clone(keys)),
+            _ => None,
+        });
+        if let Ok(Some(keys)) = last {
+            return keys;
+        }
+        let keys = Self::lookup(name);
+        // Only during thread teardown is the slot gone; the next call then looks up again.
+        let _ = LAST.try_with(|last| *last.borrow_mut() = Some((name.clone(), Arc::clone(&keys))));
+        keys
+    }
+
+    /// The keys for `name` from the per-thread map, built on first use.
+    fn lookup(name: &TaskName) -> Arc<TaskKeys> {
         let cached = CACHE.try_with(|cache| {
             let mut cache = cache.borrow_mut();
             if let Some(keys) = cache.get(name) {
