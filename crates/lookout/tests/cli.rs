@@ -1,6 +1,6 @@
 //! The command line: version, usage errors, `check`.
 
-use crate::util::{lookout, testdata};
+use crate::util::{lookout, run_ok, testdata};
 
 #[test]
 fn version_and_help_name_the_program() {
@@ -37,21 +37,16 @@ fn check_reports_every_area_problem_at_once_with_exit_64() {
 
 #[test]
 fn check_accepts_the_shipped_examples() {
-    let out = lookout()
-        .args(["check", "--areas"])
-        .arg(testdata("areas/denmark.geojson"))
-        .arg("--config")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../examples/lookout.toml"
-        ))
-        .env("LOOKOUT_DEMO_WEBHOOK_SECRET", "x")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        lookout()
+            .args(["check", "--areas"])
+            .arg(testdata("areas/denmark.geojson"))
+            .arg("--config")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../examples/lookout.toml"
+            ))
+            .env("LOOKOUT_DEMO_WEBHOOK_SECRET", "x"),
     );
 }
 

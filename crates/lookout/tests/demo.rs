@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::lookout;
+use crate::util::{lookout, sigterm};
 
 fn subjects(maildir: &Path) -> Vec<String> {
     let mut subjects = Vec::new();
@@ -54,11 +54,7 @@ fn demo_delivers_every_kind_within_a_minute_and_stops_cleanly() {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigterm(&child);
     let out = child.wait_with_output().unwrap();
     for w in wanted {
         assert!(

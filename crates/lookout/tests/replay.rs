@@ -3,22 +3,17 @@
 
 use lookout_core::{Event, EventKind};
 
-use crate::util::{lookout, shared_data, testdata};
+use crate::util::{lookout, run_ok, shared_data, testdata};
 
 fn replay(args: &[&str]) -> (Vec<Event>, String) {
     let feed = shared_data("ais/dma/stream_example.txt").expect("checked by the caller");
-    let out = lookout()
-        .arg("replay")
-        .arg(&feed)
-        .arg("--areas")
-        .arg(testdata("areas/denmark.geojson"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        lookout()
+            .arg("replay")
+            .arg(&feed)
+            .arg("--areas")
+            .arg(testdata("areas/denmark.geojson"))
+            .args(args),
     );
     let events = String::from_utf8(out.stdout)
         .unwrap()

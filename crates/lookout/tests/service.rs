@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::lookout;
+use crate::util::{lookout, run_ok, sigterm};
 
 /// A minimal HTTP/1.1 GET: (status, body).
 fn get(addr: &str, path: &str) -> (u16, String) {
@@ -116,24 +116,19 @@ fn run_on_postgres_serves_ops_endpoints_delivers_and_stops_cleanly() {
 
 fn run_service(dir: &Path, store_url: &str) {
     let feed = dir.join("feed.nmea");
-    let out = lookout()
-        .args([
-            "simulate",
-            "--vessels",
-            "30",
-            "--hours",
-            "1",
-            "--seed",
-            "7",
-            "--out",
-        ])
-        .arg(&feed)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        lookout()
+            .args([
+                "simulate",
+                "--vessels",
+                "30",
+                "--hours",
+                "1",
+                "--seed",
+                "7",
+                "--out",
+            ])
+            .arg(&feed),
     );
     write_config(dir, &feed, store_url);
 
@@ -205,11 +200,7 @@ fn run_service(dir: &Path, store_url: &str) {
         assert!(metrics.contains(name), "/metrics lacks {name}");
     }
 
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigterm(&child);
     let status = child.wait().unwrap();
     let log = drain.join().unwrap();
     assert_eq!(status.code(), Some(0), "{log}");

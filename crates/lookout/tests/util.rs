@@ -7,6 +7,26 @@ pub(crate) fn lookout() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
 }
 
+/// Runs `cmd` to completion and asserts that it succeeded, showing its stderr otherwise.
+pub(crate) fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Sends SIGTERM to a child process, as a service manager does.
+pub(crate) fn sigterm(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -TERM {} failed", child.id());
+}
+
 /// `testdata/` of this repository.
 pub(crate) fn testdata(rel: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata")).join(rel)
