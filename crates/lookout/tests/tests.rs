@@ -5,6 +5,7 @@
 
 mod cli;
 mod demo;
+mod pipeline;
 mod replay;
 mod service;
 mod util;
