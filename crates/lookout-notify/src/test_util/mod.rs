@@ -13,15 +13,15 @@ mod smtp;
 pub use http::{HttpMode, HttpReceiver, ReceivedRequest};
 pub use smtp::{ReceivedMail, SmtpMode, SmtpServer};
 
-/// The one place this crate spawns: the test servers' accept loops and connections.
-///
-/// `sentinel::spawn` is the project's way to spawn, but these are test-only helpers and the
-/// crate does not otherwise depend on `sentinel`; a server task failing fails the test that
-/// uses it through its visible effect (no reply).
-#[allow(clippy::disallowed_methods)]
+/// The one place this crate spawns: the test servers' accept loops and connections, through
+/// `sentinel` like every other task (a panic in a test server is logged and counted, and the
+/// test that uses it fails through its visible effect: no reply).
 fn spawn_background<F>(fut: F)
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    drop(tokio::spawn(fut));
+    drop(sentinel::spawn("test-util/server", async move {
+        fut.await;
+        Ok::<(), std::convert::Infallible>(())
+    }));
 }
