@@ -208,6 +208,11 @@ fn tracker_child(
 
 /// The tracker stage: restores the checkpoint, routes observations to the shards, and on
 /// shutdown drains what the sources delivered and flushes the shards' final checkpoint.
+///
+/// When this stage restarts mid-run (a shard panicked), it restores from the last *committed*
+/// checkpoint: events its previous incarnation emitted that the recorder had not committed yet
+/// can be emitted again, with the time of the new report and so a new dedupe key. Rare (the
+/// recorder commits every 250 ms) and logged; the alternative, losing them, would be worse.
 #[allow(clippy::too_many_arguments)]
 async fn track(
     store: Store,
