@@ -19,10 +19,10 @@ use anyhow::Context;
 use jiff::Timestamp;
 use lookout_core::Event;
 use lookout_feed::adapter::{self, Adapted};
-use lookout_track::areas::{AreaIndex, load_path};
 use lookout_track::tracker::{AreaPolicy, Tracker, TrackerConfig, TrackerStats};
 
 use crate::cli::{ReplayArgs, UsageError};
+use crate::setup;
 
 /// Counters of one replay, printed as the summary.
 #[derive(Debug, Default, Clone)]
@@ -59,17 +59,10 @@ pub fn parse_speed(s: &str) -> Result<Option<f64>, UsageError> {
     }
 }
 
-/// Loads a GeoJSON area file (or a directory of them) into an index, reporting every problem at once.
-pub fn load_areas(path: &Path) -> anyhow::Result<Arc<AreaIndex>> {
-    let areas = load_path(path).map_err(|e| UsageError(e.to_string()))?;
-    let index = AreaIndex::new(areas).map_err(|e| UsageError(e.to_string()))?;
-    Ok(Arc::new(index))
-}
-
 /// Runs `lookout replay`.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let speed = parse_speed(&args.speed)?;
-    let areas = load_areas(&args.areas)?;
+    let areas = Arc::new(setup::load_areas(&args.areas)?);
     let policy = AreaPolicy {
         min_dwell: args.min_dwell.unwrap_or_default(),
         gap_thresholds: args.gap.into_iter().collect(),

@@ -27,6 +27,15 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// The shutdown coordinator of a command: SIGINT/SIGTERM start it, `deadline` bounds it all.
+fn shutdown_on_signals(deadline: Duration) -> anyhow::Result<Shutdown> {
+    let shutdown = Shutdown::new(DeadlineMode::Forceful(deadline));
+    shutdown
+        .listen_for_signals()
+        .context("cannot listen for signals")?;
+    Ok(shutdown)
+}
+
 fn load_config(
     path: &Path,
     env: &dyn lookout_notify::config::EnvSource,
@@ -38,10 +47,7 @@ fn load_config(
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(&args.config, &lookout_notify::config::ProcessEnv)?;
     runtime()?.block_on(async {
-        let shutdown = Shutdown::new(DeadlineMode::Forceful(SHUTDOWN_DEADLINE));
-        shutdown
-            .listen_for_signals()
-            .context("cannot listen for signals")?;
+        let shutdown = shutdown_on_signals(SHUTDOWN_DEADLINE)?;
         let parts = setup::parts(&config, ShardConfig::default()).await?;
         let started = service::start(parts, &shutdown).await?;
         tracing::info!(ops = %started.http_addr, config = %args.config.display(), "lookout running");
@@ -117,10 +123,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
 async fn run_demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     // Metrics recorder first, before the simulator or receiver register anything.
     let _ = crate::ops::prometheus();
-    let shutdown = Shutdown::new(DeadlineMode::Forceful(SHUTDOWN_DEADLINE));
-    shutdown
-        .listen_for_signals()
-        .context("cannot listen for signals")?;
+    let shutdown = shutdown_on_signals(SHUTDOWN_DEADLINE)?;
     let dir = &args.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
@@ -232,10 +235,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     };
     let rate = args.rate.unwrap_or(60.0);
     runtime()?.block_on(async {
-        let shutdown = Shutdown::new(DeadlineMode::Forceful(Duration::from_secs(10)));
-        shutdown
-            .listen_for_signals()
-            .context("cannot listen for signals")?;
+        let shutdown = shutdown_on_signals(Duration::from_secs(10))?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -278,22 +278,8 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for path in &args.areas {
-        match lookout_track::areas::load_path(path) {
-            Ok(areas) => {
-                let mut n = 0;
-                for area in &areas {
-                    for problem in area.validate() {
-                        problems.push(problem.to_string());
-                        n += 1;
-                    }
-                }
-                if n == 0
-                    && let Err(e) = lookout_track::areas::AreaIndex::new(areas)
-                {
-                    problems.push(e.to_string());
-                }
-            }
-            Err(e) => problems.push(e.to_string()),
+        if let Err(e) = setup::load_areas(path) {
+            problems.push(e.0);
         }
     }
     if problems.is_empty() {

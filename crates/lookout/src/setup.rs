@@ -25,6 +25,13 @@ use lookout_track::tracker::{AreaPolicy, TrackerConfig};
 use crate::cli::UsageError;
 use crate::service::ServiceParts;
 
+/// Loads a GeoJSON area file (or a directory of them) into an index, reporting every problem
+/// at once (loading validates each area; indexing adds duplicate ids).
+pub fn load_areas(path: &std::path::Path) -> Result<AreaIndex, UsageError> {
+    let areas = areas::load_path(path).map_err(|e| UsageError(e.to_string()))?;
+    AreaIndex::new(areas).map_err(|e| UsageError(e.to_string()))
+}
+
 /// Builds the area index from the configured definitions, reporting every problem at once.
 pub fn build_areas(config: &Config) -> Result<AreaIndex, UsageError> {
     let specs: Vec<areas::AreaSpec> = config.areas.iter().map(track_spec).collect();
