@@ -34,14 +34,24 @@ pub fn load_areas(path: &std::path::Path) -> Result<AreaIndex, UsageError> {
 
 /// Builds the area index from the configured definitions, reporting every problem at once.
 pub fn build_areas(config: &Config) -> Result<AreaIndex, UsageError> {
-    let specs: Vec<areas::AreaSpec> = config.areas.iter().map(track_spec).collect();
+    let mut specs = Vec::with_capacity(config.areas.len());
+    for spec in &config.areas {
+        let Some(spec) = track_spec(spec) else {
+            return Err(UsageError(format!(
+                "{}: area definition {spec:?} is of a kind the tracker cannot build",
+                config.path.display()
+            )));
+        };
+        specs.push(spec);
+    }
     let built =
         areas::load_specs(&specs, &config.base_dir).map_err(|e| UsageError(e.to_string()))?;
     AreaIndex::new(built).map_err(|e| UsageError(e.to_string()))
 }
 
-fn track_spec(spec: &AreaSpec) -> areas::AreaSpec {
-    match spec {
+/// The tracker's form of a configured area; `None` for a kind it does not know.
+fn track_spec(spec: &AreaSpec) -> Option<areas::AreaSpec> {
+    Some(match spec {
         AreaSpec::GeoJson {
             path,
             within_nm,
@@ -69,14 +79,8 @@ fn track_spec(spec: &AreaSpec) -> areas::AreaSpec {
         },
         // `AreaSpec` is non-exhaustive: a new kind must be added here.
         #[allow(unreachable_patterns)]
-        _ => areas::AreaSpec::Circle {
-            id: String::new(),
-            name: String::new(),
-            lat: f64::NAN,
-            lon: f64::NAN,
-            radius_nm: 0.0,
-        },
-    }
+        _ => return None,
+    })
 }
 
 /// Tracker policies: per area, the gap thresholds and the smallest `min_dwell` of its rules.
@@ -104,11 +108,11 @@ pub fn tracker_config(rules: &RuleIndex, areas: &AreaIndex) -> TrackerConfig {
 }
 
 /// The feed sources for the configured inputs (the same options, field by field).
-pub fn sources(config: &Config) -> Vec<SourceConfig> {
+pub fn sources(config: &Config) -> Result<Vec<SourceConfig>, UsageError> {
     config
         .sources
         .iter()
-        .filter_map(|spec| {
+        .map(|spec| {
             let kind = match &spec.kind {
                 SourceKindSpec::TcpClient {
                     addr,
@@ -147,15 +151,18 @@ pub fn sources(config: &Config) -> Vec<SourceConfig> {
                     path: config.base_dir.join(path),
                     speed: speed.map_or(Speed::Max, Speed::Factor),
                 }),
+                // `SourceKindSpec` is non-exhaustive: a new kind must be added here.
                 #[allow(unreachable_patterns)]
                 other => {
-                    tracing::error!(source = %spec.name, kind = ?other, "unsupported source kind; skipped");
-                    return None;
+                    return Err(UsageError(format!(
+                        "source {:?}: {other:?} is of a kind the feed cannot run",
+                        spec.name
+                    )));
                 }
             };
             let mut source = SourceConfig::new(spec.name.clone(), kind);
             source.max_line = spec.max_line;
-            Some(source)
+            Ok(source)
         })
         .collect()
 }
@@ -254,7 +261,7 @@ pub async fn parts(config: &Config, shard_config: ShardConfig) -> anyhow::Result
     let store = open_store(&config.store_url).await?;
     Ok(ServiceParts {
         store,
-        sources: sources(config),
+        sources: sources(config)?,
         areas,
         tracker,
         shards: shard_config,
