@@ -368,7 +368,10 @@ async fn commit(
     token: &CancellationToken,
     heartbeat: &Heartbeat,
 ) {
-    let checkpoint: Vec<VesselCheckpoint> = batch.checkpoint.values().cloned().collect();
+    // Taken, not cloned: the rows live here until they are committed (or given up at shutdown).
+    let checkpoint: Vec<VesselCheckpoint> = std::mem::take(&mut batch.checkpoint)
+        .into_values()
+        .collect();
     let mut delay = Duration::from_millis(200);
     let mut attempts_after_cancel = 0;
     loop {
