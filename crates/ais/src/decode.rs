@@ -70,6 +70,30 @@ fn dims(b: &Bits<'_>, at: usize) -> Dimensions {
 }
 
 /// Decodes a complete de-armoured payload.
+/// The fields types 18 and 19 lay out identically (bits 38..139); the rest is per type.
+fn class_b_position(b: &Bits<'_>, msg_type: u8, repeat: u8, mmsi: Mmsi) -> PositionReport {
+    PositionReport {
+        msg_type,
+        repeat,
+        mmsi,
+        status: None,
+        turn: None,
+        speed: speed(b.u(46, 10)),
+        accuracy: b.flag(56),
+        lon: lon(b.i(57, 28), 600_000.0),
+        lat: lat(b.i(85, 27), 600_000.0),
+        course: course(b.u(112, 12)),
+        heading: heading(b.u16(124, 9)),
+        second: second(b.u8(133, 6)),
+        maneuver: None,
+        raim: false,
+        radio: 0,
+        class_b: None,
+        extended: None,
+        gnss_latency: None,
+    }
+}
+
 pub(crate) fn decode_message(b: &Bits<'_>) -> Result<Message, DecodeError> {
     let bits = b.len();
     if bits < 38 {
@@ -161,19 +185,6 @@ pub(crate) fn decode_message(b: &Bits<'_>) -> Result<Message, DecodeError> {
             dte: b.flag(422),
         }),
         18 => Message::Position(PositionReport {
-            msg_type,
-            repeat,
-            mmsi,
-            status: None,
-            turn: None,
-            speed: speed(b.u(46, 10)),
-            accuracy: b.flag(56),
-            lon: lon(b.i(57, 28), 600_000.0),
-            lat: lat(b.i(85, 27), 600_000.0),
-            course: course(b.u(112, 12)),
-            heading: heading(b.u16(124, 9)),
-            second: second(b.u8(133, 6)),
-            maneuver: None,
             raim: b.flag(147),
             radio: b.u(148, 20),
             class_b: Some(ClassBFlags {
@@ -184,23 +195,9 @@ pub(crate) fn decode_message(b: &Bits<'_>) -> Result<Message, DecodeError> {
                 msg22: b.flag(145),
                 assigned: b.flag(146),
             }),
-            extended: None,
-            gnss_latency: None,
+            ..class_b_position(b, msg_type, repeat, mmsi)
         }),
         19 => Message::Position(PositionReport {
-            msg_type,
-            repeat,
-            mmsi,
-            status: None,
-            turn: None,
-            speed: speed(b.u(46, 10)),
-            accuracy: b.flag(56),
-            lon: lon(b.i(57, 28), 600_000.0),
-            lat: lat(b.i(85, 27), 600_000.0),
-            course: course(b.u(112, 12)),
-            heading: heading(b.u16(124, 9)),
-            second: second(b.u8(133, 6)),
-            maneuver: None,
             raim: b.flag(305),
             radio: 0,
             class_b: None,
@@ -212,7 +209,7 @@ pub(crate) fn decode_message(b: &Bits<'_>) -> Result<Message, DecodeError> {
                 dte: b.flag(306),
                 assigned: b.flag(307),
             }),
-            gnss_latency: None,
+            ..class_b_position(b, msg_type, repeat, mmsi)
         }),
         21 => {
             // Name extension: whole characters after bit 272 (at most 14), appended only when
