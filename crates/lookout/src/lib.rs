@@ -1,15 +1,18 @@
 //! Lookout, the vessel alert service, as a library: the `lookout` binary is a thin shell over
 //! [`cli::run`], and integration tests drive the same functions.
 //!
-//! Start reading at [`cli`] (one function per subcommand); the service itself is wired in
-//! [`service`], top to bottom along the data path.
+//! Start reading at [`commands`] (one module per subcommand, each owning its arguments); the
+//! service itself is wired in [`service`], top to bottom along the data path. Dependencies
+//! point one way: `cli` → `commands` → `setup`/`service`/`runtime` → `ops`, with `error` and
+//! `args` as leaves.
 
+pub mod args;
 pub mod cli;
-pub mod decode;
+pub mod commands;
 pub mod demo_receiver;
+pub mod error;
 pub mod logging;
 pub mod ops;
-pub mod replay;
-pub mod run;
+pub mod runtime;
 pub mod service;
 pub mod setup;

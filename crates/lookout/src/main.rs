@@ -10,14 +10,14 @@ fn main() -> ExitCode {
     lookout::logging::init(&cli.log);
     match lookout::cli::run(cli) {
         Ok(code) => code,
-        Err(err) if lookout::cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if lookout::error::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             // The one place a command's error is reported.
             #[allow(clippy::print_stderr)]
             {
                 eprintln!("error: {err:#}");
             }
-            lookout::cli::exit_code_for(&err)
+            lookout::error::exit_code_for(&err)
         }
     }
 }

@@ -22,8 +22,16 @@ use lookout_track::areas::{self, AreaIndex};
 use lookout_track::runner::ShardConfig;
 use lookout_track::tracker::{AreaPolicy, TrackerConfig};
 
-use crate::cli::UsageError;
+use crate::error::UsageError;
 use crate::service::ServiceParts;
+
+/// Loads and validates `lookout.toml` and the files it names; every problem is a usage error.
+pub fn load_config(
+    path: &std::path::Path,
+    env: &dyn lookout_notify::config::EnvSource,
+) -> anyhow::Result<Config> {
+    lookout_notify::config::load(path, env).map_err(|e| UsageError(e.to_string()).into())
+}
 
 /// Loads a GeoJSON area file (or a directory of them) into an index, reporting every problem
 /// at once (loading validates each area; indexing adds duplicate ids).

@@ -21,8 +21,29 @@ use lookout_core::Event;
 use lookout_feed::adapter::{self, Adapted};
 use lookout_track::tracker::{AreaPolicy, Tracker, TrackerConfig, TrackerStats};
 
-use crate::cli::{ReplayArgs, UsageError};
+use crate::args::parse_duration;
+use crate::error::UsageError;
 use crate::setup;
+
+/// `lookout replay`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Recorded AIS files, replayed in order.
+    #[arg(required = true)]
+    pub files: Vec<std::path::PathBuf>,
+    /// GeoJSON file of areas.
+    #[arg(long)]
+    pub areas: std::path::PathBuf,
+    /// Emit `gap_started` after this much silence inside an area (e.g. `30m`, `6h`).
+    #[arg(long, value_parser = parse_duration)]
+    pub gap: Option<Duration>,
+    /// A vessel must stay inside (outside) this long before `entered` (`exited`) is emitted.
+    #[arg(long, value_parser = parse_duration)]
+    pub min_dwell: Option<Duration>,
+    /// Replay speed: `max` (as fast as possible) or a factor such as `10x`.
+    #[arg(long, default_value = "max")]
+    pub speed: String,
+}
 
 /// Counters of one replay, printed as the summary.
 #[derive(Debug, Default, Clone)]
@@ -60,7 +81,7 @@ pub fn parse_speed(s: &str) -> Result<Option<f64>, UsageError> {
 }
 
 /// Runs `lookout replay`.
-pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let speed = parse_speed(&args.speed)?;
     let areas = Arc::new(setup::load_areas(&args.areas)?);
     let policy = AreaPolicy {

@@ -7,12 +7,23 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 
-use crate::cli::DecodeArgs;
+/// `lookout decode`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Input file, or `-` for stdin.
+    #[arg(default_value = "-")]
+    pub input: PathBuf,
+    /// Print decode errors as `{"class":"ERROR",...}` lines on stdout instead of stderr.
+    #[arg(long)]
+    pub errors: bool,
+}
 
 /// Runs `lookout decode`: exit 0 unless the input could not be read.
-pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let stderr = io::stderr();
     let input: Box<dyn BufRead> = if args.input.as_os_str() == "-" {

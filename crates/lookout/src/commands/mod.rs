@@ -1,0 +1,10 @@
+//! One module per subcommand, each owning its arguments (`Args`) and its entry function
+//! (`run`). [`crate::cli`] only dispatches to them.
+
+pub mod check;
+pub mod decode;
+pub mod demo;
+pub mod migrate;
+pub mod replay;
+pub mod run;
+pub mod simulate;
