@@ -1,0 +1,8 @@
+//! Integration tests of `lookout-cluster` against real servers: the machine's PostgreSQL (a fresh database per
+//! test) and own `nats-server -js` instances started by the rig on free ports.
+
+mod log;
+mod partitions;
+mod rig;
+mod runner;
+mod support;
