@@ -84,9 +84,10 @@ impl LeaseError {
     }
 }
 
-/// The crate's DDL, idempotent. The advisory lock serialises concurrent first starts (concurrent
-/// `CREATE TABLE IF NOT EXISTS` can fail on the catalog's unique index).
-const MIGRATION: &str = r"
+/// The crate's DDL, idempotent (what [`migrate`] runs in one transaction; to be folded into the store's
+/// migrations). The advisory lock serialises concurrent first starts (concurrent `CREATE TABLE IF NOT EXISTS` can
+/// fail on the catalog's unique index).
+pub const MIGRATION: &str = r"
 SELECT pg_advisory_xact_lock(7310482919);
 CREATE TABLE IF NOT EXISTS partition_layout (
     id BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (id),

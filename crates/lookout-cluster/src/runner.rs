@@ -80,6 +80,17 @@ pub enum RunnerError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A statement or the application's commit did not finish in time (bounded by the leases'
+    /// `statement_timeout`).
+    #[error("partition {partition}: {op} timed out after {after:?}")]
+    TimedOut {
+        /// The partition.
+        partition: u32,
+        /// What was being done.
+        op: &'static str,
+        /// The bound.
+        after: Duration,
+    },
     /// The database failed outside the application's statements.
     #[error("partition {partition}: {op} failed")]
     Database {
@@ -318,28 +329,51 @@ async fn work<A: Partitioned>(
             continue;
         };
         app.apply(partition, &mut state, &batch);
-        let database = |op| {
-            move |source| RunnerError::Database {
-                partition,
-                op,
-                source,
-            }
-        };
-        let mut tx = leases.pool().begin().await.map_err(database("begin"))?;
+        let limit = leases.config().statement_timeout;
+        let mut tx = bounded(partition, "begin", limit, leases.pool().begin()).await?;
         match leases.begin_fenced(&mut tx, partition, lease.epoch).await {
             Ok(fence) => {
-                app.commit(&mut tx, partition, &mut state)
-                    .await
-                    .map_err(|e| app_error(partition, "commit", e))?;
+                match tokio::time::timeout(limit, app.commit(&mut tx, partition, &mut state)).await
+                {
+                    Ok(committed) => committed.map_err(|e| app_error(partition, "commit", e))?,
+                    Err(_) => {
+                        return Err(RunnerError::TimedOut {
+                            partition,
+                            op: "commit",
+                            after: limit,
+                        });
+                    }
+                }
                 leases
                     .set_applied_seq(&mut tx, &fence, last_seq)
                     .await
                     .map_err(|source| RunnerError::Lease { partition, source })?;
-                tx.commit().await.map_err(database("commit"))?;
+                bounded(partition, "commit", limit, tx.commit()).await?;
             }
             Err(error) if error.is_fenced() => return Ok(WorkerExit::Fenced),
             Err(source) => return Err(RunnerError::Lease { partition, source }),
         }
+    }
+}
+
+async fn bounded<T>(
+    partition: u32,
+    op: &'static str,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, RunnerError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(source)) => Err(RunnerError::Database {
+            partition,
+            op,
+            source,
+        }),
+        Err(_) => Err(RunnerError::TimedOut {
+            partition,
+            op,
+            after: limit,
+        }),
     }
 }
 

@@ -135,10 +135,12 @@ impl NatsRig {
         let started = Instant::now();
         let url = self.url();
         loop {
-            if !self.is_running() {
+            let exited = self.child.as_mut().map(tokio::process::Child::try_wait);
+            if let Some(Ok(Some(status))) = exited {
+                self.child = None;
                 return Err(RigError::Command {
                     what: format!("nats-server on port {}", self.port),
-                    status: std::process::ExitStatus::default(),
+                    status,
                     output: log_tail(log),
                 });
             }

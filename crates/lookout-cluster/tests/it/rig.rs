@@ -108,3 +108,56 @@ async fn nats_rig_starts_restarts_and_stops() {
     .await
     .expect("the nats rig finishes within 30 s");
 }
+
+/// What the chaos suite relies on: leases held across a restart of PostgreSQL. Renewals fail (retryably) while it
+/// is down and succeed again after, with nothing lost when the outage is shorter than the lease.
+#[tokio::test]
+async fn leases_survive_a_restart_of_the_rigs_postgres() {
+    if find_postgres_bin().is_none() {
+        println!("SKIPPED: initdb/pg_ctl not found (install postgresql)");
+        return;
+    }
+    use lookout_cluster::partitions::{self, LeaseConfig, PartitionLeases};
+    tokio::time::timeout(BOUND, async {
+        let mut rig = PgRig::start().await.unwrap();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect(&rig.url())
+            .await
+            .unwrap();
+        partitions::migrate(&pool, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let mut config = LeaseConfig::new("a", 8);
+        config.lease = Duration::from_secs(30);
+        config.statement_timeout = Duration::from_secs(2);
+        let leases = PartitionLeases::open(pool.clone(), config).await.unwrap();
+        let held = leases.claim().await.unwrap().acquired;
+        assert_eq!(held.len(), 8);
+
+        rig.stop(false).await.unwrap();
+        let err = leases.renew(&held).await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        rig.start_again().await.unwrap();
+        let mut renewed = None;
+        for _ in 0..20 {
+            match leases.renew(&held).await {
+                Ok(renewal) => {
+                    renewed = Some(renewal);
+                    break;
+                }
+                Err(error) => {
+                    assert!(error.is_retryable(), "{error}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        let renewal = renewed.expect("renewal succeeds after the restart");
+        assert!(renewal.lost.is_empty());
+        assert_eq!(renewal.held, held);
+        pool.close().await;
+    })
+    .await
+    .expect("bounded");
+}
