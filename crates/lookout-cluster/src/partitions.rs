@@ -352,6 +352,7 @@ impl PartitionLeases {
                             ORDER BY partition LIMIT $3 FOR UPDATE SKIP LOCKED
                           ) free
                           WHERE p.partition = free.partition
+                            AND (p.owner IS NULL OR p.lease_expires_at IS NULL OR p.lease_expires_at <= now())
                           RETURNING p.partition, p.epoch, p.last_applied_seq",
                     )
                     .bind(owner)
@@ -497,6 +498,10 @@ impl PartitionLeases {
     /// The fence: run it as the **first** statement of the transaction that commits a partition's state. It
     /// locks the partition's row until the transaction ends and fails with [`LeaseError::Fenced`] when this
     /// instance no longer owns the partition at `epoch` (roll back and drop the partition).
+    ///
+    /// The check is owner and epoch, not the lease's expiry: a commit after the lease lapsed but before another
+    /// instance claimed the partition is accepted, since nobody else can have written it (a claim bumps the
+    /// epoch, and waits for or skips the row this statement locks).
     ///
     /// # Cancel safety
     ///

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use lookout_cluster::log::{Entry, LogRecord, PublisherConfig, partition_of};
 use lookout_cluster::partitions::{self, LeaseConfig, PartitionLeases};
-use lookout_cluster::runner::{Partitioned, RunnerConfig, run_partitions};
+use lookout_cluster::runner::{Partitioned, RunnerConfig, RunnerStatus, run_partitions};
 use sqlx::{PgConnection, PgPool};
 
 use crate::log::{Obs, obs, open};
@@ -132,14 +132,19 @@ async fn every_record_is_applied_once_when_a_runner_is_killed() {
             let (pool, log, app) = (pool.clone(), log.clone(), Arc::clone(&app));
             let token = sentinel::CancellationToken::new();
             let runner_token = token.clone();
+            let status = RunnerStatus::default();
+            let runner_config = RunnerConfig {
+                status: status.clone(),
+                ..RunnerConfig::default()
+            };
             let handle = sentinel::spawn("partition-runner", async move {
                 let leases = PartitionLeases::open(pool, config).await?;
-                run_partitions(leases, log, app, RunnerConfig::default(), runner_token).await
+                run_partitions(leases, log, app, runner_config, runner_token).await
             });
-            (handle, token)
+            (handle, token, status)
         };
-        let (runner_a, _token_a) = start("a");
-        let (runner_b, token_b) = start("b");
+        let (runner_a, _token_a, _status_a) = start("a");
+        let (runner_b, token_b, status_b) = start("b");
         // Both own half of the partitions before any record is published.
         wait_for(&pool, "SELECT count(*) FROM partitions WHERE owner = 'a'", i64::from(P / 2), Duration::from_secs(20)).await;
         wait_for(&pool, "SELECT count(*) FROM partitions WHERE owner = 'b'", i64::from(P / 2), Duration::from_secs(20)).await;
@@ -171,10 +176,17 @@ async fn every_record_is_applied_once_when_a_runner_is_killed() {
         let max_applied = scalar(&pool, "SELECT max(last_applied_seq) FROM partitions").await;
         assert_eq!(max_seq, max_applied);
 
+        let snapshot = status_b.snapshot();
+        assert_eq!(snapshot.partitions.len(), P as usize, "{snapshot:?}");
+        assert!(snapshot.acquired >= u64::from(P), "its half, then a's half: {snapshot:?}");
+        assert_eq!(snapshot.max_lag(), 0, "caught up: {snapshot:?}");
+
         // Graceful stop of B releases every partition at once.
         token_b.cancel();
         runner_b.await.unwrap();
         assert_eq!(scalar(&pool, "SELECT count(*) FROM partitions WHERE owner IS NOT NULL").await, 0);
+        let snapshot = status_b.snapshot();
+        assert!(snapshot.partitions.is_empty() && snapshot.released == u64::from(P), "{snapshot:?}");
     })
     .await
     .expect("the runner test finishes within 90 s");

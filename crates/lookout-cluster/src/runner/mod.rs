@@ -17,6 +17,10 @@ use sqlx::PgConnection;
 use crate::log::{Entry, LogError, ObservationLog};
 use crate::partitions::{Lease, LeaseError, PartitionLeases};
 
+mod status;
+
+pub use status::{RunnerSnapshot, RunnerStatus};
+
 /// What the runner drives per partition.
 pub trait Partitioned: Send + Sync + 'static {
     /// The observation payload of the log.
@@ -115,6 +119,8 @@ pub struct RunnerConfig {
     pub batch_linger: Duration,
     /// Bound on waiting for workers to stop on shutdown (default 5 s).
     pub stop_within: Duration,
+    /// Where the runner reports partitions owned, lags, handoffs and losses (keep a clone to read it).
+    pub status: RunnerStatus,
 }
 
 impl Default for RunnerConfig {
@@ -124,6 +130,7 @@ impl Default for RunnerConfig {
             batch_wait: Duration::from_millis(500),
             batch_linger: Duration::from_millis(20),
             stop_within: Duration::from_secs(5),
+            status: RunnerStatus::default(),
         }
     }
 }
@@ -142,12 +149,14 @@ struct Worker {
     lease: Lease,
     token: sentinel::CancellationToken,
     handle: sentinel::TaskHandle<WorkerExit>,
+    status: RunnerStatus,
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
         self.token.cancel();
         self.handle.abort();
+        self.status.dropped(self.lease.partition);
     }
 }
 
@@ -188,6 +197,7 @@ pub async fn run_partitions<A: Partitioned>(
                 let lease = worker.lease;
                 match (&mut worker.handle).await {
                     Ok(WorkerExit::Fenced) => {
+                        config.status.fenced();
                         tracing::info!(target: "lookout_cluster::runner", partition, epoch = lease.epoch,
                             "partition fenced: another instance owns it now");
                     }
@@ -209,6 +219,7 @@ pub async fn run_partitions<A: Partitioned>(
             Ok(renewal) => {
                 for partition in renewal.lost {
                     tracing::warn!(target: "lookout_cluster::runner", partition, "lease lost; dropping the partition");
+                    config.status.lost();
                     workers.remove(&partition);
                 }
             }
@@ -220,12 +231,16 @@ pub async fn run_partitions<A: Partitioned>(
         }
         match leases.claim().await {
             Ok(claim) => {
+                config.status.released(claim.released.len());
                 for partition in claim.released {
                     workers.remove(&partition);
                 }
                 for lease in claim.acquired {
                     tracing::info!(target: "lookout_cluster::runner", partition = lease.partition,
                         epoch = lease.epoch, after_seq = lease.last_applied_seq, "partition claimed");
+                    config.status.acquired();
+                    // An older worker of the same partition (its lease lapsed between renew and claim) goes first.
+                    workers.remove(&lease.partition);
                     workers.insert(
                         lease.partition,
                         spawn_worker(&leases, &log, &app, &config, lease),
@@ -251,7 +266,8 @@ pub async fn run_partitions<A: Partitioned>(
         tracing::warn!(target: "lookout_cluster::runner", "partition workers did not stop in time; aborting them");
     }
     drop(workers);
-    leases.release(&held, true).await?;
+    let released = leases.release(&held, true).await?;
+    config.status.released(released.len());
     Ok(())
 }
 
@@ -285,10 +301,12 @@ fn spawn_worker<A: Partitioned>(
             token.clone(),
         ),
     );
+    config.status.track(lease.partition);
     Worker {
         lease,
         token,
         handle,
+        status: config.status.clone(),
     }
 }
 
@@ -325,6 +343,7 @@ async fn work<A: Partitioned>(
                 }
             }
         };
+        config.status.lag(partition, consumer.lag());
         let Some(last_seq) = batch.last().map(|entry| entry.seq) else {
             continue;
         };
