@@ -14,7 +14,7 @@
 //!
 //! # Fencing
 //!
-//! Every commit of a partition's state runs [`begin_fenced`] as the **first** statement of its transaction:
+//! Every commit of a partition's state runs [`PartitionLeases::begin_fenced`] as the **first** statement of its transaction:
 //! `UPDATE partitions SET … WHERE partition = $p AND epoch = $epoch AND owner = $owner`. The update locks the row
 //! until the transaction ends, so a claim by another instance (which bumps the epoch) either happened before (the
 //! update touches no row: [`LeaseError::Fenced`], roll back, drop the partition) or waits for the commit. A plain
@@ -155,7 +155,7 @@ impl LeaseConfig {
 pub struct Lease {
     /// The partition.
     pub partition: u32,
-    /// The epoch of this claim: pass it to [`begin_fenced`].
+    /// The epoch of this claim: pass it to [`PartitionLeases::begin_fenced`].
     pub epoch: u64,
     /// The stream sequence the committed state of the partition includes: consume from `last_applied_seq + 1`.
     pub last_applied_seq: u64,
@@ -536,11 +536,11 @@ impl PartitionLeases {
     }
 
     /// Records the stream sequence the state committed by this transaction includes. Call it inside the
-    /// transaction [`begin_fenced`](Self::begin_fenced) opened (the row is locked by it).
+    /// transaction [`PartitionLeases::begin_fenced`](Self::begin_fenced) opened (the row is locked by it).
     ///
     /// # Cancel safety
     ///
-    /// As for [`begin_fenced`](Self::begin_fenced).
+    /// As for [`PartitionLeases::begin_fenced`](Self::begin_fenced).
     pub async fn set_applied_seq(
         &self,
         tx: &mut PgConnection,

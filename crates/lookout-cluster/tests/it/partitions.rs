@@ -39,6 +39,29 @@ async fn expire(pool: &PgPool, owner: &str, partitions: &[i32]) {
     .unwrap();
 }
 
+/// A recorder's commit as the service will write it: the fence first, then the state, the sequence, commit.
+async fn commit_state(
+    leases: &PartitionLeases,
+    pool: &PgPool,
+    lease: Lease,
+    value: i64,
+    seq: u64,
+) -> Result<(), LeaseError> {
+    let mut tx = pool.begin().await.unwrap();
+    let fence = leases
+        .begin_fenced(&mut tx, lease.partition, lease.epoch)
+        .await?;
+    sqlx::query("INSERT INTO state VALUES ($1, $2) ON CONFLICT (partition) DO UPDATE SET value = EXCLUDED.value")
+        .bind(lease.partition as i32)
+        .bind(value)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    leases.set_applied_seq(&mut tx, &fence, seq).await?;
+    tx.commit().await.unwrap();
+    Ok(())
+}
+
 #[tokio::test]
 async fn migrate_is_idempotent_and_concurrent_safe() {
     let Some(db) = support::pg().await else {
@@ -125,18 +148,7 @@ async fn a_stale_owners_fenced_transaction_fails_and_writes_nothing() {
     assert_eq!(stale.epoch, 1);
 
     // A commits once while it owns the partition.
-    let mut tx = db.pool.begin().await.unwrap();
-    let fence = a
-        .begin_fenced(&mut tx, stale.partition, stale.epoch)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO state VALUES ($1, 1)")
-        .bind(stale.partition as i32)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    a.set_applied_seq(&mut tx, &fence, 7).await.unwrap();
-    tx.commit().await.unwrap();
+    commit_state(&a, &db.pool, stale, 1, 7).await.unwrap();
 
     // A pauses past its lease; B takes the partition over with a new epoch and the committed sequence.
     expire(&db.pool, "a", &[stale.partition as i32]).await;
@@ -151,17 +163,12 @@ async fn a_stale_owners_fenced_transaction_fails_and_writes_nothing() {
     assert_eq!(lease_b.epoch, 2);
     assert_eq!(lease_b.last_applied_seq, 7);
 
-    // A wakes up and tries to commit with its old epoch: fenced, and nothing it wrote survives.
-    let mut tx = db.pool.begin().await.unwrap();
-    let err = a
-        .begin_fenced(&mut tx, stale.partition, stale.epoch)
-        .await
-        .unwrap_err();
+    // A wakes up and runs its commit with its old epoch: fenced, and nothing it meant to write is there.
+    let err = commit_state(&a, &db.pool, stale, 99, 12).await.unwrap_err();
     assert!(err.is_fenced(), "{err}");
     assert!(
         matches!(err, LeaseError::Fenced { partition, epoch: 1 } if partition == stale.partition)
     );
-    tx.rollback().await.unwrap();
     let value: i64 = sqlx::query_scalar("SELECT value FROM state WHERE partition = $1")
         .bind(stale.partition as i32)
         .fetch_one(&db.pool)
