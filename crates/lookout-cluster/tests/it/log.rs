@@ -303,3 +303,54 @@ async fn publish_rate_with_bounded_acks() {
     .await
     .expect("bounded");
 }
+
+#[tokio::test]
+async fn a_publish_to_a_dead_server_fails_in_bounded_time() {
+    let Some(mut rig) = support::nats().await else {
+        return;
+    };
+    tokio::time::timeout(BOUND, async {
+        let log = open(&rig, 4).await;
+        let mut publisher = log.publisher::<Obs>(PublisherConfig {
+            send_timeout: Duration::from_millis(500),
+            ack_timeout: Duration::from_millis(500),
+            max_attempts: 2,
+            ..PublisherConfig::default()
+        });
+        publisher
+            .publish_and_wait(0, "alive", &obs(1, 1))
+            .await
+            .unwrap();
+        rig.kill().await.unwrap();
+        let started = Instant::now();
+        let err = publisher
+            .publish_and_wait(0, "dead", &obs(1, 2))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LogError::Publish { attempts: 2, .. }),
+            "{err}"
+        );
+        assert!(err.is_retryable());
+        println!(
+            "measured: publish to a dead server failed after {:?} (2 attempts of 500 ms)",
+            started.elapsed()
+        );
+        // The server comes back; the same publisher goes on and the id is stored once.
+        rig.start_again().await.unwrap();
+        let mut stored = None;
+        for _ in 0..20 {
+            match publisher.publish_and_wait(0, "dead", &obs(1, 2)).await {
+                Ok(ack) => {
+                    stored = Some(ack);
+                    break;
+                }
+                Err(error) => assert!(error.is_retryable(), "{error}"),
+            }
+        }
+        assert!(stored.is_some(), "published after the restart");
+        assert_eq!(log.last_seq().await.unwrap(), 2);
+    })
+    .await
+    .expect("bounded");
+}
