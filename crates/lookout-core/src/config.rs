@@ -121,7 +121,18 @@ mod tests {
     #[test]
     fn months_years_negatives_fractions_and_bare_numbers_are_rejected() {
         for bad in [
-            "5x", "5h3", "", "  ", "1mo", "1y", "2 years", "-5m", "5m ago", "1.5h", "1,5h", "90",
+            "5x",
+            "5h3",
+            "",
+            "  ",
+            "1mo",
+            "1y",
+            "2 years",
+            "-5m",
+            "5m ago",
+            "1.5h",
+            "1,5h",
+            "90",
             "five minutes",
         ] {
             assert_eq!(

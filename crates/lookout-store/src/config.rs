@@ -46,7 +46,9 @@ impl Default for StoreConfig {
 /// Accepts the URL schemes [`crate::Store::connect`] knows.
 fn store_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let url = String::deserialize(d)?;
-    if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
     {
         Ok(url)
     } else {
@@ -179,13 +181,20 @@ mod tests {
 
     #[test]
     fn bad_values_are_errors_naming_the_value() {
-        let err = |json: &str| serde_json::from_str::<DispatcherOptions>(json).unwrap_err().to_string();
+        let err = |json: &str| {
+            serde_json::from_str::<DispatcherOptions>(json)
+                .unwrap_err()
+                .to_string()
+        };
         assert!(err(r#"{"batch_size": 0}"#).contains("must be at least 1"));
         assert!(err(r#"{"concurrency": {"slack": 0}}"#).contains("must be at least 1"));
         assert!(err(r#"{"concurrency": {"pigeon": 1}}"#).contains("unknown variant `pigeon`"));
         assert!(err(r#"{"lease": "0s"}"#).contains("must be greater than zero"));
         assert!(err(r#"{"workers": 4}"#).contains("unknown field `workers`"));
         let url = serde_json::from_str::<StoreConfig>(r#"{"url": "mysql://x"}"#).unwrap_err();
-        assert!(url.to_string().contains("unsupported store url \"mysql://x\""));
+        assert!(
+            url.to_string()
+                .contains("unsupported store url \"mysql://x\"")
+        );
     }
 }

@@ -9,6 +9,7 @@
 pub mod args;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod demo_receiver;
 pub mod error;
 pub mod logging;

@@ -498,31 +498,44 @@ mod tests {
                 ..TcpClientConfig::default()
             })
         );
-        let server =
-            SourceKind::deserialize_kind("tcp_server", serde_json::json!({"listen": "0.0.0.0:4002"}))
-                .unwrap();
+        let server = SourceKind::deserialize_kind(
+            "tcp_server",
+            serde_json::json!({"listen": "0.0.0.0:4002"}),
+        )
+        .unwrap();
         assert_eq!(server, SourceKind::TcpServer(TcpServerConfig::default()));
-        let udp = SourceKind::deserialize_kind("udp", serde_json::json!({"listen": "0.0.0.0:4003"}))
-            .unwrap();
+        let udp =
+            SourceKind::deserialize_kind("udp", serde_json::json!({"listen": "0.0.0.0:4003"}))
+                .unwrap();
         assert_eq!(udp, SourceKind::Udp(UdpConfig::default()));
     }
 
     #[test]
     fn bad_values_unknown_keys_and_kinds_are_errors() {
         let err = |kind: &str, v: serde_json::Value| {
-            SourceKind::deserialize_kind(kind, v).unwrap_err().to_string()
+            SourceKind::deserialize_kind(kind, v)
+                .unwrap_err()
+                .to_string()
         };
         assert!(err("tcp_client", serde_json::json!({})).contains("missing field `addr`"));
         assert!(
-            err("tcp_client", serde_json::json!({"addr": "h:1", "dial_timeout": "0s"}))
-                .contains("must be greater than zero")
+            err(
+                "tcp_client",
+                serde_json::json!({"addr": "h:1", "dial_timeout": "0s"})
+            )
+            .contains("must be greater than zero")
         );
         assert!(
-            err("udp", serde_json::json!({"listen": "0.0.0.0:1", "max_peers": 0}))
-                .contains("must be at least 1")
+            err(
+                "udp",
+                serde_json::json!({"listen": "0.0.0.0:1", "max_peers": 0})
+            )
+            .contains("must be at least 1")
         );
         assert!(err("file", serde_json::json!({"path": "x", "speed": 0.0})).contains("speed 0"));
-        assert!(err("file", serde_json::json!({"path": "x", "addr": "h"})).contains("unknown field"));
+        assert!(
+            err("file", serde_json::json!({"path": "x", "addr": "h"})).contains("unknown field")
+        );
         assert!(err("serial", serde_json::json!({})).contains("unknown source kind \"serial\""));
     }
 
@@ -531,7 +544,16 @@ mod tests {
         // Every listed key is accepted, and a table of just those keys is complete.
         let all: serde_json::Map<String, serde_json::Value> = SourceOptions::FIELDS
             .iter()
-            .map(|k| ((*k).to_owned(), serde_json::json!(if *k == "name" { "n".into() } else { serde_json::json!(16) })))
+            .map(|k| {
+                (
+                    (*k).to_owned(),
+                    serde_json::json!(if *k == "name" {
+                        "n".into()
+                    } else {
+                        serde_json::json!(16)
+                    }),
+                )
+            })
             .collect();
         let options: SourceOptions = serde_json::from_value(all.into()).unwrap();
         assert_eq!(

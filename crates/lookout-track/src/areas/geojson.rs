@@ -129,7 +129,10 @@ pub fn parse_geojson(source: &str, default_id: &str, text: &str) -> Result<Vec<A
             ),
             _ => (Some(feature), None, None),
         };
-        let given = match own_id.or_else(|| props.and_then(|p| p.get("id"))).map(id_of) {
+        let given = match own_id
+            .or_else(|| props.and_then(|p| p.get("id")))
+            .map(id_of)
+        {
             Some(Err(kind)) => {
                 problems.push(problem(source, Some(idx), None, kind));
                 continue;
@@ -138,12 +141,12 @@ pub fn parse_geojson(source: &str, default_id: &str, text: &str) -> Result<Vec<A
             None => None,
         };
         let id = given.unwrap_or_else(|| {
-                if many {
-                    format!("{default_id}:{idx}")
-                } else {
-                    default_id.to_owned()
-                }
-            });
+            if many {
+                format!("{default_id}:{idx}")
+            } else {
+                default_id.to_owned()
+            }
+        });
         let name = props
             .and_then(|p| p.get("name"))
             .and_then(Value::as_str)
@@ -204,7 +207,9 @@ fn id_of(v: &Value) -> Result<Option<String>, ProblemKind> {
 
 /// The problem of an empty id, in a feature or in configuration.
 pub(crate) fn empty_id() -> ProblemKind {
-    ProblemKind::Json("empty \"id\": give the area a non-empty id, or none to use the file name".into())
+    ProblemKind::Json(
+        "empty \"id\": give the area a non-empty id, or none to use the file name".into(),
+    )
 }
 
 fn polygons_of(geometry: Option<&Value>) -> Result<Vec<Polygon>, ProblemKind> {
@@ -279,8 +284,13 @@ mod tests {
         ] {
             let err = parse_geojson("e.geojson", "e", &feature).unwrap_err();
             assert_eq!(
-                err.problems().iter().map(ToString::to_string).collect::<Vec<_>>(),
-                ["e.geojson: feature 0: invalid geojson: empty \"id\": give the area a non-empty id, or none to use the file name"]
+                err.problems()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
+                [
+                    "e.geojson: feature 0: invalid geojson: empty \"id\": give the area a non-empty id, or none to use the file name"
+                ]
             );
         }
     }

@@ -106,7 +106,9 @@ pub fn load_specs(specs: &[AreaSpec], base_dir: &Path) -> Result<Vec<Area>, Area
                 }
                 Err(e) => problems.extend(e.0),
             },
-            AreaSpec::Circle { id, .. } if is_blank(id) => problems.push(config_problem("config".into(), empty_id())),
+            AreaSpec::Circle { id, .. } if is_blank(id) => {
+                problems.push(config_problem("config".into(), empty_id()))
+            }
             AreaSpec::Circle {
                 id,
                 name,

@@ -4,9 +4,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use lookout::config::load;
 use lookout_core::{ChannelKind, EventKind};
-use lookout_notify::config::{AreaSpec, SourceKindSpec, load};
+use lookout_feed::source::SourceKind;
 use lookout_notify::model::{DeliveryMode, VesselSelector};
+use lookout_track::areas::Shape;
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -26,25 +28,28 @@ fn the_shipped_examples_load() {
         &env(&[("LOOKOUT_DEMO_WEBHOOK_SECRET", "s3cret")]),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cfg.model.users.len(), 4);
-    assert!(cfg.model.users["former"].deleted);
-    assert_eq!(cfg.model.users["aroha"].timezone_name, "Pacific/Auckland");
-    assert!(cfg.model.areas.contains("hauraki-gulf"));
-    assert!(cfg.model.areas.contains("cook-strait"));
-    assert!(cfg.model.areas.contains("nz400"));
-    assert!(matches!(&cfg.areas[1], AreaSpec::GeoJson { within_nm: Some(w), .. } if *w == 400.0));
+    let model = &cfg.notify.model;
+    assert_eq!(model.users.len(), 4);
+    assert!(model.users["former"].deleted);
+    assert_eq!(model.users["aroha"].timezone_name, "Pacific/Auckland");
+    assert!(model.areas.contains("hauraki-gulf"));
+    assert!(model.areas.contains("cook-strait"));
+    assert!(model.areas.contains("nz400"));
+    let nz400 = cfg.areas.iter().find(|a| a.id == "nz400").unwrap();
+    assert!(matches!(&nz400.shape, Shape::Within { nm, .. } if *nm == 400.0));
+    assert_eq!(nz400.name, "New Zealand 400nm");
     assert_eq!(cfg.sources[0].name, "simulator");
     assert!(matches!(
         &cfg.sources[0].kind,
-        SourceKindSpec::TcpClient { addr, stall_timeout, .. }
-            if addr == "127.0.0.1:10110" && *stall_timeout == Duration::from_secs(120)
+        SourceKind::TcpClient(c)
+            if c.addr == "127.0.0.1:10110" && c.stall_timeout == Duration::from_secs(120)
     ));
-    assert_eq!(cfg.model.webhooks["demo"].secret, b"s3cret");
+    assert_eq!(model.webhooks["demo"].secret, b"s3cret");
     assert_eq!(cfg.outbox.ttl, Duration::from_secs(48 * 3600));
     assert_eq!(cfg.dispatcher.concurrency[&ChannelKind::Slack], 4);
-    let digest = cfg.model.rule("new-york-daily-digest").unwrap();
+    let digest = model.rule("new-york-daily-digest").unwrap();
     assert!(matches!(digest.delivery, DeliveryMode::Digest(_)));
-    let gaps = cfg.model.rule("fleet-ais-gaps").unwrap();
+    let gaps = model.rule("fleet-ais-gaps").unwrap();
     assert_eq!(gaps.vessels, VesselSelector::Fleet("demo-fleet".into()));
     assert_eq!(gaps.gap_threshold, Some(Duration::from_secs(600)));
     assert!(gaps.events.contains(&EventKind::GapEnded));
@@ -229,6 +234,7 @@ fn one_digest_schedule_per_user_and_template_problems_are_reported() {
     std::fs::write(dir.path().join("r.toml"), fixed).unwrap();
     let config = load(&dir.path().join("lookout.toml"), &env(&[])).unwrap();
     let got: Vec<String> = config
+        .notify
         .renderer()
         .1
         .iter()
