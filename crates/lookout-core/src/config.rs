@@ -84,6 +84,17 @@ pub mod opt_duration {
     }
 }
 
+/// A socket address such as `127.0.0.1:9090`, for
+/// `#[serde(deserialize_with = "lookout_core::config::socket_addr")]`.
+///
+/// # Errors
+/// `invalid address "nowhere": invalid socket address syntax`.
+pub fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<std::net::SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse()
+        .map_err(|e| serde::de::Error::custom(format!("invalid address {text:?}: {e}")))
+}
+
 /// A count of at least 1, for `#[serde(deserialize_with = "lookout_core::config::positive")]`.
 ///
 /// # Errors

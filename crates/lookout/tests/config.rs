@@ -249,3 +249,131 @@ fn one_digest_schedule_per_user_and_template_problems_are_reported() {
     assert!(got[1].starts_with("dir/exited.html.html: "), "{}", got[1]);
     assert!(got[1].contains("undefined value"), "{}", got[1]);
 }
+
+const MAIN_TABLES: &str = r#"users = "users.toml"
+rules = "rules.toml"
+colour = "blue"
+
+[store]
+url = "mysql://x"
+
+[http]
+listen = "nowhere"
+
+[[sources]]
+kind = "tcp_client"
+name = "feed"
+dial_timeout = "5x"
+stall_timeout = "0s"
+addr = "h:1"
+
+[[sources]]
+kind = "serial"
+
+[[sources]]
+kind = "udp"
+listen = "0.0.0.0:1"
+max_peers = 0
+colour = 1
+
+[[sources]]
+kind = "tcp_server"
+
+[[areas]]
+kind = "circle"
+id = "c"
+lat = 95.0
+lon = 0.0
+radius_nm = 1
+
+[[areas]]
+kind = "geojson"
+path = "empty-id.geojson"
+
+[dispatcher]
+workers = 4
+batch_size = 0
+concurrency = { slack = 0, pigeon = 2 }
+
+[digest]
+poll_interval = "1mo"
+"#;
+
+#[test]
+fn every_bad_key_of_every_main_table_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lookout.toml"), MAIN_TABLES).unwrap();
+    std::fs::write(dir.path().join("users.toml"), "").unwrap();
+    std::fs::write(dir.path().join("rules.toml"), "").unwrap();
+    std::fs::write(
+        dir.path().join("empty-id.geojson"),
+        r#"{"type":"Feature","id":"","geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}"#,
+    )
+    .unwrap();
+    let err = load(&dir.path().join("lookout.toml"), &env(&[])).unwrap_err();
+    let root = format!("{}/", dir.path().display());
+    let got: Vec<String> = err
+        .problems()
+        .iter()
+        .map(|p| p.to_string().replace(&root, ""))
+        .collect();
+    let want = [
+        r#"lookout.toml:3: field colour: unknown key `colour`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, outbox, dispatcher or digest"#,
+        r#"lookout.toml:6: [store]: field url: unsupported store url "mysql://x": expected sqlite:... or postgres://..."#,
+        r#"lookout.toml:9: [http]: field listen: invalid address "nowhere": invalid socket address syntax"#,
+        r#"lookout.toml:14: source "feed": field dial_timeout: invalid duration "5x": expected e.g. "30s", "5m", "6h", "1d", "1h 30m""#,
+        r#"lookout.toml:15: source "feed": field stall_timeout: must be greater than zero"#,
+        r#"lookout.toml:19: source "source-2": field kind: unknown source kind "serial": expected tcp_client, tcp_server, udp or file"#,
+        r#"lookout.toml:24: source "source-3": field max_peers: must be at least 1"#,
+        r#"lookout.toml:25: source "source-3": field colour: unknown field `colour`, expected one of `listen`, `max_peers`, `peer_idle`"#,
+        r#"lookout.toml:27: source "source-4": field listen: missing"#,
+        r#"lookout.toml:33: area "c": field lat: config (id "c"): bad coordinate at position 0: [0, 95] (need finite lon in ±360, lat in ±90)"#,
+        r#"lookout.toml:39: area "empty-id.geojson": field path: empty-id.geojson: feature 0: invalid geojson: empty "id": give the area a non-empty id, or none to use the file name"#,
+        r#"lookout.toml:42: [dispatcher]: field workers: no longer used: the dispatcher runs one claim loop and never read it; limit concurrent sends per channel with concurrency = { email = 8, webhook = 8, slack = 8, maildir = 8 } instead"#,
+        r#"lookout.toml:43: [dispatcher]: field batch_size: must be at least 1"#,
+        r#"lookout.toml:44: [dispatcher]: field concurrency.pigeon: unknown variant `pigeon`, expected one of `email`, `webhook`, `slack`, `maildir`"#,
+        r#"lookout.toml:44: [dispatcher]: field concurrency.slack: must be at least 1"#,
+        r#"lookout.toml:47: [digest]: field poll_interval: invalid duration "1mo": expected e.g. "30s", "5m", "6h", "1d", "1h 30m""#,
+    ];
+    assert_eq!(got, want, "\n{}", got.join("\n"));
+}
+
+#[test]
+fn dispatcher_workers_is_a_problem_naming_what_to_use_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = "users = \"u.toml\"\nrules = \"r.toml\"\n[dispatcher]\nworkers = 4\n";
+    std::fs::write(dir.path().join("lookout.toml"), main).unwrap();
+    std::fs::write(dir.path().join("u.toml"), "").unwrap();
+    std::fs::write(dir.path().join("r.toml"), "").unwrap();
+    let err = load(&dir.path().join("lookout.toml"), &env(&[])).unwrap_err();
+    let got: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("lookout.toml:4: [dispatcher]: field workers: no longer used")
+            && got[0].contains("concurrency = {"),
+        "{}",
+        got[0]
+    );
+    // Without it the same file loads, with the dispatcher's own defaults.
+    std::fs::write(
+        dir.path().join("lookout.toml"),
+        main.replace("workers = 4\n", ""),
+    )
+    .unwrap();
+    let config = load(&dir.path().join("lookout.toml"), &env(&[])).unwrap();
+    let dispatcher = config.dispatcher.into_config(&config.outbox);
+    assert_eq!((dispatcher.batch_size, dispatcher.max_attempts), (64, 8));
+}
+
+#[test]
+fn per_channel_concurrency_is_kept_per_channel() {
+    let cfg = load(
+        &examples().join("lookout.toml"),
+        &env(&[("LOOKOUT_DEMO_WEBHOOK_SECRET", "s3cret")]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let dispatcher = cfg.dispatcher.into_config(&cfg.outbox);
+    // Not collapsed to the largest (8): slack keeps its 4.
+    assert_eq!(dispatcher.channel_concurrency[&ChannelKind::Slack], 4);
+    assert_eq!(dispatcher.channel_concurrency[&ChannelKind::Email], 8);
+}

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lookout_core::Observation;
-use lookout_core::config::{duration, positive};
+use lookout_core::config::{duration, positive, socket_addr};
 use serde::{Deserialize, Deserializer};
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
@@ -228,7 +228,7 @@ impl Default for TcpClientConfig {
 #[serde(deny_unknown_fields)]
 pub struct TcpServerConfig {
     /// Address to listen on (`listen` in configuration).
-    #[serde(rename = "listen")]
+    #[serde(rename = "listen", deserialize_with = "socket_addr")]
     pub bind: SocketAddr,
     /// Most connections at once; more are accepted and closed at once (counted); default 64.
     #[serde(default = "defaults::max_connections", deserialize_with = "positive")]
@@ -257,7 +257,7 @@ impl Default for TcpServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct UdpConfig {
     /// Address to listen on (`listen` in configuration).
-    #[serde(rename = "listen")]
+    #[serde(rename = "listen", deserialize_with = "socket_addr")]
     pub bind: SocketAddr,
     /// Most senders tracked at once (each has its own decoder); the least recently heard is
     /// forgotten first; default 256.

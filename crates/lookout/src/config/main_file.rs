@@ -35,6 +35,7 @@ const MOVED: &[(&str, &str, &str)] = &[(
 #[serde(default, deny_unknown_fields)]
 struct HttpTable {
     /// Default `127.0.0.1:9090`.
+    #[serde(deserialize_with = "lookout_core::config::socket_addr")]
     listen: SocketAddr,
 }
 
@@ -66,6 +67,21 @@ pub(crate) struct Main {
 
 /// Reads every table of the main file; `root` is the whole document.
 pub(crate) fn main(
+    problems: &mut Problems,
+    f: &File,
+    root: Value<'_>,
+    base_dir: &Path,
+    env: &dyn EnvSource,
+) -> Main {
+    let mut p = Problems::default();
+    let main = tables(&mut p, f, root, base_dir, env);
+    // Tables are read in dependency order; report in file order.
+    p.0.sort_by_key(|problem| problem.line);
+    problems.0.append(&mut p.0);
+    main
+}
+
+fn tables(
     p: &mut Problems,
     f: &File,
     mut root: Value<'_>,
@@ -264,7 +280,8 @@ fn area_field(problem: &AreaProblem) -> &'static str {
     match (&problem.kind, problem.source.as_str()) {
         (ProblemKind::BadDistance(_), "config") => "radius_nm",
         (ProblemKind::BadDistance(_), _) => "within_nm",
-        (ProblemKind::BadCoordinate { .. }, "config") => "lat",
+        (ProblemKind::BadCoordinate { lat, .. }, "config") if lat.abs() > 90.0 => "lat",
+        (ProblemKind::BadCoordinate { .. }, "config") => "lon",
         (_, "config") => "id",
         _ => "path",
     }
