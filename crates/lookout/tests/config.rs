@@ -2,12 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lookout::config::load;
-use lookout_core::{ChannelKind, EventKind};
+use lookout_core::{ChannelKind, Deliver, EventKind};
 use lookout_feed::source::SourceKind;
+use lookout_notify::Router;
 use lookout_notify::model::{DeliveryMode, VesselSelector};
+use lookout_notify::test_util::{HttpMode, HttpReceiver};
 use lookout_track::areas::Shape;
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -376,4 +379,111 @@ fn per_channel_concurrency_is_kept_per_channel() {
     // Not collapsed to the largest (8): slack keeps its 4.
     assert_eq!(dispatcher.channel_concurrency[&ChannelKind::Slack], 4);
     assert_eq!(dispatcher.channel_concurrency[&ChannelKind::Email], 8);
+}
+
+/// An `entered` event for ENDEAVOUR in New Zealand 400nm at `at` (RFC 3339).
+fn entered(at: &str) -> lookout_core::Event {
+    lookout_core::Event {
+        kind: EventKind::Entered,
+        mmsi: 512_000_001,
+        vessel_name: Some("ENDEAVOUR".into()),
+        area_id: "nz400".into(),
+        area_name: "New Zealand 400nm".into(),
+        at: at.parse().unwrap(),
+        lat: -41.123_456,
+        lon: 174.5,
+        last_seen: None,
+        gap_seconds: None,
+        threshold_seconds: None,
+    }
+}
+
+// Moved from lookout-notify's router tests with the loader: files to a delivered message.
+#[tokio::test]
+async fn from_config_files_to_inbox() {
+    let hook = HttpReceiver::start(HttpMode::Ok).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let main = format!(
+        r#"users = "users.toml"
+rules = "rules.toml"
+templates = "templates"
+
+[[areas]]
+kind = "circle"
+id = "nz400"
+name = "New Zealand 400nm"
+lat = -41.0
+lon = 174.0
+radius_nm = 400
+
+[webhooks.ops]
+url = "{}"
+secret_env = "OPS_SECRET"
+"#,
+        hook.url("/ops")
+    );
+    let users = r#"[[organisations]]
+id = "acme"
+
+[[users]]
+id = "kiri"
+org = "acme"
+email = "kiri@example.com"
+timezone = "Pacific/Auckland"
+channels = [{ kind = "maildir", path = "mail/kiri" }, { kind = "webhook", endpoint = "ops" }]
+"#;
+    let rules = r#"[[vessels]]
+mmsi = 512000001
+name = "REGISTRY NAME"
+
+[[rules]]
+id = "nz"
+owner = "kiri"
+mmsi = [512000001]
+areas = ["nz400"]
+events = ["entered"]
+"#;
+    std::fs::write(dir.path().join("lookout.toml"), main).unwrap();
+    std::fs::write(dir.path().join("users.toml"), users).unwrap();
+    std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
+    std::fs::create_dir_all(dir.path().join("templates/rules/nz")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/rules/nz/entered.text.txt"),
+        "{{ subject }} -- custom for rule nz",
+    )
+    .unwrap();
+    let env: std::collections::BTreeMap<String, String> =
+        [("OPS_SECRET".to_owned(), "s".to_owned())].into();
+    let config = load(&dir.path().join("lookout.toml"), &env).unwrap();
+    let (router, problems) = Router::from_config(&config.notify).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let index = lookout_notify::RuleIndex::new(Arc::new(config.notify.model.clone()));
+
+    let mut e = entered("2024-12-31T11:00:00Z");
+    e.vessel_name = None; // no static data yet: the registry's name is used
+    let outcome = index.match_event(&e);
+    assert_eq!(outcome.notifications.len(), 2);
+    for (i, new) in outcome.notifications.into_iter().enumerate() {
+        let n = lookout_core::Notification {
+            id: format!("n{i}"),
+            attempt: 1,
+            created_at: new.event.at,
+            new,
+        };
+        router.deliver(&n).await.unwrap();
+    }
+    let new_dir = dir.path().join("mail/kiri/new");
+    let files: Vec<_> = std::fs::read_dir(&new_dir).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let mail = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    assert!(mail.contains("To: kiri@example.com"), "{mail}");
+    assert!(mail.contains("-- custom for rule nz"), "{mail}");
+    assert!(mail.contains("Vessel REGISTRY NAME has entered"), "{mail}");
+    let got = hook.received();
+    assert_eq!(got.len(), 1);
+    assert!(lookout_notify::channels::verify_signature(
+        b"s",
+        &got[0].body,
+        got[0].header("x-lookout-signature").unwrap()
+    ));
 }
