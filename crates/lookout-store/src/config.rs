@@ -123,16 +123,17 @@ impl DispatcherOptions {
     /// The dispatcher's configuration: these options and the outbox TTL over
     /// [`DispatcherConfig::default`].
     pub fn into_config(self, outbox: &OutboxConfig) -> DispatcherConfig {
-        let mut config = DispatcherConfig::default();
-        config.batch_size = self.batch_size;
-        config.lease = self.lease;
-        config.poll_interval = self.poll_interval;
-        config.max_attempts = self.max_attempts;
-        config.backoff_base = self.backoff_base;
-        config.backoff_max = self.backoff_max;
-        config.channel_concurrency = self.concurrency;
-        config.ttl = outbox.ttl;
-        config
+        DispatcherConfig {
+            batch_size: self.batch_size,
+            lease: self.lease,
+            poll_interval: self.poll_interval,
+            max_attempts: self.max_attempts,
+            backoff_base: self.backoff_base,
+            backoff_max: self.backoff_max,
+            channel_concurrency: self.concurrency,
+            ttl: outbox.ttl,
+            ..DispatcherConfig::default()
+        }
     }
 }
 

@@ -9,10 +9,10 @@
 //! | `[[sources]]` | `SourceOptions` + `TcpClientConfig`/`TcpServerConfig`/`UdpConfig`/`FileConfig` | `lookout_feed::source` |
 //! | `[[areas]]` | `AreaSpec` | `lookout_track::areas` |
 //! | `[smtp]`, `[webhooks.*]`, `[http_client]` | `SmtpConfig`, `WebhookConfig`, `HttpSettings` | `lookout_notify` |
-//! | users and rules files | [`raw`] structs into `lookout_notify::model` | here |
+//! | users and rules files | `raw` structs into `lookout_notify::model` | here |
 //!
-//! [`main_file`] reads one table per function ([`table`] deserializes it with its spans),
-//! [`users`] and [`rules`] the other two files, [`checks`] holds the checks they share.
+//! `main_file` reads one table per function (`table` deserializes it with its spans),
+//! `users` and `rules` the other two files, `checks` holds the checks they share.
 //! Every problem is collected, not just the first, and each names file, line, entry and
 //! field:
 //!
