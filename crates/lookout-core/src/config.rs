@@ -26,7 +26,7 @@ use serde::{Deserialize, Deserializer};
 
 static PARSER: SpanParser = SpanParser::new();
 
-/// Parses a duration such as `90s`, `5m`, `6h`, `2d`, `1w`, `1h30m`, `1h 30m` or
+/// Parses a duration such as `500ms`, `90s`, `5m`, `6h`, `2d`, `1w`, `1h30m`, `1h 30m` or
 /// `2 hours 5 minutes` (jiff's friendly format, days being 24 hours).
 ///
 /// Rejected: months and years (their length varies), negative spans (`-5m`, `5m ago`),
@@ -127,6 +127,8 @@ mod tests {
         assert_eq!(parse_duration("2 hours 5 minutes"), secs(7500));
         assert_eq!(parse_duration("48h"), secs(172_800));
         assert_eq!(parse_duration("0s"), secs(0));
+        assert_eq!(parse_duration("1w"), secs(604_800));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
     }
 
     #[test]
