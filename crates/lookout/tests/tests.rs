@@ -6,6 +6,7 @@
 mod cli;
 mod config;
 mod demo;
+mod limits;
 mod pipeline;
 mod replay;
 mod service;
