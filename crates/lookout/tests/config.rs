@@ -293,6 +293,10 @@ radius_nm = 1
 kind = "geojson"
 path = "empty-id.geojson"
 
+[[areas]]
+kind = "polygon"
+id = "p"
+
 [dispatcher]
 workers = 4
 batch_size = 0
@@ -332,11 +336,12 @@ fn every_bad_key_of_every_main_table_is_located() {
         r#"lookout.toml:27: source "source-4": field listen: missing"#,
         r#"lookout.toml:33: area "c": field lat: config (id "c"): bad coordinate at position 0: [0, 95] (need finite lon in ±360, lat in ±90)"#,
         r#"lookout.toml:39: area "empty-id.geojson": field path: empty-id.geojson: feature 0: invalid geojson: empty "id": give the area a non-empty id, or none to use the file name"#,
-        r#"lookout.toml:42: [dispatcher]: field workers: no longer used: the dispatcher runs one claim loop and never read it; limit concurrent sends per channel with concurrency = { email = 8, webhook = 8, slack = 8, maildir = 8 } instead"#,
-        r#"lookout.toml:43: [dispatcher]: field batch_size: must be at least 1"#,
-        r#"lookout.toml:44: [dispatcher]: field concurrency.pigeon: unknown variant `pigeon`, expected one of `email`, `webhook`, `slack`, `maildir`"#,
-        r#"lookout.toml:44: [dispatcher]: field concurrency.slack: must be at least 1"#,
-        r#"lookout.toml:47: [digest]: field poll_interval: invalid duration "1mo": expected e.g. "30s", "5m", "6h", "1d", "1h 30m""#,
+        r#"lookout.toml:42: area "p": field kind: unknown variant `polygon`, expected `geojson` or `circle`"#,
+        r#"lookout.toml:46: [dispatcher]: field workers: no longer used: the dispatcher runs one claim loop and never read it; limit concurrent sends per channel with concurrency = { email = 8, webhook = 8, slack = 8, maildir = 8 } instead"#,
+        r#"lookout.toml:47: [dispatcher]: field batch_size: must be at least 1"#,
+        r#"lookout.toml:48: [dispatcher]: field concurrency.pigeon: unknown variant `pigeon`, expected one of `email`, `webhook`, `slack`, `maildir`"#,
+        r#"lookout.toml:48: [dispatcher]: field concurrency.slack: must be at least 1"#,
+        r#"lookout.toml:51: [digest]: field poll_interval: invalid duration "1mo": expected e.g. "30s", "5m", "6h", "1d", "1h 30m""#,
     ];
     assert_eq!(got, want, "\n{}", got.join("\n"));
 }

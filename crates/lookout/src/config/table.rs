@@ -62,6 +62,13 @@ pub(crate) fn typed_with<'i, T>(
                 Some((field, at)) if err.span().is_none() => {
                     p.at(f, at.clone(), entry, field, message);
                 }
+                // A `#[serde(tag = "kind")]` enum (`[[areas]]`) names no key of its own.
+                _ if message.starts_with("unknown variant `")
+                    && span_of(&value, "kind").is_some() =>
+                {
+                    let at = span_of(&value, "kind").unwrap_or_else(|| value.span());
+                    p.at(f, at, entry, "kind", message);
+                }
                 _ => {
                     let field = backticked(&message, "unknown field `").unwrap_or("");
                     p.at(f, span, entry, field, message.clone());
