@@ -6,6 +6,8 @@
 //! This crate holds types only: no I/O, no async, no policy. Every other `lookout-*` crate
 //! depends on it, so it changes rarely and on purpose.
 
+pub mod config;
+
 use std::fmt;
 use std::time::Duration;
 

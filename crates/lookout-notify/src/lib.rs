@@ -3,8 +3,10 @@
 //!
 //! The data path through this crate:
 //!
-//! 1. [`config::load`] reads `lookout.toml` and the users/rules files it names, reports every
-//!    problem with file, line and field, and builds a [`model::Model`].
+//! 1. The `lookout` binary's `config::load` reads `lookout.toml` and the users/rules files it
+//!    names, reports every problem with file, line and field, and builds a [`model::Model`]
+//!    inside a [`config::Config`] (the `[smtp]`, `[webhooks]` and `[http_client]` tables are
+//!    this crate's [`config`] structs).
 //! 2. [`rules::RuleIndex`] turns each tracker [`lookout_core::Event`] into
 //!    [`lookout_core::NewNotification`]s (one per rule and channel, with dedupe keys) and
 //!    [`rules::Skip`]s (deleted user, area gone, ...), without scanning unrelated rules.
@@ -61,7 +63,7 @@ pub mod rules;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
-pub use config::{Config, ConfigError, Problem, load};
+pub use config::Config;
 pub use model::Model;
 pub use render::Renderer;
 pub use router::Router;

@@ -1,5 +1,6 @@
 //! The resolved model: organisations, users, rules, vessels and fleets, ready for matching and
-//! delivery. Built by [`crate::config`] from files, or by hand (tests, an API).
+//! delivery. Built by the `lookout` binary's configuration loader from files, or by hand
+//! (tests, an API).
 //!
 //! Invariant: nothing here does I/O. Values may still be "bad at runtime" (a user whose
 //! timezone did not resolve, a rule whose area is gone): the matcher skips those with a reason

@@ -3,7 +3,7 @@
 //! outlived the TTL. Wakes on new work (PostgreSQL `LISTEN`, an in-process signal) and polls as
 //! a fallback.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,8 +41,10 @@ pub struct DispatcherConfig {
     pub backoff_max: Duration,
     /// Age after which undelivered notifications become `expired` (default 48 h).
     pub ttl: Duration,
-    /// Concurrent sends per channel.
+    /// Concurrent sends per channel not named in `channel_concurrency`.
     pub per_channel_concurrency: usize,
+    /// Concurrent sends of the channels named (`[dispatcher] concurrency`).
+    pub channel_concurrency: BTreeMap<ChannelKind, usize>,
     /// Overall limit on one send (the channel's own timeouts should be shorter); elapsed = transient.
     pub delivery_timeout: Duration,
     /// Heartbeat tolerance registered with `sentinel` as loop `dispatcher`.
@@ -65,6 +67,7 @@ impl Default for DispatcherConfig {
             backoff_max: Duration::from_secs(3600),
             ttl: Duration::from_secs(48 * 3600),
             per_channel_concurrency: 8,
+            channel_concurrency: BTreeMap::new(),
             delivery_timeout: Duration::from_secs(120),
             heartbeat_tolerance: Duration::from_secs(120),
         }
@@ -240,7 +243,14 @@ impl<D: Deliver> Dispatcher<D> {
             .map(|c| {
                 (
                     c,
-                    Arc::new(Semaphore::new(config.per_channel_concurrency.max(1))),
+                    Arc::new(Semaphore::new(
+                        config
+                            .channel_concurrency
+                            .get(&c)
+                            .copied()
+                            .unwrap_or(config.per_channel_concurrency)
+                            .max(1),
+                    )),
                 )
             })
             .collect();

@@ -16,16 +16,20 @@
 //! - [`Dispatcher`]: claims batches, delivers each item in isolation through a
 //!   [`lookout_core::Deliver`], retries with backoff, dead-letters, expires.
 //! - [`DigestScheduler`]: cuts each user's digest period in their time zone.
+//! - [`StoreConfig`], [`OutboxConfig`], [`DispatcherOptions`], [`DigestConfig`]: the
+//!   `[store]`, `[outbox]`, `[dispatcher]` and `[digest]` tables of `lookout.toml`.
 //!
 //! The notification lifecycle (states, who moves them, purging) is in the crate README and on
 //! [`State`].
 
+mod config;
 mod digest;
 mod dispatcher;
 mod error;
 pub mod outbox;
 mod store;
 
+pub use config::{DigestConfig, DispatcherOptions, OutboxConfig, StoreConfig};
 pub use digest::{
     Cadence, DigestInfo, DigestSchedule, DigestScheduler, Period, ScheduleReport, period_at,
 };

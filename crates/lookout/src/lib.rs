@@ -3,12 +3,13 @@
 //!
 //! Start reading at [`commands`] (one module per subcommand, each owning its arguments); the
 //! service itself is wired in [`service`], top to bottom along the data path. Dependencies
-//! point one way: `cli` → `commands` → `setup`/`service`/`runtime` → `ops`, with `error` and
-//! `args` as leaves.
+//! point one way: `cli` → `commands` → `setup`/`service`/`runtime` → `ops`, with `config` (the
+//! files, read into each stage crate's typed config), `error` and `args` as leaves.
 
 pub mod args;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod demo_receiver;
 pub mod error;
 pub mod logging;

@@ -1,36 +1,33 @@
-//! From a loaded configuration to ready service parts: areas built and indexed, tracker
-//! policies derived from the rules, store opened and migrated, renderer and channels built.
+//! From a loaded configuration to ready service parts: areas indexed, tracker policies
+//! derived from the rules, store opened and migrated, renderer and channels built.
 //!
-//! The second stage of configuration (the first, parsing and validating files, is
-//! `lookout_notify::config`): everything here may still fail on things only visible when
-//! resources are opened (area geometry, the database), and reports them with context.
+//! The second stage of configuration (the first, reading and checking the files into each
+//! stage's typed config, is [`crate::config`]): everything here may still fail on things only
+//! visible when resources are opened (the database, the channels), and reports them with
+//! context. Nothing here copies options: each stage gets the struct it deserialized.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use lookout_core::ChannelKind;
-use lookout_feed::source::{
-    FileConfig, SourceConfig, SourceKind, Speed, TcpClientConfig, TcpServerConfig, UdpConfig,
-};
-use lookout_notify::config::{AreaSpec, Config, SourceKindSpec};
 use lookout_notify::model::{DeliveryMode, DigestSchedule as RuleSchedule, Model};
 use lookout_notify::router::Router;
 use lookout_notify::rules::RuleIndex;
-use lookout_store::{Cadence, DigestSchedule, DispatcherConfig, Store};
+use lookout_store::{Cadence, DigestSchedule, Store, StoreError};
 use lookout_track::areas::{self, AreaIndex};
 use lookout_track::runner::ShardConfig;
 use lookout_track::tracker::{AreaPolicy, TrackerConfig};
+use sentinel::RetryPolicy;
 
+use crate::config::{Config, EnvSource};
 use crate::error::UsageError;
 use crate::service::ServiceParts;
 
 /// Loads and validates `lookout.toml` and the files it names; every problem is a usage error.
-pub fn load_config(
-    path: &std::path::Path,
-    env: &dyn lookout_notify::config::EnvSource,
-) -> anyhow::Result<Config> {
-    lookout_notify::config::load(path, env).map_err(|e| UsageError(e.to_string()).into())
+pub fn load_config(path: &std::path::Path, env: &dyn EnvSource) -> anyhow::Result<Config> {
+    crate::config::load(path, env).map_err(|e| UsageError(e.to_string()).into())
 }
 
 /// Loads a GeoJSON area file (or a directory of them) into an index, reporting every problem
@@ -40,55 +37,9 @@ pub fn load_areas(path: &std::path::Path) -> Result<AreaIndex, UsageError> {
     AreaIndex::new(areas).map_err(|e| UsageError(e.to_string()))
 }
 
-/// Builds the area index from the configured definitions, reporting every problem at once.
+/// Indexes the configured areas (already loaded and validated by [`crate::config::load`]).
 pub fn build_areas(config: &Config) -> Result<AreaIndex, UsageError> {
-    let mut specs = Vec::with_capacity(config.areas.len());
-    for spec in &config.areas {
-        let Some(spec) = track_spec(spec) else {
-            return Err(UsageError(format!(
-                "{}: area definition {spec:?} is of a kind the tracker cannot build",
-                config.path.display()
-            )));
-        };
-        specs.push(spec);
-    }
-    let built =
-        areas::load_specs(&specs, &config.base_dir).map_err(|e| UsageError(e.to_string()))?;
-    AreaIndex::new(built).map_err(|e| UsageError(e.to_string()))
-}
-
-/// The tracker's form of a configured area; `None` for a kind it does not know.
-fn track_spec(spec: &AreaSpec) -> Option<areas::AreaSpec> {
-    Some(match spec {
-        AreaSpec::GeoJson {
-            path,
-            within_nm,
-            id,
-            name,
-            ..
-        } => areas::AreaSpec::Geojson {
-            path: path.clone(),
-            within_nm: *within_nm,
-            id: id.clone(),
-            name: name.clone(),
-        },
-        AreaSpec::Circle {
-            id,
-            name,
-            lat,
-            lon,
-            radius_nm,
-        } => areas::AreaSpec::Circle {
-            id: id.clone(),
-            name: name.clone(),
-            lat: *lat,
-            lon: *lon,
-            radius_nm: *radius_nm,
-        },
-        // `AreaSpec` is non-exhaustive: a new kind must be added here.
-        #[allow(unreachable_patterns)]
-        _ => return None,
-    })
+    AreaIndex::new(config.areas.clone()).map_err(|e| UsageError(e.to_string()))
 }
 
 /// Tracker policies: per area, the gap thresholds and the smallest `min_dwell` of its rules.
@@ -113,66 +64,6 @@ pub fn tracker_config(rules: &RuleIndex, areas: &AreaIndex) -> TrackerConfig {
         policies,
         ..TrackerConfig::default()
     }
-}
-
-/// The feed sources for the configured inputs (the same options, field by field).
-pub fn sources(config: &Config) -> Result<Vec<SourceConfig>, UsageError> {
-    config
-        .sources
-        .iter()
-        .map(|spec| {
-            let kind = match &spec.kind {
-                SourceKindSpec::TcpClient {
-                    addr,
-                    dial_timeout,
-                    stall_timeout,
-                    backoff_initial,
-                    backoff_max,
-                } => SourceKind::TcpClient(TcpClientConfig {
-                    addr: addr.clone(),
-                    dial_timeout: *dial_timeout,
-                    stall_timeout: *stall_timeout,
-                    backoff_initial: *backoff_initial,
-                    backoff_max: *backoff_max,
-                }),
-                SourceKindSpec::TcpServer {
-                    bind,
-                    max_connections,
-                    max_per_peer,
-                    idle_timeout,
-                } => SourceKind::TcpServer(TcpServerConfig {
-                    bind: *bind,
-                    max_connections: *max_connections,
-                    max_per_peer: *max_per_peer,
-                    idle_timeout: *idle_timeout,
-                }),
-                SourceKindSpec::Udp {
-                    bind,
-                    max_peers,
-                    peer_idle,
-                } => SourceKind::Udp(UdpConfig {
-                    bind: *bind,
-                    max_peers: *max_peers,
-                    peer_idle: *peer_idle,
-                }),
-                SourceKindSpec::File { path, speed } => SourceKind::File(FileConfig {
-                    path: config.base_dir.join(path),
-                    speed: speed.map_or(Speed::Max, Speed::Factor),
-                }),
-                // `SourceKindSpec` is non-exhaustive: a new kind must be added here.
-                #[allow(unreachable_patterns)]
-                other => {
-                    return Err(UsageError(format!(
-                        "source {:?}: {other:?} is of a kind the feed cannot run",
-                        spec.name
-                    )));
-                }
-            };
-            let mut source = SourceConfig::new(spec.name.clone(), kind);
-            source.max_line = spec.max_line;
-            Ok(source)
-        })
-        .collect()
 }
 
 /// Digest schedules: one per (user, channel) of every enabled digest rule.
@@ -212,9 +103,21 @@ pub fn digest_schedules(model: &Model) -> Vec<DigestSchedule> {
 }
 
 /// Opens the store named by the configuration and applies migrations.
+///
+/// Connecting is retried with `sentinel::retry` (backoff with jitter, at most 5 attempts in
+/// 30 s) when the error is transient: the server is unreachable, refuses, or the pool timed
+/// out, as when the database starts together with us. A bad URL, a refused login or a missing
+/// database fail at once, and so does a failed migration (retrying would fail the same way).
 pub async fn open_store(url: &str) -> anyhow::Result<Store> {
-    let store = Store::connect(url)
+    let policy = RetryPolicy::exponential(Duration::from_millis(500))
+        .max_delay(Duration::from_secs(5))
+        .max_attempts(5)
+        .max_elapsed(Duration::from_secs(30));
+    let store = sentinel::retry("store_connect", policy)
+        .when(is_transient)
+        .run(|| Store::connect(url))
         .await
+        .map_err(sentinel::RetryError::into_inner)
         .with_context(|| format!("cannot open the store at {}", redact(url)))?;
     store
         .migrate()
@@ -223,59 +126,81 @@ pub async fn open_store(url: &str) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// A connection failure that may heal by waiting (I/O, TLS handshake, pool timeout).
+fn is_transient(error: &StoreError) -> bool {
+    let source = std::error::Error::source(error).and_then(|s| s.downcast_ref::<sqlx::Error>());
+    matches!(
+        source,
+        Some(sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut)
+    )
+}
+
+/// A URL safe to print: the userinfo password and every secret-looking query parameter
+/// (`password`, `sslpassword`, anything with `pass`, `pwd`, `secret`, `token` or `key` in its
+/// name) become `***`; `postgres://user:secret@host/db?sslpassword=x` →
+/// `postgres://user:***@host/db?sslpassword=***`. A URL that does not parse is not shown.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return match url.split_once("://") {
+            Some((scheme, _)) if !scheme.contains(['@', ':', '/']) => {
+                format!("{scheme}://<unparsable url>")
             }
-        }
-        _ => url.to_owned(),
+            _ => "<unparsable url>".to_owned(),
+        };
+    };
+    if parsed.password().is_some() {
+        // Only "cannot-be-a-base" URLs refuse a password, and they have none to hide.
+        let _ = parsed.set_password(Some("***"));
     }
+    let is_secret = |key: &str| {
+        let key = key.to_ascii_lowercase();
+        ["pass", "pwd", "secret", "token", "key"]
+            .iter()
+            .any(|word| key.contains(word))
+    };
+    if parsed.query_pairs().any(|(k, _)| is_secret(&k)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if is_secret(&k) {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// Resolves a loaded configuration into service parts (opens and migrates the store).
 pub async fn parts(config: &Config, shard_config: ShardConfig) -> anyhow::Result<ServiceParts> {
     let areas = Arc::new(build_areas(config)?);
-    let model = Arc::new(config.model.clone());
+    let model = Arc::new(config.notify.model.clone());
     let rules = Arc::new(RuleIndex::new(Arc::clone(&model)));
     let tracker = tracker_config(&rules, &areas);
     let digests = digest_schedules(&model);
 
     let (router, template_problems) =
-        Router::from_config(config).map_err(|e| UsageError(format!("channels: {e}")))?;
+        Router::from_config(&config.notify).map_err(|e| UsageError(format!("channels: {e}")))?;
     // A broken template fails only the notifications that use it (dead, with the error), so
     // the service starts; `lookout check` fails on these.
     for problem in &template_problems {
         tracing::error!(template = %problem.path, problem = %problem.message, "template problem");
     }
 
-    let mut dispatcher = DispatcherConfig::default();
-    let d = &config.dispatcher;
-    dispatcher.batch_size = usize::try_from(d.batch_size).unwrap_or(64).max(1);
-    dispatcher.lease = d.lease;
-    dispatcher.poll_interval = d.poll_interval;
-    dispatcher.max_attempts = d.max_attempts;
-    dispatcher.backoff_base = d.backoff_base;
-    dispatcher.backoff_max = d.backoff_max;
-    dispatcher.ttl = config.outbox.ttl;
-    if let Some(max) = d.concurrency.values().max() {
-        dispatcher.per_channel_concurrency = usize::try_from(*max).unwrap_or(8).max(1);
-    }
-
-    let store = open_store(&config.store_url).await?;
+    let store = open_store(&config.store.url).await?;
     Ok(ServiceParts {
         store,
-        sources: sources(config)?,
+        sources: config.sources.clone(),
         areas,
         tracker,
         shards: shard_config,
         rules,
         router,
-        dispatcher,
+        dispatcher: config.dispatcher.clone().into_config(&config.outbox),
         digests,
         digest_interval: config.digest.poll_interval,
         http_listen: config.http_listen,
@@ -297,5 +222,81 @@ mod tests {
             "postgres://postgres@127.0.0.1/x"
         );
         assert_eq!(redact("sqlite://lookout.db"), "sqlite://lookout.db");
+        assert_eq!(
+            redact("sqlite://lookout-demo/lookout.db?mode=rwc"),
+            "sqlite://lookout-demo/lookout.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn redact_hides_secret_query_parameters() {
+        assert_eq!(
+            redact("postgres://u@db/x?password=hunter2&sslmode=require"),
+            "postgres://u@db/x?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact(
+                "postgres://u:pw@db/x?sslpassword=k&application_name=lookout&auth_token=t&client_secret=s"
+            ),
+            "postgres://u:***@db/x?sslpassword=***&application_name=lookout&auth_token=***&client_secret=***"
+        );
+        assert!(!redact("postgres://u:hunter2@db/x?password=hunter2").contains("hunter2"));
+        assert_eq!(redact("not a url with hunter2"), "<unparsable url>");
+        assert_eq!(
+            redact("postgres://u:hunter2@[bad/x"),
+            "postgres://<unparsable url>"
+        );
+    }
+
+    #[test]
+    fn transient_store_errors_are_connection_failures_only() {
+        let io = StoreError::Database {
+            op: "connecting to postgres",
+            source: sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        };
+        assert!(is_transient(&io));
+        let timeout = StoreError::Database {
+            op: "connecting to postgres",
+            source: sqlx::Error::PoolTimedOut,
+        };
+        assert!(is_transient(&timeout));
+        let bad_url = StoreError::UnsupportedUrl {
+            url: "mysql://x".into(),
+        };
+        assert!(!is_transient(&bad_url));
+        let protocol = StoreError::Database {
+            op: "connecting to postgres",
+            source: sqlx::Error::Protocol("password authentication failed".into()),
+        };
+        assert!(!is_transient(&protocol));
+    }
+
+    #[tokio::test]
+    async fn a_store_that_cannot_be_opened_fails_without_retrying_for_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/missing-dir/x.db", dir.path().display());
+        let err = open_store(&url).await.unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot open the store"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn per_channel_concurrency_reaches_the_dispatcher_as_a_map() {
+        let options: lookout_store::DispatcherOptions =
+            toml::from_str("concurrency = { slack = 2, email = 5 }").unwrap();
+        let config = options.into_config(&lookout_store::OutboxConfig::default());
+        assert_eq!(config.channel_concurrency[&ChannelKind::Slack], 2);
+        assert_eq!(config.channel_concurrency[&ChannelKind::Email], 5);
+        assert!(
+            !config
+                .channel_concurrency
+                .contains_key(&ChannelKind::Webhook)
+        );
+        assert_eq!(
+            config.per_channel_concurrency, 8,
+            "the default for channels not named"
+        );
     }
 }

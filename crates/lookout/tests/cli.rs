@@ -73,3 +73,27 @@ fn bad_flag_values_are_usage_errors_naming_the_value() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--speed \"fast\""));
 }
+
+#[test]
+fn check_names_a_removed_option_and_what_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lookout.toml"),
+        "users = \"u.toml\"\nrules = \"r.toml\"\n\n[dispatcher]\nworkers = 4\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("u.toml"), "").unwrap();
+    std::fs::write(dir.path().join("r.toml"), "").unwrap();
+    let out = lookout()
+        .args(["check", "--config"])
+        .arg(dir.path().join("lookout.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("lookout.toml:5: [dispatcher]: field workers: no longer used")
+            && err.contains("concurrency = {"),
+        "{err}"
+    );
+}

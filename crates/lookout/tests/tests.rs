@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod cli;
+mod config;
 mod demo;
+mod limits;
 mod pipeline;
 mod replay;
 mod service;

@@ -9,6 +9,10 @@
 //! | [`TcpServerConfig`] | idle (a line must complete within it) | connections, per peer, line length |
 //! | [`UdpConfig`] | peer idle (forget a sender's decoder) | peers, line length |
 //! | [`FileConfig`] | — | line length; paced by receiver timestamps at `speed` |
+//!
+//! Each config struct derives `Deserialize` with its defaults (one set, in the private `defaults` module); a
+//! `[[sources]]` table is a `kind`, the [`SourceOptions`] and that kind's struct
+//! ([`SourceKind::deserialize_kind`]).
 
 mod file;
 mod tcp_client;
@@ -21,6 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lookout_core::Observation;
+use lookout_core::config::{duration, positive, socket_addr};
+use serde::{Deserialize, Deserializer};
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -57,6 +63,44 @@ impl SourceConfig {
             kind,
         }
     }
+
+    /// A source from its configured options and kind; `default_name` when none is given.
+    pub fn from_options(
+        options: SourceOptions,
+        kind: SourceKind,
+        default_name: impl FnOnce() -> String,
+    ) -> SourceConfig {
+        SourceConfig {
+            name: options.name.unwrap_or_else(default_name),
+            max_line: options.max_line,
+            kind,
+        }
+    }
+}
+
+/// The options every kind of source has, as written in a `[[sources]]` table:
+///
+/// ```toml
+/// [[sources]]
+/// kind = "tcp_client"        # selects the kind, see SourceKind::deserialize_kind
+/// name = "aishub"            # SourceOptions (default source-N)
+/// max_line = 1024            # SourceOptions
+/// addr = "feed.example:4001" # TcpClientConfig
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SourceOptions {
+    /// Name in metrics, logs and `/connections`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Longest line accepted, in bytes (default [`DEFAULT_MAX_LINE`]).
+    #[serde(default = "defaults::max_line", deserialize_with = "positive")]
+    pub max_line: usize,
+}
+
+impl SourceOptions {
+    /// The keys of [`SourceOptions`] (the rest of a source table belongs to its kind). A test
+    /// keeps this list equal to the struct's fields.
+    pub const FIELDS: &'static [&'static str] = &["name", "max_line"];
 }
 
 /// The kinds of source.
@@ -73,18 +117,97 @@ pub enum SourceKind {
     File(FileConfig),
 }
 
-/// A TCP feed we dial.
-#[derive(Debug, Clone, PartialEq)]
+impl SourceKind {
+    /// The `kind` names, as written in configuration.
+    pub const NAMES: [&'static str; 4] = ["tcp_client", "tcp_server", "udp", "file"];
+
+    /// Deserializes the options of the kind named `kind` (one of [`SourceKind::NAMES`]) from
+    /// `options`, a table holding only that kind's keys (unknown keys are errors).
+    ///
+    /// The kind is chosen first and its struct deserialized straight from the table, rather
+    /// than through a `#[serde(tag = "kind")]` enum, so the deserializer still sees the
+    /// original table and can say which key of which line is wrong.
+    ///
+    /// # Errors
+    /// An unknown kind (naming the kinds there are), or the kind's own field errors.
+    pub fn deserialize_kind<'de, D: Deserializer<'de>>(
+        kind: &str,
+        options: D,
+    ) -> Result<SourceKind, D::Error> {
+        Ok(match kind {
+            "tcp_client" => SourceKind::TcpClient(TcpClientConfig::deserialize(options)?),
+            "tcp_server" => SourceKind::TcpServer(TcpServerConfig::deserialize(options)?),
+            "udp" => SourceKind::Udp(UdpConfig::deserialize(options)?),
+            "file" => SourceKind::File(FileConfig::deserialize(options)?),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown source kind {other:?}: expected tcp_client, tcp_server, udp or file"
+                )));
+            }
+        })
+    }
+}
+
+/// The defaults of every source option, in one place (`Default` impls and serde both use them).
+mod defaults {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    pub(super) fn max_line() -> usize {
+        super::DEFAULT_MAX_LINE
+    }
+    pub(super) fn dial_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub(super) fn stall_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub(super) fn backoff_initial() -> Duration {
+        Duration::from_secs(1)
+    }
+    pub(super) fn backoff_max() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub(super) fn max_connections() -> usize {
+        64
+    }
+    pub(super) fn max_per_peer() -> usize {
+        4
+    }
+    pub(super) fn idle_timeout() -> Duration {
+        Duration::from_secs(120)
+    }
+    pub(super) fn max_peers() -> usize {
+        256
+    }
+    pub(super) fn peer_idle() -> Duration {
+        Duration::from_secs(600)
+    }
+    pub(super) fn tcp_server_bind() -> SocketAddr {
+        SocketAddr::from(([0, 0, 0, 0], 4002))
+    }
+    pub(super) fn udp_bind() -> SocketAddr {
+        SocketAddr::from(([0, 0, 0, 0], 4003))
+    }
+}
+
+/// A TCP feed we dial (`kind = "tcp_client"`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TcpClientConfig {
     /// `host:port` of the feed.
     pub addr: String,
-    /// Limit on one dial (DNS and TCP handshake).
+    /// Limit on one dial (DNS and TCP handshake); default 10 s.
+    #[serde(default = "defaults::dial_timeout", with = "duration")]
     pub dial_timeout: Duration,
-    /// A connection that delivers no bytes for this long is dropped and redialled.
+    /// A connection that delivers no bytes for this long is dropped and redialled; default 60 s.
+    #[serde(default = "defaults::stall_timeout", with = "duration")]
     pub stall_timeout: Duration,
-    /// First reconnect delay (doubles per failure, with jitter).
+    /// First reconnect delay (doubles per failure, with jitter); default 1 s.
+    #[serde(default = "defaults::backoff_initial", with = "duration")]
     pub backoff_initial: Duration,
-    /// Longest reconnect delay.
+    /// Longest reconnect delay; default 60 s.
+    #[serde(default = "defaults::backoff_max", with = "duration")]
     pub backoff_max: Duration,
 }
 
@@ -92,61 +215,71 @@ impl Default for TcpClientConfig {
     fn default() -> TcpClientConfig {
         TcpClientConfig {
             addr: "127.0.0.1:4001".to_owned(),
-            dial_timeout: Duration::from_secs(10),
-            stall_timeout: Duration::from_secs(60),
-            backoff_initial: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(60),
+            dial_timeout: defaults::dial_timeout(),
+            stall_timeout: defaults::stall_timeout(),
+            backoff_initial: defaults::backoff_initial(),
+            backoff_max: defaults::backoff_max(),
         }
     }
 }
 
-/// A TCP listener receivers push to.
-#[derive(Debug, Clone, PartialEq)]
+/// A TCP listener receivers push to (`kind = "tcp_server"`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TcpServerConfig {
-    /// Address to listen on.
+    /// Address to listen on (`listen` in configuration).
+    #[serde(rename = "listen", deserialize_with = "socket_addr")]
     pub bind: SocketAddr,
-    /// Most connections at once; more are accepted and closed at once (counted).
+    /// Most connections at once; more are accepted and closed at once (counted); default 64.
+    #[serde(default = "defaults::max_connections", deserialize_with = "positive")]
     pub max_connections: usize,
-    /// Most connections from one IP address.
+    /// Most connections from one IP address; default 4.
+    #[serde(default = "defaults::max_per_peer", deserialize_with = "positive")]
     pub max_per_peer: usize,
-    /// A connection that completes no line for this long is closed.
+    /// A connection that completes no line for this long is closed; default 120 s.
+    #[serde(default = "defaults::idle_timeout", with = "duration")]
     pub idle_timeout: Duration,
 }
 
 impl Default for TcpServerConfig {
     fn default() -> TcpServerConfig {
         TcpServerConfig {
-            bind: SocketAddr::from(([0, 0, 0, 0], 4002)),
-            max_connections: 64,
-            max_per_peer: 4,
-            idle_timeout: Duration::from_secs(120),
+            bind: defaults::tcp_server_bind(),
+            max_connections: defaults::max_connections(),
+            max_per_peer: defaults::max_per_peer(),
+            idle_timeout: defaults::idle_timeout(),
         }
     }
 }
 
-/// A UDP socket receivers send datagrams to (one or more lines per datagram).
-#[derive(Debug, Clone, PartialEq)]
+/// A UDP socket receivers send datagrams to (one or more lines per datagram; `kind = "udp"`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UdpConfig {
-    /// Address to listen on.
+    /// Address to listen on (`listen` in configuration).
+    #[serde(rename = "listen", deserialize_with = "socket_addr")]
     pub bind: SocketAddr,
     /// Most senders tracked at once (each has its own decoder); the least recently heard is
-    /// forgotten first.
+    /// forgotten first; default 256.
+    #[serde(default = "defaults::max_peers", deserialize_with = "positive")]
     pub max_peers: usize,
-    /// A sender silent for this long is forgotten.
+    /// A sender silent for this long is forgotten; default 600 s.
+    #[serde(default = "defaults::peer_idle", with = "duration")]
     pub peer_idle: Duration,
 }
 
 impl Default for UdpConfig {
     fn default() -> UdpConfig {
         UdpConfig {
-            bind: SocketAddr::from(([0, 0, 0, 0], 4003)),
-            max_peers: 256,
-            peer_idle: Duration::from_secs(600),
+            bind: defaults::udp_bind(),
+            max_peers: defaults::max_peers(),
+            peer_idle: defaults::peer_idle(),
         }
     }
 }
 
-/// How fast to replay a file.
+/// How fast to replay a file. In configuration, `speed = 10.0` is [`Speed::Factor`] and no
+/// `speed` is [`Speed::Max`].
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Speed {
     /// As fast as the tracker takes it.
@@ -157,12 +290,27 @@ pub enum Speed {
     Factor(f64),
 }
 
-/// A recorded file to replay.
-#[derive(Debug, Clone, PartialEq, Default)]
+impl<'de> Deserialize<'de> for Speed {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Speed, D::Error> {
+        let factor = f64::deserialize(d)?;
+        if factor > 0.0 && factor.is_finite() {
+            Ok(Speed::Factor(factor))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "speed {factor} must be greater than zero (omit it for as fast as possible)"
+            )))
+        }
+    }
+}
+
+/// A recorded file to replay (`kind = "file"`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// The file.
+    /// The file (a relative path is resolved by whoever loads the configuration).
     pub path: PathBuf,
     /// Replay speed.
+    #[serde(default)]
     pub speed: Speed,
 }
 
@@ -324,5 +472,97 @@ async fn maybe_timeout<F: Future>(limit: Option<Duration>, fut: F) -> Option<F::
     match limit {
         Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
         None => Some(fut.await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_table_is_options_plus_its_kind_with_the_default_values() {
+        let options: SourceOptions = serde_json::from_str(r#"{"name":"feed"}"#).unwrap();
+        let kind = SourceKind::deserialize_kind(
+            "tcp_client",
+            serde_json::json!({"addr": "h:1", "stall_timeout": "2m"}),
+        )
+        .unwrap();
+        let source = SourceConfig::from_options(options, kind, || "source-1".into());
+        assert_eq!(source.name, "feed");
+        assert_eq!(source.max_line, DEFAULT_MAX_LINE);
+        assert_eq!(
+            source.kind,
+            SourceKind::TcpClient(TcpClientConfig {
+                addr: "h:1".into(),
+                stall_timeout: Duration::from_secs(120),
+                ..TcpClientConfig::default()
+            })
+        );
+        let server = SourceKind::deserialize_kind(
+            "tcp_server",
+            serde_json::json!({"listen": "0.0.0.0:4002"}),
+        )
+        .unwrap();
+        assert_eq!(server, SourceKind::TcpServer(TcpServerConfig::default()));
+        let udp =
+            SourceKind::deserialize_kind("udp", serde_json::json!({"listen": "0.0.0.0:4003"}))
+                .unwrap();
+        assert_eq!(udp, SourceKind::Udp(UdpConfig::default()));
+    }
+
+    #[test]
+    fn bad_values_unknown_keys_and_kinds_are_errors() {
+        let err = |kind: &str, v: serde_json::Value| {
+            SourceKind::deserialize_kind(kind, v)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("tcp_client", serde_json::json!({})).contains("missing field `addr`"));
+        assert!(
+            err(
+                "tcp_client",
+                serde_json::json!({"addr": "h:1", "dial_timeout": "0s"})
+            )
+            .contains("must be greater than zero")
+        );
+        assert!(
+            err(
+                "udp",
+                serde_json::json!({"listen": "0.0.0.0:1", "max_peers": 0})
+            )
+            .contains("must be at least 1")
+        );
+        assert!(err("file", serde_json::json!({"path": "x", "speed": 0.0})).contains("speed 0"));
+        assert!(
+            err("file", serde_json::json!({"path": "x", "addr": "h"})).contains("unknown field")
+        );
+        assert!(err("serial", serde_json::json!({})).contains("unknown source kind \"serial\""));
+    }
+
+    #[test]
+    fn the_field_list_of_source_options_matches_the_struct() {
+        // Every listed key is accepted, and a table of just those keys is complete.
+        let all: serde_json::Map<String, serde_json::Value> = SourceOptions::FIELDS
+            .iter()
+            .map(|k| {
+                (
+                    (*k).to_owned(),
+                    serde_json::json!(if *k == "name" {
+                        "n".into()
+                    } else {
+                        serde_json::json!(16)
+                    }),
+                )
+            })
+            .collect();
+        let options: SourceOptions = serde_json::from_value(all.into()).unwrap();
+        assert_eq!(
+            options,
+            SourceOptions {
+                name: Some("n".into()),
+                max_line: 16
+            },
+            "a field of SourceOptions is missing from FIELDS"
+        );
     }
 }

@@ -17,12 +17,15 @@ use sha2::Sha256;
 /// The signature header name.
 pub const SIGNATURE_HEADER: &str = "X-Lookout-Signature";
 
-/// HTTP client settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// HTTP client settings (`[http_client]` in configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
     /// TCP (and TLS) connect timeout.
+    #[serde(with = "lookout_core::config::duration")]
     pub connect_timeout: Duration,
     /// Bound on one whole request, response body included.
+    #[serde(with = "lookout_core::config::duration")]
     pub total_timeout: Duration,
 }
 

@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; a failure is a test failure
 
 mod channels;
-mod config;
 mod render;
 mod router;
 mod rules;

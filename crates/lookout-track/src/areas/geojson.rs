@@ -2,8 +2,9 @@
 //! [`Area`] per feature, with every problem in the file reported at once.
 //!
 //! The id comes from the feature's `id`, else `properties.id`, else the file stem (with
-//! `:INDEX` appended when the file has several features). The name comes from
-//! `properties.name`, else the id.
+//! `:INDEX` appended when the file has several features); an empty id is a problem. The name
+//! comes from `properties.name`, else the id. These are the only id rules: configuration
+//! checks get area ids by loading through [`super::load_specs`].
 
 use std::path::Path;
 
@@ -124,19 +125,28 @@ pub fn parse_geojson(source: &str, default_id: &str, text: &str) -> Result<Vec<A
             Some("Feature") => (
                 feature.get("geometry"),
                 feature.get("properties"),
-                feature.get("id").and_then(id_of),
+                feature.get("id"),
             ),
             _ => (Some(feature), None, None),
         };
-        let id = own_id
-            .or_else(|| props.and_then(|p| p.get("id")).and_then(id_of))
-            .unwrap_or_else(|| {
-                if many {
-                    format!("{default_id}:{idx}")
-                } else {
-                    default_id.to_owned()
-                }
-            });
+        let given = match own_id
+            .or_else(|| props.and_then(|p| p.get("id")))
+            .map(id_of)
+        {
+            Some(Err(kind)) => {
+                problems.push(problem(source, Some(idx), None, kind));
+                continue;
+            }
+            Some(Ok(id)) => id,
+            None => None,
+        };
+        let id = given.unwrap_or_else(|| {
+            if many {
+                format!("{default_id}:{idx}")
+            } else {
+                default_id.to_owned()
+            }
+        });
         let name = props
             .and_then(|p| p.get("name"))
             .and_then(Value::as_str)
@@ -183,12 +193,23 @@ fn problem(
     }
 }
 
-fn id_of(v: &Value) -> Option<String> {
+/// The id a feature gives itself: a non-empty string or a number. An empty string is a
+/// problem, not "no id" (it would silently become the file stem); any other JSON value
+/// (`null`, an object) means no id.
+fn id_of(v: &Value) -> Result<Option<String>, ProblemKind> {
     match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+        Value::String(s) if s.trim().is_empty() => Err(empty_id()),
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        _ => Ok(None),
     }
+}
+
+/// The problem of an empty id, in a feature or in configuration.
+pub(crate) fn empty_id() -> ProblemKind {
+    ProblemKind::Json(
+        "empty \"id\": give the area a non-empty id, or none to use the file name".into(),
+    )
 }
 
 fn polygons_of(geometry: Option<&Value>) -> Result<Vec<Polygon>, ProblemKind> {
@@ -252,6 +273,26 @@ mod tests {
             .map(|a| (a.id.as_str(), a.name.as_str()))
             .collect();
         assert_eq!(got, vec![("7", "Seven"), ("b", "b"), ("t:2", "t:2")]);
+    }
+
+    #[test]
+    fn an_empty_id_is_a_problem_not_the_file_stem() {
+        let square = r#""geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}"#;
+        for feature in [
+            format!(r#"{{"type":"Feature","id":"",{square}}}"#),
+            format!(r#"{{"type":"Feature","properties":{{"id":" "}},{square}}}"#),
+        ] {
+            let err = parse_geojson("e.geojson", "e", &feature).unwrap_err();
+            assert_eq!(
+                err.problems()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
+                [
+                    "e.geojson: feature 0: invalid geojson: empty \"id\": give the area a non-empty id, or none to use the file name"
+                ]
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Area, AreaErrors, load_geojson_file};
+use super::geojson::empty_id;
+use super::{Area, AreaErrors, AreaProblem, ProblemKind, load_geojson_file};
 
 /// One area definition in configuration.
 ///
@@ -52,8 +53,9 @@ pub enum AreaSpec {
     Circle {
         /// Area id.
         id: String,
-        /// Area name.
-        name: String,
+        /// Area name (default: the id).
+        #[serde(default)]
+        name: Option<String>,
         /// Centre latitude (degrees).
         lat: f64,
         /// Centre longitude (degrees).
@@ -79,6 +81,9 @@ pub fn load_specs(specs: &[AreaSpec], base_dir: &Path) -> Result<Vec<Area>, Area
                 id,
                 name,
             } => match load_geojson_file(&base_dir.join(path)) {
+                Ok(_) if id.as_deref().is_some_and(is_blank) => {
+                    problems.push(config_problem(path.clone(), empty_id()));
+                }
                 Ok(loaded) => {
                     let many = loaded.len() > 1;
                     for (idx, mut area) in loaded.into_iter().enumerate() {
@@ -101,6 +106,9 @@ pub fn load_specs(specs: &[AreaSpec], base_dir: &Path) -> Result<Vec<Area>, Area
                 }
                 Err(e) => problems.extend(e.0),
             },
+            AreaSpec::Circle { id, .. } if is_blank(id) => {
+                problems.push(config_problem("config".into(), empty_id()))
+            }
             AreaSpec::Circle {
                 id,
                 name,
@@ -108,6 +116,7 @@ pub fn load_specs(specs: &[AreaSpec], base_dir: &Path) -> Result<Vec<Area>, Area
                 lon,
                 radius_nm,
             } => {
+                let name = name.as_deref().unwrap_or(id);
                 let area = Area::circle(id, name, *lat, *lon, *radius_nm);
                 problems.extend(area.validate());
                 areas.push(area);
@@ -118,5 +127,20 @@ pub fn load_specs(specs: &[AreaSpec], base_dir: &Path) -> Result<Vec<Area>, Area
         Ok(areas)
     } else {
         Err(AreaErrors(problems))
+    }
+}
+
+fn is_blank(id: &str) -> bool {
+    id.trim().is_empty()
+}
+
+fn config_problem(source: String, kind: ProblemKind) -> AreaProblem {
+    AreaProblem {
+        source,
+        feature: None,
+        id: None,
+        polygon: None,
+        ring: None,
+        kind,
     }
 }

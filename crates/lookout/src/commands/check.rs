@@ -27,12 +27,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let mut problems: Vec<String> = Vec::new();
     if let Some(path) = &args.config {
-        match lookout_notify::config::load(path, &lookout_notify::config::ProcessEnv) {
+        match crate::config::load(path, &crate::config::ProcessEnv) {
             Ok(config) => {
                 if let Err(e) = setup::build_areas(&config) {
                     problems.push(e.0);
                 }
-                for problem in config.renderer().1 {
+                for problem in config.notify.renderer().1 {
                     problems.push(format!("{}: {}", problem.path, problem.message));
                 }
             }

@@ -23,7 +23,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let url = match (&args.database_url, &args.config) {
         (Some(url), _) => url.clone(),
         (None, Some(path)) => {
-            setup::load_config(path, &lookout_notify::config::ProcessEnv)?.store_url
+            setup::load_config(path, &crate::config::ProcessEnv)?
+                .store
+                .url
         }
         (None, None) => {
             return Err(UsageError("give --database-url URL or --config FILE".into()).into());

@@ -18,7 +18,7 @@ pub struct Args {
 
 /// Runs the service until SIGINT/SIGTERM.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let config = setup::load_config(&args.config, &lookout_notify::config::ProcessEnv)?;
+    let config = setup::load_config(&args.config, &crate::config::ProcessEnv)?;
     runtime()?.block_on(async {
         let shutdown = shutdown_on_signals(SHUTDOWN_DEADLINE)?;
         let parts = setup::parts(&config, ShardConfig::default()).await?;
