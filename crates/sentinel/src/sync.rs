@@ -1,0 +1,19 @@
+//! [`lock`]: the one way the workspace locks a `std::sync::Mutex` whose data a panic cannot leave
+//! inconsistent.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Locks `mutex`, ignoring poisoning.
+///
+/// Use it only where every critical section is a single insert, remove or assignment (or a
+/// read), so that a panic elsewhere while holding the lock cannot leave the data half-updated;
+/// then a poisoned lock is still safe to use and refusing it would turn one panic into many.
+///
+/// ```
+/// let counts = std::sync::Mutex::new(0);
+/// *sentinel::sync::lock(&counts) += 1;
+/// assert_eq!(*sentinel::sync::lock(&counts), 1);
+/// ```
+pub fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
