@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::task_name::TaskName;
 use crate::metric_names;
 use crate::sync::lock;
+use crate::task_name::TaskName;
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 static HEARTBEATS: LazyLock<Mutex<HashMap<u64, Arc<Beat>>>> =

@@ -106,7 +106,6 @@ pub mod http;
 mod isolate;
 pub mod jitter;
 mod limit;
-mod task_name;
 mod metric_names;
 mod panics;
 pub mod registry;
@@ -118,21 +117,22 @@ pub mod sync;
 pub mod systemd;
 mod task;
 mod task_metrics;
+mod task_name;
 mod timeout;
 
+pub use backoff::Backoff;
 pub use group::TaskGroup;
 pub use heartbeat::{Health, Heartbeat, LoopHealth, health};
 pub use isolate::{Isolate, Panicked, isolate};
 pub use limit::{Limit, Permit};
 pub use panics::{PANIC_ABORTS, panic_text, warn_if_panic_abort};
-pub use task_name::TaskName;
 pub use registry::{Snapshot, TaskInfo, TaskKind, TaskState, snapshot};
 pub use retry::{Classify, Retry, RetryAll, RetryError, RetryPolicy, retry};
 pub use shutdown::{
     DeadlineMode, Shutdown, ShutdownError, ShutdownLock, ShutdownReport, ShutdownStarted, exit_code,
 };
-pub use backoff::Backoff;
 pub use supervisor::{ChildSpec, Restart, Strategy, Supervisor, SupervisorError};
 pub use task::{BoxError, TaskError, TaskHandle, error_chain, spawn, spawn_with_timeout};
+pub use task_name::TaskName;
 pub use timeout::{TimedOut, timeout};
 pub use tokio_util::sync::CancellationToken;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::task_name::TaskName;
 use crate::metric_names;
+use crate::task_name::TaskName;
 
 /// At most `max` concurrent operations of one kind, e.g. SMTP connections or webhook calls.
 ///

@@ -12,9 +12,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::task_name::TaskName;
 use crate::backoff::Backoff;
 use crate::metric_names;
+use crate::task_name::TaskName;
 
 /// How often and how long to retry.
 #[derive(Debug, Clone, PartialEq)]

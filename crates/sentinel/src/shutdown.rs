@@ -30,9 +30,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::isolate::isolate;
-use crate::task_name::TaskName;
 use crate::sync::lock;
 use crate::task::{BoxError, TaskHandle, error_chain};
+use crate::task_name::TaskName;
 
 /// Process exit codes used by [`Shutdown`]. `0` is a clean exit; anything else tells the service manager to look.
 pub mod exit_code {

@@ -43,12 +43,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::task_name::TaskName;
 use crate::backoff::Backoff;
 use crate::metric_names;
 use crate::registry::{SharedRegistration, TaskKind, TaskState};
 use crate::shutdown::Shutdown;
 use crate::task::{BoxError, TaskError, TaskHandle, error_chain, spawn_inner};
+use crate::task_name::TaskName;
 
 type ChildFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 type Factory = Arc<dyn Fn(CancellationToken) -> ChildFuture + Send + Sync>;
@@ -451,7 +451,8 @@ impl Slot {
         let entry = self.registration.entry();
         if is_restart {
             entry.record_restart();
-            metrics::counter!(metric_names::TASK_RESTARTS, "task" => self.spec.name.label()).increment(1);
+            metrics::counter!(metric_names::TASK_RESTARTS, "task" => self.spec.name.label())
+                .increment(1);
         }
         entry.set_state(TaskState::Running);
         let token = parent.child_token();

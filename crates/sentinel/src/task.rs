@@ -17,11 +17,11 @@ use std::time::Duration;
 use tracing::Instrument as _;
 
 use crate::isolate::{Panicked, isolate};
-use crate::panics::panic_text;
-use crate::task_name::TaskName;
 use crate::metric_names;
+use crate::panics::panic_text;
 use crate::registry::Entry;
 use crate::task_metrics::{TaskKeys, outcome_index};
+use crate::task_name::TaskName;
 
 /// A boxed error: what a failing task's error is converted into.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;

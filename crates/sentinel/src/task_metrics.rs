@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use metrics::{Key, Label, Level, Metadata};
 
-use crate::task_name::TaskName;
 use crate::metric_names;
 use crate::registry::NameStats;
+use crate::task_name::TaskName;
 
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));

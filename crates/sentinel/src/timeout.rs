@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::task_name::TaskName;
 use crate::metric_names;
+use crate::task_name::TaskName;
 
 /// An operation did not finish within its time limit.
 #[derive(Debug, Clone, thiserror::Error)]
