@@ -3,8 +3,11 @@
 //! ([`Notification`], [`DigestBatch`]) and how a channel answers ([`SendError`]); what the feed
 //! hands the tracker ([`Observation`]).
 //!
-//! This crate holds types only: no I/O, no async, no policy. Every other `lookout-*` crate
+//! This crate holds types, and the one Earth model ([`geo`]: radius and haversine distance):
+//! no I/O, no async, no policy. Every other `lookout-*` crate
 //! depends on it, so it changes rarely and on purpose.
+
+pub mod geo;
 
 use std::fmt;
 use std::time::Duration;
