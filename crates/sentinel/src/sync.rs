@@ -1,7 +1,7 @@
-//! [`lock`]: the one way the workspace locks a `std::sync::Mutex` whose data a panic cannot leave
-//! inconsistent.
+//! [`lock`], [`read`] and [`write`]: the one way the workspace takes a `std::sync::Mutex` or
+//! `RwLock` whose data a panic cannot leave inconsistent (poisoning ignored).
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Locks `mutex`, ignoring poisoning.
 ///
@@ -16,4 +16,14 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// ```
 pub fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Read-locks `lock`, ignoring poisoning (same rule as [`lock`](fn@lock)).
+pub fn read<T: ?Sized>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Write-locks `lock`, ignoring poisoning (same rule as [`lock`](fn@lock)).
+pub fn write<T: ?Sized>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
