@@ -62,6 +62,8 @@
 //! | Stop in order | [`Shutdown`], [`ShutdownLock`], [`exit_code`] | |
 //! | Detect stuck loops | [`Heartbeat`], [`health`] | `sentinel_heartbeat_age_seconds{task}` |
 //! | Introspection | [`snapshot`] (`/tasks`), `http::router` (feature `http`) | |
+//! | Back off without a loop (attempts counted elsewhere, e.g. in a database) | [`Backoff::delay`], [`jitter`] (the one jitter RNG) | |
+//! | Read a panic payload; lock a mutex a panic cannot corrupt | [`panic_text`], [`sync::lock`] | |
 //!
 //! Failures are logged once, where they happen, through `tracing` (fields `task`, `error`, `panic.message`,
 //! `panic.location`), and metrics go through the `metrics` facade: the application picks the subscriber and the
