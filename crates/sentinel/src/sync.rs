@@ -1,5 +1,5 @@
-//! [`lock`], [`read`] and [`write`]: the one way the workspace takes a `std::sync::Mutex` or
-//! `RwLock` whose data a panic cannot leave inconsistent (poisoning ignored).
+//! [`lock`](fn@lock), [`read`](fn@read) and [`write`](fn@write): the one way the workspace takes a
+//! `std::sync::Mutex` or `RwLock` whose data a panic cannot leave inconsistent (poisoning ignored).
 
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
