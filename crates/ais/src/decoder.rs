@@ -7,6 +7,7 @@
 
 use crate::bits::{BitBuf, MAX_PAYLOAD_CHARS};
 use crate::decode::decode_message;
+use crate::framing::{Frame, Framer};
 use crate::nmea::{self, Pghp, Sentence, SourceId, TagBlock};
 use crate::{DecodeError, Message, SentenceMeta};
 
@@ -146,16 +147,10 @@ pub struct Decoder {
     bits: BitBuf,
     pghp: Option<Pghp>,
     line_no: u64,
-    /// Stream offset of the next line's first byte.
-    next_offset: u64,
     /// Sentence counter used for fragment age.
     tick: u64,
-    /// Bytes of an incomplete line carried between [`Decoder::feed`] chunks.
-    partial: Vec<u8>,
-    /// Length of the incomplete line when it exceeded the limit (its bytes are dropped).
-    partial_overflow: usize,
-    /// The previous chunk ended in `\r`: skip a leading `\n`.
-    skip_lf: bool,
+    /// Splits [`Decoder::feed`] chunks into lines (and counts stream offsets for both entry points).
+    framer: Framer,
 }
 
 impl Default for Decoder {
@@ -188,16 +183,13 @@ impl Decoder {
         };
         Self {
             pending: Vec::with_capacity(config.max_pending),
-            partial: Vec::with_capacity(config.max_line_len),
+            framer: Framer::new(config.max_line_len),
             config,
             stats: DecodeStats::default(),
             bits: BitBuf::new(),
             pghp: None,
             line_no: 0,
-            next_offset: 0,
             tick: 0,
-            partial_overflow: 0,
-            skip_lf: false,
         }
     }
 
@@ -219,16 +211,14 @@ impl Decoder {
     /// Decodes one line (with or without its `\r\n`). The stream offset in [`SentenceMeta::offset`]
     /// assumes each line was followed by one `\n`.
     pub fn decode_line(&mut self, line: &[u8]) -> Option<Item> {
-        let offset = self.next_offset;
-        self.next_offset = offset
-            .saturating_add(u64::try_from(line.len()).unwrap_or(u64::MAX))
-            .saturating_add(1);
+        let offset = self.framer.count_line(line.len());
         self.process(line, offset)
     }
 
     /// Feeds a chunk of a byte stream; the returned iterator yields the items of every line the chunk
     /// completes. A trailing incomplete line is kept (bounded by [`DecoderConfig::max_line_len`]) until
-    /// the next chunk or [`Decoder::finish`]. Lines end at `\n`, `\r\n` or a lone `\r`.
+    /// the next chunk or [`Decoder::finish`]. Lines are framed by [`crate::framing`]: they end at `\n`,
+    /// `\r\n` or a lone `\r`.
     pub fn feed<'a>(&'a mut self, chunk: &'a [u8]) -> Feed<'a> {
         Feed {
             decoder: self,
@@ -239,34 +229,21 @@ impl Decoder {
 
     /// Ends the stream: decodes a final line that had no terminator.
     pub fn finish(&mut self) -> Option<Item> {
-        if self.partial.is_empty() && self.partial_overflow == 0 {
-            return None;
-        }
-        self.take_partial_line(&[])
+        let mut framer = core::mem::replace(&mut self.framer, Framer::new(0));
+        let offset = framer.next_offset(&[]);
+        let item = framer
+            .finish()
+            .and_then(|frame| self.decode_frame(frame, offset));
+        self.framer = framer;
+        item
     }
 
-    /// Appends `tail` to the carried partial line, processes it and clears the carry.
-    fn take_partial_line(&mut self, tail: &[u8]) -> Option<Item> {
-        let line_len = self
-            .partial
-            .len()
-            .saturating_add(self.partial_overflow)
-            .saturating_add(tail.len());
-        let offset = self.next_offset;
-        self.next_offset = offset
-            .saturating_add(u64::try_from(line_len).unwrap_or(u64::MAX))
-            .saturating_add(1);
-        if line_len > self.config.max_line_len {
-            self.partial.clear();
-            self.partial_overflow = 0;
-            return self.too_long(line_len, offset);
+    /// Decodes one framed line that starts at stream `offset`.
+    pub(crate) fn decode_frame(&mut self, frame: Frame<'_>, offset: u64) -> Option<Item> {
+        match frame {
+            Frame::Line(line) => self.process(line, offset),
+            Frame::TooLong { len } => self.too_long(len, offset),
         }
-        let mut line = core::mem::take(&mut self.partial);
-        line.extend_from_slice(tail); // within reserved capacity: line_len <= max_line_len
-        let item = self.process(&line, offset);
-        line.clear();
-        self.partial = line;
-        item
     }
 
     fn too_long(&mut self, len: usize, offset: u64) -> Option<Item> {
@@ -627,69 +604,25 @@ impl Iterator for Feed<'_> {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
-        loop {
-            let rest = self.chunk.get(self.pos..)?;
+        let chunk = self.chunk;
+        let decoder = &mut *self.decoder;
+        // The framer lends lines out of its own buffer, so it leaves the decoder while they are decoded
+        // (an empty placeholder allocates nothing).
+        let mut framer = core::mem::replace(&mut decoder.framer, Framer::new(0));
+        let item = loop {
+            let rest = chunk.get(self.pos..).unwrap_or_default();
             if rest.is_empty() {
-                return None;
+                break None;
             }
-            if self.decoder.skip_lf {
-                self.decoder.skip_lf = false;
-                if rest.first() == Some(&b'\n') {
-                    self.pos = self.pos.saturating_add(1);
-                    self.decoder.next_offset = self.decoder.next_offset.saturating_add(1);
-                    continue;
-                }
+            let offset = framer.next_offset(rest);
+            let (used, frame) = framer.next_frame(rest);
+            self.pos = self.pos.saturating_add(used);
+            let Some(frame) = frame else { break None };
+            if let Some(item) = decoder.decode_frame(frame, offset) {
+                break Some(item);
             }
-            match nmea::find_line_end(rest) {
-                Some(i) => {
-                    let line = rest.get(..i).unwrap_or(&[]);
-                    let term = rest.get(i).copied();
-                    let mut consumed = i.saturating_add(1);
-                    let mut extra_offset = 0u64;
-                    if term == Some(b'\r') {
-                        match rest.get(i.saturating_add(1)) {
-                            Some(b'\n') => {
-                                consumed = consumed.saturating_add(1);
-                                extra_offset = 1;
-                            }
-                            None => self.decoder.skip_lf = true,
-                            Some(_) => {}
-                        }
-                    }
-                    self.pos = self.pos.saturating_add(consumed);
-                    let item =
-                        if self.decoder.partial.is_empty() && self.decoder.partial_overflow == 0 {
-                            let offset = self.decoder.next_offset;
-                            self.decoder.next_offset = offset
-                                .saturating_add(u64::try_from(line.len()).unwrap_or(u64::MAX))
-                                .saturating_add(1);
-                            self.decoder.process(line, offset)
-                        } else {
-                            self.decoder.take_partial_line(line)
-                        };
-                    self.decoder.next_offset =
-                        self.decoder.next_offset.saturating_add(extra_offset);
-                    if item.is_some() {
-                        return item;
-                    }
-                }
-                None => {
-                    let d = &mut *self.decoder;
-                    if d.partial_overflow > 0
-                        || d.partial.len().saturating_add(rest.len()) > d.config.max_line_len
-                    {
-                        d.partial_overflow = d
-                            .partial_overflow
-                            .saturating_add(d.partial.len())
-                            .saturating_add(rest.len());
-                        d.partial.clear();
-                    } else {
-                        d.partial.extend_from_slice(rest);
-                    }
-                    self.pos = self.chunk.len();
-                    return None;
-                }
-            }
-        }
+        };
+        decoder.framer = framer;
+        item
     }
 }

@@ -64,6 +64,7 @@ mod decode;
 mod decoder;
 pub mod encode;
 mod error;
+pub mod framing;
 #[cfg(feature = "json")]
 pub mod gpsd_json;
 mod message;

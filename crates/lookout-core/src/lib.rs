@@ -3,10 +3,12 @@
 //! ([`Notification`], [`DigestBatch`]) and how a channel answers ([`SendError`]); what the feed
 //! hands the tracker ([`Observation`]).
 //!
-//! This crate holds types only: no I/O, no async, no policy. Every other `lookout-*` crate
+//! This crate holds types, the one Earth model ([`geo`]: radius and haversine distance) and
+//! the value parsers every configuration shares ([`config`]: durations): no I/O, no async, no policy. Every other `lookout-*` crate
 //! depends on it, so it changes rarely and on purpose.
 
 pub mod config;
+pub mod geo;
 
 use std::fmt;
 use std::time::Duration;

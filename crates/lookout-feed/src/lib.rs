@@ -45,7 +45,6 @@
 //!   cancellation token.
 
 pub mod adapter;
-mod backoff;
 mod decode;
 mod error;
 mod ingest;

@@ -1,41 +1,34 @@
-//! Line framing with a bound: splits a byte stream into NMEA lines, discarding (and reporting)
-//! any line longer than the configured maximum without ever buffering it whole.
+//! Async line framing with a bound: wraps `ais`'s [`Framer`] (the workspace's one framing rule:
+//! lines end at `\n`, `\r\n` or a lone `\r`; over-long lines are discarded and reported) around
+//! an [`AsyncRead`].
 //!
 //! A feed that never sends a newline therefore costs at most `max_line` bytes of memory, and
-//! the connection continues with the next line.
+//! the connection continues with the next line. Because `lookout replay` (`ais::read::Lines`)
+//! and `ais::Decoder::feed` frame with the same [`Framer`], a file replayed either way and the
+//! same bytes received over TCP split into the same lines.
 
+pub(crate) use ais::framing::Frame;
+use ais::framing::Framer;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// One framing result.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Frame<'a> {
-    /// A complete line without its terminator (`\n`, `\r\n` or a lone `\r`).
-    Line(&'a [u8]),
-    /// A line longer than the maximum was discarded; `len` is how many bytes it had (at least).
-    TooLong {
-        /// Bytes discarded.
-        len: usize,
-    },
-}
+/// Read buffer size.
+const READ_BUF: usize = 8 * 1024;
 
 /// Splits an [`AsyncRead`] into lines of at most `max_line` bytes.
 #[derive(Debug)]
 pub(crate) struct LineReader<R> {
     reader: R,
-    buf: Vec<u8>,
-    /// Start of unconsumed data in `buf`.
+    buf: Box<[u8]>,
+    /// Start of unframed data in `buf`.
     start: usize,
     /// End of valid data in `buf`.
     end: usize,
-    /// Bytes of the current over-long line discarded so far; `Some` while discarding.
-    discarding: Option<usize>,
-    max_line: usize,
+    framer: Framer,
+    /// The last line, copied out of the framer (so the next read can reuse its buffers).
+    line: Vec<u8>,
     eof: bool,
     /// Bytes read since the last [`LineReader::take_read`].
     read: usize,
-    /// The last line ended in `\r` at the end of the data held: a `\n` that follows belongs
-    /// to it.
-    skip_lf: bool,
 }
 
 impl<R> LineReader<R> {
@@ -45,94 +38,71 @@ impl<R> LineReader<R> {
     }
 }
 
+/// What one framing step found, without borrowing the framer.
+enum Found {
+    Line,
+    TooLong(usize),
+}
+
 impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Frames `reader` with the given maximum line length (bytes, without the newline).
     pub(crate) fn new(reader: R, max_line: usize) -> LineReader<R> {
         let max_line = max_line.max(1);
         LineReader {
             reader,
-            buf: vec![0; (max_line + 2).max(8 * 1024)],
+            buf: vec![0; READ_BUF].into_boxed_slice(),
             start: 0,
             end: 0,
-            discarding: None,
-            max_line,
+            framer: Framer::new(max_line),
+            line: Vec::with_capacity(max_line),
             eof: false,
             read: 0,
-            skip_lf: false,
         }
     }
 
     /// The next frame, `Ok(None)` at end of stream.
     ///
     /// # Cancel safety
-    /// Cancel safe: bytes already read stay in the internal buffer for the next call.
+    /// Cancel safe: bytes already read stay in the internal buffer or the framer for the next call.
     pub(crate) async fn next_frame(&mut self) -> std::io::Result<Option<Frame<'_>>> {
-        loop {
-            if self.skip_lf && self.start < self.end {
-                if self.buf[self.start] == b'\n' {
-                    self.start += 1;
-                }
-                self.skip_lf = false;
-            }
-            // Look for a line terminator in what we hold.
-            let window = &self.buf[self.start..self.end];
-            if let Some(pos) = window.iter().position(|&b| b == b'\n' || b == b'\r') {
-                let line_start = self.start;
-                self.start += pos + 1;
-                if window[pos] == b'\r' {
-                    // `\r\n` is one terminator; a lone `\r` is one too.
-                    if self.start < self.end {
-                        if self.buf[self.start] == b'\n' {
-                            self.start += 1;
-                        }
-                    } else {
-                        self.skip_lf = true;
+        let found = loop {
+            if self.start < self.end {
+                let window = self.buf.get(self.start..self.end).unwrap_or_default();
+                let (used, frame) = self.framer.next_frame(window);
+                self.start += used;
+                match frame {
+                    Some(Frame::Line(line)) => {
+                        self.line.clear();
+                        self.line.extend_from_slice(line);
+                        break Found::Line;
                     }
+                    Some(Frame::TooLong { len }) => break Found::TooLong(len),
+                    None => continue,
                 }
-                if let Some(discarded) = self.discarding.take() {
-                    return Ok(Some(Frame::TooLong {
-                        len: discarded + pos,
-                    }));
-                }
-                let line = &self.buf[line_start..line_start + pos];
-                if line.len() > self.max_line {
-                    return Ok(Some(Frame::TooLong { len: line.len() }));
-                }
-                return Ok(Some(Frame::Line(line)));
-            }
-            // No newline: a partial line longer than allowed is dropped now.
-            let pending = self.end - self.start;
-            if let Some(discarded) = self.discarding.as_mut() {
-                *discarded += pending;
-                self.start = self.end;
-            } else if pending > self.max_line + 1 {
-                self.discarding = Some(pending);
-                self.start = self.end;
             }
             if self.eof {
-                let line_start = self.start;
-                self.start = self.end;
-                if let Some(discarded) = self.discarding.take() {
-                    return Ok(Some(Frame::TooLong { len: discarded }));
+                match self.framer.finish() {
+                    Some(Frame::Line(line)) => {
+                        self.line.clear();
+                        self.line.extend_from_slice(line);
+                        break Found::Line;
+                    }
+                    Some(Frame::TooLong { len }) => break Found::TooLong(len),
+                    None => return Ok(None),
                 }
-                if line_start == self.end {
-                    return Ok(None);
-                }
-                return Ok(Some(Frame::Line(&self.buf[line_start..self.end])));
             }
-            // Compact, then read more.
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            let n = self.reader.read(&mut self.buf[self.end..]).await?;
+            let n = self.reader.read(&mut self.buf).await?;
+            self.start = 0;
+            self.end = n;
             self.read += n;
             if n == 0 {
                 self.eof = true;
             }
-            self.end += n;
-        }
+        };
+        Ok(Some(match found {
+            Found::Line => Frame::Line(&self.line),
+            Found::TooLong(len) => Frame::TooLong { len },
+        }))
     }
 }
 

@@ -124,7 +124,7 @@ impl ConnectionRegistry {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding this lock cannot leave the maps inconsistent (single inserts
         // and removes), so a poisoned lock is still safe to use.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        sentinel::sync::lock(&self.inner)
     }
 
     /// Registers a connection; it is listed until the handle is dropped.

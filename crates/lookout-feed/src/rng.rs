@@ -1,10 +1,12 @@
-//! A tiny seeded PRNG (SplitMix64) for the simulator and for reconnect jitter.
+//! The simulator's reproducible generator: a tiny seeded PRNG (SplitMix64).
 //!
-//! Hand-written on purpose: the simulator promises identical bytes for a seed across builds,
-//! which a third-party generator's algorithm changes between major versions would break.
+//! This is not jitter: every delay jitter in the workspace (feed reconnects included) comes from
+//! `sentinel::jitter` through `sentinel::Backoff`. This generator exists because the simulator
+//! promises identical bytes for a seed across builds, which a third-party generator's algorithm
+//! changes between major versions would break; so it is hand-written and always seeded.
 
 /// SplitMix64 (Steele, Lea, Flood 2014): 64 bits of state, full period, good enough statistics
-/// for traffic simulation and jitter. Not for cryptography.
+/// for traffic simulation. Not for cryptography.
 #[derive(Debug, Clone)]
 pub(crate) struct SplitMix64 {
     state: u64,
@@ -14,17 +16,6 @@ impl SplitMix64 {
     /// A generator whose whole output is determined by `seed`.
     pub(crate) fn new(seed: u64) -> SplitMix64 {
         SplitMix64 { state: seed }
-    }
-
-    /// A generator seeded from the clock and the address of a local (for jitter only).
-    pub(crate) fn from_entropy() -> SplitMix64 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        let local = 0u8;
-        let addr = std::ptr::addr_of!(local) as u64;
-        SplitMix64::new(nanos ^ addr.rotate_left(32))
     }
 
     /// The next 64 random bits.

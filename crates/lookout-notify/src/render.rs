@@ -274,7 +274,10 @@ impl Renderer {
             }),
             Err(panic) => Err(RenderError {
                 template: registered.to_owned(),
-                message: format!("template panicked: {}", panic_text(panic.as_ref())),
+                message: format!(
+                    "template panicked: {}",
+                    sentinel::panic_text(panic.as_ref())
+                ),
             }),
         }
     }
@@ -514,16 +517,6 @@ fn user_context(user: &User) -> serde_json::Value {
         "timezone": user.timezone_name,
         "locale": user.locale,
     })
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
-    }
 }
 
 /// Formats `at` in `tz` as `01/01/2025 00:00 NZDT` (day/month/year, 24 h, abbreviation).

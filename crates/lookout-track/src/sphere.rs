@@ -1,20 +1,10 @@
 //! Great-circle geometry on a spherical Earth: haversine distance between points and the
 //! distance from a point to a great-circle arc, in nautical miles.
 //!
-//! A sphere of mean radius 6,371.0088 km is accurate to about 0.5 % against the WGS 84
-//! ellipsoid, far better than the accuracy anyone specifies an "N nautical miles" area with.
+//! The radius and the haversine distance are the workspace's one Earth model,
+//! `lookout_core::geo` (re-exported here); this module adds the arc geometry areas need.
 
-/// Mean Earth radius in nautical miles (6,371.0088 km / 1.852).
-pub const EARTH_RADIUS_NM: f64 = 6_371.008_8 / 1.852;
-
-/// Haversine distance in nautical miles between two `(lat, lon)` points in degrees.
-pub fn haversine_nm(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lon2 - lon1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_NM * a.sqrt().min(1.0).asin()
-}
+pub use lookout_core::geo::{EARTH_RADIUS_NM, haversine_nm};
 
 /// Great-circle distance in nautical miles from `(lat, lon)` to the minor arc between two
 /// `[lon, lat]` positions.

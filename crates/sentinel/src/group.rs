@@ -13,8 +13,8 @@ use tokio::sync::Semaphore;
 use tokio::task::{Id, JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::name::TaskName;
 use crate::task::{BoxError, TaskError, observed};
+use crate::task_name::TaskName;
 
 /// A group of observed tasks joined together, with an optional concurrency limit and a shared cancellation token.
 ///

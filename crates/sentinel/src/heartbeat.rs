@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::name::TaskName;
-use crate::names;
-use crate::registry::lock;
+use crate::metric_names;
+use crate::sync::lock;
+use crate::task_name::TaskName;
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 static HEARTBEATS: LazyLock<Mutex<HashMap<u64, Arc<Beat>>>> =
@@ -42,7 +42,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         lock(&HEARTBEATS).remove(&self.id);
         // A gauge cannot be removed through the metrics facade; zero it so a dashboard does not show a stale age.
-        metrics::gauge!(names::HEARTBEAT_AGE, "task" => self.beat.name.label()).set(0.0);
+        metrics::gauge!(metric_names::HEARTBEAT_AGE, "task" => self.beat.name.label()).set(0.0);
     }
 }
 
@@ -174,7 +174,7 @@ pub fn health() -> Health {
         .iter()
         .map(|beat| {
             let age = age_of(beat);
-            metrics::gauge!(names::HEARTBEAT_AGE, "task" => beat.name.label())
+            metrics::gauge!(metric_names::HEARTBEAT_AGE, "task" => beat.name.label())
                 .set(age.as_secs_f64());
             LoopHealth {
                 name: beat.name.clone(),

@@ -22,6 +22,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Once};
 use std::task::{Context, Poll};
 
+use crate::panics::panic_text;
+
 pin_project_lite::pin_project! {
     /// Future returned by [`isolate`]: polls the inner future under `catch_unwind`.
     ///
@@ -132,7 +134,7 @@ impl Panicked {
 
     /// Builds a `Panicked` from a `catch_unwind`/`JoinError` payload, taking the site the hook recorded on this thread.
     pub(crate) fn from_payload(payload: Box<dyn Any + Send>) -> Self {
-        let message = payload_message(payload.as_ref());
+        let message = panic_text(payload.as_ref());
         // Dropping a payload can itself panic (a panicking Drop inside it); never let that escape.
         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
         let site = LAST_PANIC.with(|last| last.borrow_mut().take());
@@ -142,17 +144,6 @@ impl Panicked {
             location,
             backtrace,
         }
-    }
-}
-
-/// Extracts the text of a panic payload.
-pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string panic payload>".to_owned()
     }
 }
 
@@ -191,7 +182,7 @@ pub(crate) fn install_hook() {
         return;
     }
     HOOK.call_once(|| {
-        crate::warn_if_panic_abort();
+        crate::panics::warn_if_panic_abort();
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let capturing = CAPTURE_DEPTH.try_with(|d| d.get() > 0).unwrap_or(false);

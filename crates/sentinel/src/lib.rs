@@ -62,6 +62,8 @@
 //! | Stop in order | [`Shutdown`], [`ShutdownLock`], [`exit_code`] | |
 //! | Detect stuck loops | [`Heartbeat`], [`health`] | `sentinel_heartbeat_age_seconds{task}` |
 //! | Introspection | [`snapshot`] (`/tasks`), `http::router` (feature `http`) | |
+//! | Back off without a loop (attempts counted elsewhere, e.g. in a database) | [`Backoff::delay`], [`jitter`] (the one jitter RNG) | |
+//! | Read a panic payload; lock a mutex a panic cannot corrupt | [`panic_text`], [`sync::lock`] | |
 //!
 //! Failures are logged once, where they happen, through `tracing` (fields `task`, `error`, `panic.message`,
 //! `panic.location`), and metrics go through the `metrics` facade: the application picks the subscriber and the
@@ -98,52 +100,41 @@
 //! sentinel logs a loud error once at first use ([`warn_if_panic_abort`]; [`PANIC_ABORTS`] tells you at compile
 //! time). Keep `panic = "unwind"` in every profile.
 
+mod backoff;
 mod group;
 mod heartbeat;
 #[cfg(feature = "http")]
 pub mod http;
 mod isolate;
+pub mod jitter;
 mod limit;
-mod name;
-mod names;
+mod metric_names;
+mod panics;
 pub mod registry;
 mod retry;
 mod shutdown;
 mod supervisor;
+pub mod sync;
 #[cfg(all(feature = "systemd", unix))]
 pub mod systemd;
 mod task;
 mod task_metrics;
+mod task_name;
 mod timeout;
 
+pub use backoff::Backoff;
 pub use group::TaskGroup;
 pub use heartbeat::{Health, Heartbeat, LoopHealth, health};
 pub use isolate::{Isolate, Panicked, isolate};
 pub use limit::{Limit, Permit};
-pub use name::TaskName;
+pub use panics::{PANIC_ABORTS, panic_text, warn_if_panic_abort};
 pub use registry::{Snapshot, TaskInfo, TaskKind, TaskState, snapshot};
 pub use retry::{Classify, Retry, RetryAll, RetryError, RetryPolicy, retry};
 pub use shutdown::{
     DeadlineMode, Shutdown, ShutdownError, ShutdownLock, ShutdownReport, ShutdownStarted, exit_code,
 };
-pub use supervisor::{Backoff, ChildSpec, Restart, Strategy, Supervisor, SupervisorError};
+pub use supervisor::{ChildSpec, Restart, Strategy, Supervisor, SupervisorError};
 pub use task::{BoxError, TaskError, TaskHandle, error_chain, spawn, spawn_with_timeout};
+pub use task_name::TaskName;
 pub use timeout::{TimedOut, timeout};
 pub use tokio_util::sync::CancellationToken;
-
-/// `true` when this build aborts on panic, so no panic can be caught and recovery cannot work.
-pub const PANIC_ABORTS: bool = cfg!(panic = "abort");
-
-/// Logs a loud warning, once per process, when built with `panic = "abort"`. Sentinel calls it on first use; call it
-/// at start-up to be sure the warning appears early.
-pub fn warn_if_panic_abort() {
-    static WARNED: std::sync::Once = std::sync::Once::new();
-    if PANIC_ABORTS {
-        WARNED.call_once(|| {
-            tracing::error!(
-                "built with panic = \"abort\": a panic in any task kills the whole process; sentinel cannot \
-                 isolate, restart or report it. Build with panic = \"unwind\" (the default)"
-            );
-        });
-    }
-}

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::name::TaskName;
-use crate::names;
+use crate::metric_names;
+use crate::task_name::TaskName;
 
 /// At most `max` concurrent operations of one kind, e.g. SMTP connections or webhook calls.
 ///
@@ -86,14 +86,14 @@ struct Pending<'a> {
 
 impl<'a> Pending<'a> {
     fn new(op: &'a TaskName) -> Self {
-        metrics::gauge!(names::PENDING, "op" => op.label()).increment(1.0);
+        metrics::gauge!(metric_names::PENDING, "op" => op.label()).increment(1.0);
         Pending { op }
     }
 }
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        metrics::gauge!(names::PENDING, "op" => self.op.label()).decrement(1.0);
+        metrics::gauge!(metric_names::PENDING, "op" => self.op.label()).decrement(1.0);
     }
 }
 
@@ -107,7 +107,7 @@ pub struct Permit {
 
 impl Permit {
     fn new(op: TaskName, permit: OwnedSemaphorePermit) -> Self {
-        metrics::gauge!(names::IN_FLIGHT, "op" => op.label()).increment(1.0);
+        metrics::gauge!(metric_names::IN_FLIGHT, "op" => op.label()).increment(1.0);
         Permit {
             op,
             _permit: permit,
@@ -117,6 +117,6 @@ impl Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        metrics::gauge!(names::IN_FLIGHT, "op" => self.op.label()).decrement(1.0);
+        metrics::gauge!(metric_names::IN_FLIGHT, "op" => self.op.label()).decrement(1.0);
     }
 }

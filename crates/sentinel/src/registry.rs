@@ -15,13 +15,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::heartbeat::{self, LoopHealth};
-use crate::name::TaskName;
+use crate::sync::lock;
+use crate::task_name::TaskName;
 
 const N_SHARDS: usize = 16;
 
@@ -361,10 +362,4 @@ impl SharedRegistration {
 fn shard(id: u64) -> &'static Shard {
     // N_SHARDS is tiny, so the cast cannot truncate a meaningful value.
     &SHARDS[(id % N_SHARDS as u64) as usize]
-}
-
-/// Locks a registry mutex; a panic elsewhere while holding it cannot leave the maps inconsistent (every critical
-/// section is a single insert/remove/assignment), so poisoning is ignored.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -1,6 +1,6 @@
 //! Retries: [`RetryPolicy`], the [`retry`] builder, classifiers and [`RetryError`].
 //!
-//! Delays come from [`backon`]'s exponential and constant backoffs (jitter on by default). Sentinel adds what a
+//! Delays come from [`Backoff::delay`] (exponential or constant, full jitter on by default). Sentinel adds what a
 //! service needs around them: a classifier that stops at once on permanent errors, a wall-clock budget
 //! (`max_elapsed`, including the time the attempts take), no new attempt once shutdown has started, a log line per
 //! retry and `sentinel_retries_total{op}`.
@@ -9,13 +9,12 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
-use backon::BackoffBuilder as _;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::name::TaskName;
-use crate::names;
-use crate::supervisor::random_seed;
+use crate::backoff::Backoff;
+use crate::metric_names;
+use crate::task_name::TaskName;
 
 /// How often and how long to retry.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +81,7 @@ impl RetryPolicy {
         self
     }
 
-    /// Turns jitter (a random `0..delay` added to each delay) on or off.
+    /// Turns full jitter (each delay drawn uniformly from `[0, delay]`) on or off.
     pub fn jitter(mut self, jitter: bool) -> Self {
         self.jitter = jitter;
         self
@@ -106,32 +105,27 @@ impl RetryPolicy {
         self
     }
 
-    fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
+    /// The delay policy as a [`Backoff`] (constant delays are a backoff with factor 1).
+    fn backoff(&self) -> Backoff {
         match self.delay {
             Delay::Exponential {
                 initial,
                 max,
                 factor,
-            } => {
-                let mut builder = backon::ExponentialBuilder::default()
-                    .with_min_delay(initial)
-                    .with_max_delay(max)
-                    .with_factor(factor)
-                    .without_max_times();
-                if self.jitter {
-                    builder = builder.with_jitter().with_jitter_seed(random_seed());
-                }
-                Box::new(builder.build())
-            }
-            Delay::Constant(delay) => {
-                let mut builder = backon::ConstantBuilder::default()
-                    .with_delay(delay)
-                    .without_max_times();
-                if self.jitter {
-                    builder = builder.with_jitter().with_jitter_seed(random_seed());
-                }
-                Box::new(builder.build())
-            }
+            } => Backoff {
+                initial,
+                max,
+                factor,
+                jitter: self.jitter,
+                ..Backoff::default()
+            },
+            Delay::Constant(delay) => Backoff {
+                initial: delay,
+                max: delay,
+                factor: 1.0,
+                jitter: self.jitter,
+                ..Backoff::default()
+            },
         }
     }
 }
@@ -305,7 +299,7 @@ impl<C> Retry<C> {
             token,
         } = self;
         let started = Instant::now();
-        let mut delays = policy.delays();
+        let backoff = policy.backoff();
         let mut attempts: u32 = 0;
         let shutting_down = || token.as_ref().is_some_and(CancellationToken::is_cancelled);
         loop {
@@ -328,13 +322,7 @@ impl<C> Retry<C> {
                     source: error,
                 });
             }
-            let Some(delay) = delays.next() else {
-                return Err(RetryError::Exhausted {
-                    op,
-                    attempts,
-                    source: error,
-                });
-            };
+            let delay = backoff.delay(attempts - 1);
             if policy
                 .max_elapsed
                 .is_some_and(|budget| started.elapsed() + delay > budget)
@@ -370,7 +358,7 @@ impl<C> Retry<C> {
                     source: error,
                 });
             }
-            metrics::counter!(names::RETRIES, "op" => op.label()).increment(1);
+            metrics::counter!(metric_names::RETRIES, "op" => op.label()).increment(1);
         }
     }
 }

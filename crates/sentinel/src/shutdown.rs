@@ -30,9 +30,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::isolate::isolate;
-use crate::name::TaskName;
-use crate::registry::lock;
+use crate::sync::lock;
 use crate::task::{BoxError, TaskHandle, error_chain};
+use crate::task_name::TaskName;
 
 /// Process exit codes used by [`Shutdown`]. `0` is a clean exit; anything else tells the service manager to look.
 pub mod exit_code {
@@ -156,7 +156,7 @@ impl Shutdown {
     /// A coordinator with the given deadline mode. It does not listen for signals until
     /// [`listen_for_signals`](Shutdown::listen_for_signals) is called.
     pub fn new(mode: DeadlineMode) -> Self {
-        crate::warn_if_panic_abort();
+        crate::panics::warn_if_panic_abort();
         Shutdown {
             inner: Arc::new(Inner {
                 token: CancellationToken::new(),

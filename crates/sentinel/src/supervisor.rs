@@ -8,7 +8,7 @@
 //! - The [`Strategy`] says which children restart with it: only itself (*one for one*), all (*one for all*), or
 //!   itself and those started after it (*rest for one*). Siblings are stopped in reverse start order, then all are
 //!   started again in order.
-//! - Restarts wait an exponential [`Backoff`] with jitter, so a crash loop does not spin.
+//! - Restarts wait an exponential [`Backoff`] with full jitter, so a crash loop does not spin.
 //! - **Intensity**: more than `max_restarts` restarts within `within` means restarting does not help: the supervisor
 //!   stops its children and fails with [`SupervisorError::IntensityExceeded`], naming the child and its last error.
 //!   Its parent then treats that as a failing child; at the top, [`Supervisor::spawn`] shuts the process down with a
@@ -35,21 +35,20 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use backon::BackoffBuilder as _;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::name::TaskName;
-use crate::names;
+use crate::backoff::Backoff;
+use crate::metric_names;
 use crate::registry::{SharedRegistration, TaskKind, TaskState};
 use crate::shutdown::Shutdown;
 use crate::task::{BoxError, TaskError, TaskHandle, error_chain, spawn_inner};
+use crate::task_name::TaskName;
 
 type ChildFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 type Factory = Arc<dyn Fn(CancellationToken) -> ChildFuture + Send + Sync>;
@@ -78,68 +77,6 @@ pub enum Strategy {
     OneForAll,
     /// The child that ended and every child declared after it (they depend on it, it does not depend on them).
     RestForOne,
-}
-
-/// Restart delay: exponential from `initial` to `max` by `factor`, with random jitter of up to one delay added.
-///
-/// A child that ran at least `reset_after` before ending starts again from `initial`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Backoff {
-    /// First delay.
-    pub initial: Duration,
-    /// Largest delay (before jitter).
-    pub max: Duration,
-    /// Growth per consecutive restart.
-    pub factor: f32,
-    /// Add random jitter (`0..delay`), so restarts of many processes do not synchronise.
-    pub jitter: bool,
-    /// Uptime after which a child counts as healthy again and its delay resets.
-    pub reset_after: Duration,
-}
-
-impl Default for Backoff {
-    /// 100 ms doubling to 30 s, jitter on, reset after 60 s of uptime.
-    fn default() -> Self {
-        Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(30),
-            factor: 2.0,
-            jitter: true,
-            reset_after: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Backoff {
-    /// No delay at all (tests, or children that must come back at once).
-    pub fn none() -> Self {
-        Backoff {
-            initial: Duration::ZERO,
-            max: Duration::ZERO,
-            factor: 1.0,
-            jitter: false,
-            ..Backoff::default()
-        }
-    }
-
-    fn delays(&self) -> backon::ExponentialBackoff {
-        let mut builder = backon::ExponentialBuilder::default()
-            .with_min_delay(self.initial)
-            .with_max_delay(self.max)
-            .with_factor(self.factor)
-            .without_max_times();
-        if self.jitter {
-            builder = builder.with_jitter().with_jitter_seed(random_seed());
-        }
-        builder.build()
-    }
-}
-
-/// A random seed from the standard library's per-instance hasher keys (no RNG dependency needed for jitter).
-pub(crate) fn random_seed() -> u64 {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0x05e1_71e1);
-    hasher.finish()
 }
 
 /// A child of a [`Supervisor`]: a name, a factory that starts it, and its restart policy.
@@ -363,7 +300,7 @@ impl Supervisor {
                 running: None,
                 restart_at: None,
                 started_at: Instant::now(),
-                delays: self.backoff.delays(),
+                attempt: 0,
                 done: false,
             })
             .collect();
@@ -430,7 +367,7 @@ impl Supervisor {
             return Ok(());
         }
         if slot.started_at.elapsed() >= self.backoff.reset_after {
-            slot.delays = self.backoff.delays();
+            slot.attempt = 0;
         }
 
         let now = Instant::now();
@@ -453,7 +390,8 @@ impl Supervisor {
             });
         }
 
-        let delay = slot.delays.next().unwrap_or(self.backoff.max);
+        let delay = self.backoff.delay(slot.attempt);
+        slot.attempt = slot.attempt.saturating_add(1);
         let affected: Vec<usize> = match self.strategy {
             Strategy::OneForOne => vec![idx],
             Strategy::OneForAll => (0..slots.len()).collect(),
@@ -498,7 +436,8 @@ struct Slot {
     running: Option<Running>,
     restart_at: Option<Instant>,
     started_at: Instant,
-    delays: backon::ExponentialBackoff,
+    /// Consecutive restarts since the child last counted as healthy ([`Backoff::delay`]'s attempt).
+    attempt: u32,
     done: bool,
 }
 
@@ -512,7 +451,8 @@ impl Slot {
         let entry = self.registration.entry();
         if is_restart {
             entry.record_restart();
-            metrics::counter!(names::TASK_RESTARTS, "task" => self.spec.name.label()).increment(1);
+            metrics::counter!(metric_names::TASK_RESTARTS, "task" => self.spec.name.label())
+                .increment(1);
         }
         entry.set_state(TaskState::Running);
         let token = parent.child_token();

@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
-use crate::isolate::{Panicked, isolate, payload_message};
-use crate::name::TaskName;
-use crate::names;
+use crate::isolate::{Panicked, isolate};
+use crate::metric_names;
+use crate::panics::panic_text;
 use crate::registry::Entry;
 use crate::task_metrics::{TaskKeys, outcome_index};
+use crate::task_name::TaskName;
 
 /// A boxed error: what a failing task's error is converted into.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -346,7 +347,7 @@ fn log_failure(error: &TaskError) {
             tracing::error!(task = %task, error = %error_chain(source.as_ref()), "task failed");
         }
         TaskError::TimedOut { task, after } => {
-            metrics::counter!(names::TIMEOUTS, "op" => task.label()).increment(1);
+            metrics::counter!(metric_names::TIMEOUTS, "op" => task.label()).increment(1);
             tracing::error!(task = %task, timeout = ?after, "task timed out");
         }
         TaskError::Cancelled { task } => tracing::debug!(task = %task, "task cancelled"),
@@ -405,7 +406,7 @@ impl<T> Future for TaskHandle<T> {
                 // Only reachable when sentinel's own bookkeeping panicked: the task's future is polled under
                 // catch_unwind. Report it like any other panic.
                 let message = match join_error.try_into_panic() {
-                    Ok(payload) => payload_message(payload.as_ref()),
+                    Ok(payload) => panic_text(payload.as_ref()),
                     Err(other) => other.to_string(),
                 };
                 let error = TaskError::Panicked {

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use metrics::{Key, Label, Level, Metadata};
 
-use crate::name::TaskName;
-use crate::names;
+use crate::metric_names;
 use crate::registry::NameStats;
+use crate::task_name::TaskName;
 
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
@@ -83,12 +83,12 @@ impl TaskKeys {
         let task = || Label::new("task", name.label());
         TaskKeys {
             stats: NameStats::get(name),
-            started: Key::from_parts(names::TASK_STARTED, vec![task()]),
-            running: Key::from_parts(names::TASKS_RUNNING, vec![task()]),
-            duration: Key::from_parts(names::TASK_DURATION, vec![task()]),
+            started: Key::from_parts(metric_names::TASK_STARTED, vec![task()]),
+            running: Key::from_parts(metric_names::TASKS_RUNNING, vec![task()]),
+            duration: Key::from_parts(metric_names::TASK_DURATION, vec![task()]),
             finished: OUTCOMES.map(|outcome| {
                 Key::from_parts(
-                    names::TASK_FINISHED,
+                    metric_names::TASK_FINISHED,
                     vec![task(), Label::new("outcome", outcome)],
                 )
             }),

@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::name::TaskName;
-use crate::names;
+use crate::metric_names;
+use crate::task_name::TaskName;
 
 /// An operation did not finish within its time limit.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -42,7 +42,7 @@ pub async fn timeout<F: Future>(
         Ok(output) => Ok(output),
         Err(_) => {
             let op = op.into();
-            metrics::counter!(names::TIMEOUTS, "op" => op.label()).increment(1);
+            metrics::counter!(metric_names::TIMEOUTS, "op" => op.label()).increment(1);
             Err(TimedOut { op, after: limit })
         }
     }

@@ -1,8 +1,8 @@
 //! Spherical geometry for the vessel model: haversine distance, initial bearing and points along
-//! a great-circle leg. Distances in nautical miles, angles in degrees.
+//! a great-circle leg. Distances in nautical miles, angles in degrees, on the workspace's one
+//! spherical Earth (`lookout_core::geo`).
 
-/// Mean Earth radius in nautical miles (6,371.0088 km / 1.852).
-pub(crate) const EARTH_RADIUS_NM: f64 = 3440.065;
+use lookout_core::geo::{EARTH_RADIUS_NM, haversine_nm};
 
 /// A point in degrees.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,13 +20,9 @@ impl LatLon {
     }
 }
 
-/// Great-circle distance in nautical miles (haversine).
+/// Great-circle distance in nautical miles (`lookout_core::geo::haversine_nm`).
 pub(crate) fn distance_nm(a: LatLon, b: LatLon) -> f64 {
-    let (p1, p2) = (a.lat.to_radians(), b.lat.to_radians());
-    let dp = p2 - p1;
-    let dl = (b.lon - a.lon).to_radians();
-    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_NM * h.sqrt().min(1.0).asin()
+    haversine_nm(a.lat, a.lon, b.lat, b.lon)
 }
 
 /// Initial true bearing from `a` towards `b`, in `[0, 360)`.

@@ -1,3 +1,6 @@
+//! Tests of the simulator: determinism for a seed, the fleet's behaviour in and around areas, and
+//! the bytes it writes and serves.
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use ais::{Decoder, Message};

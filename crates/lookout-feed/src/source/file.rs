@@ -1,6 +1,8 @@
 //! The file source: replays a recording, as fast as possible or paced by its receiver
 //! timestamps at a speed factor.
 
+use tracing::Instrument as _;
+
 use super::{ConnEnd, Ctx, FileConfig, Speed, read_lines};
 use crate::error::FeedError;
 use crate::ingest::{Ingest, Pacer};
@@ -26,11 +28,11 @@ pub(super) async fn run(ctx: &Ctx, config: &FileConfig) -> Result<(), FeedError>
         .await
         .map_err(file_error)?;
     ctx.state(SourceState::Up, None);
-    let conn = ctx.registry.register(
-        &ctx.name,
-        config.path.display().to_string(),
-        Direction::File,
-    );
+    let peer = config.path.display().to_string();
+    let conn = ctx
+        .registry
+        .register(&ctx.name, peer.clone(), Direction::File);
+    let span = super::connection_span(&ctx.name, conn.id(), &peer);
     let mut reader = Ingest::new(ctx.name.clone(), conn, ctx.out.clone());
     if let Some(pacer) = pacer {
         reader = reader.with_pacer(pacer);
@@ -42,6 +44,7 @@ pub(super) async fn run(ctx: &Ctx, config: &FileConfig) -> Result<(), FeedError>
         None,
         &ctx.token,
     )
+    .instrument(span)
     .await;
     ctx.merge(&reader.stats);
     match end {

@@ -345,14 +345,12 @@ impl Ctx {
 
     /// Adds a finished connection's counters to the source's.
     pub(crate) fn merge(&self, stats: &FeedStats) {
-        self.stats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .merge(stats);
+        sentinel::sync::lock(&self.stats).merge(stats);
     }
 
+    /// The source's counters so far.
     pub(crate) fn totals(&self) -> FeedStats {
-        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        sentinel::sync::lock(&self.stats).clone()
     }
 
     pub(crate) fn state(&self, state: SourceState, error: Option<String>) {
@@ -406,6 +404,12 @@ pub async fn run_source(
         result.as_ref().err().map(|e| e.to_string()),
     );
     result.map(|()| ctx.totals())
+}
+
+/// The span every log line of one connection carries: the source, the registry id shown at
+/// `/connections` (`connection_id`) and the peer (or file path).
+pub(crate) fn connection_span(source: &str, connection_id: u64, peer: &str) -> tracing::Span {
+    tracing::info_span!(target: "lookout_feed", "connection", source = %source, connection_id, peer = %peer)
 }
 
 /// How a connection's read loop ended.

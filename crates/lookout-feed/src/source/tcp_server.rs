@@ -10,6 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use super::{ConnEnd, Ctx, SourceConfig, SourceKind, TcpServerConfig, read_lines};
 use crate::error::FeedError;
@@ -53,7 +54,7 @@ struct PeerSlot {
 
 impl PerPeer {
     fn try_take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<PeerSlot> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = sentinel::sync::lock(&self.0);
         let n = map.entry(ip).or_insert(0);
         if *n >= max {
             return None;
@@ -68,7 +69,7 @@ impl PerPeer {
 
 impl Drop for PeerSlot {
     fn drop(&mut self) {
-        let mut map = self.peers.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = sentinel::sync::lock(&self.peers.0);
         if let Some(n) = map.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -150,10 +151,23 @@ async fn handle(ctx: &Ctx, stream: TcpStream, idle: std::time::Duration) {
         .peer_addr()
         .map(peer_name)
         .unwrap_or_else(|_| "unknown".to_owned());
-    tracing::info!(target: "lookout_feed", source = %ctx.name, %peer, "receiver connected");
     let conn = ctx
         .registry
         .register(&ctx.name, peer.clone(), Direction::Inbound);
+    let span = super::connection_span(&ctx.name, conn.id(), &peer);
+    handle_registered(ctx, stream, idle, conn, &peer)
+        .instrument(span)
+        .await;
+}
+
+async fn handle_registered(
+    ctx: &Ctx,
+    stream: TcpStream,
+    idle: std::time::Duration,
+    conn: crate::registry::ConnectionHandle,
+    peer: &str,
+) {
+    tracing::info!(target: "lookout_feed", source = %ctx.name, %peer, "receiver connected");
     let mut ingest = Ingest::new(ctx.name.clone(), conn, ctx.out.clone());
     let end = read_lines(stream, &mut ingest, ctx.max_line, Some(idle), &ctx.token).await;
     ctx.merge(&ingest.stats);

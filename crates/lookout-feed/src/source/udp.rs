@@ -6,11 +6,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ais::framing::{Frame, Framer};
 use lookout_core::Observation;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::{Ctx, SourceConfig, SourceKind, UdpConfig};
 use crate::error::FeedError;
@@ -44,6 +46,8 @@ pub async fn run_udp(
 struct Peer {
     ingest: Ingest,
     last: Instant,
+    /// The sender's [`super::connection_span`].
+    span: tracing::Span,
 }
 
 pub(super) async fn serve(
@@ -55,6 +59,8 @@ pub(super) async fn serve(
     tracing::info!(target: "lookout_feed", source = %ctx.name, addr = %local, "listening for AIS datagrams");
     ctx.state(SourceState::Up, None);
     let mut buf = vec![0u8; 65_536];
+    // Reset at the end of every datagram (`finish`), so shared by all senders.
+    let mut framer = Framer::new(ctx.max_line);
     let mut peers: HashMap<SocketAddr, Peer> = HashMap::new();
     let max_peers = config.max_peers.max(1);
     let mut sweep = tokio::time::interval((config.peer_idle / 4).max(Duration::from_millis(50)));
@@ -92,32 +98,28 @@ pub(super) async fn serve(
             }
         }
         let peer = peers.entry(addr).or_insert_with(|| {
+            let name = peer_name(addr);
             let conn = ctx
                 .registry
-                .register(&ctx.name, peer_name(addr), Direction::Datagram);
+                .register(&ctx.name, name.clone(), Direction::Datagram);
+            let span = super::connection_span(&ctx.name, conn.id(), &name);
             Peer {
                 ingest: Ingest::new(ctx.name.clone(), conn, ctx.out.clone()),
                 last: now,
+                span,
             }
         });
         peer.last = now;
         peer.ingest.bytes(n);
         let datagram = buf.get(..n).unwrap_or_default();
-        for line in datagram.split(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                continue;
-            }
-            if line.len() > ctx.max_line {
-                peer.ingest.too_long(line.len());
-                continue;
-            }
-            let sent = tokio::select! {
-                biased;
-                () = ctx.token.cancelled() => break,
-                r = peer.ingest.line(line) => r,
-            };
-            if sent.is_err() {
+        let span = peer.span.clone();
+        match deliver(&mut peer.ingest, &mut framer, datagram, &ctx.token)
+            .instrument(span)
+            .await
+        {
+            Delivered::All => {}
+            Delivered::Cancelled => break,
+            Delivered::Closed => {
                 merge_all(ctx, peers);
                 return Ok(());
             }
@@ -130,5 +132,55 @@ pub(super) async fn serve(
 fn merge_all(ctx: &Ctx, peers: HashMap<SocketAddr, Peer>) {
     for p in peers.into_values() {
         ctx.merge(&p.ingest.stats);
+    }
+}
+
+/// How delivering one datagram ended.
+enum Delivered {
+    /// Every line went to the ingest.
+    All,
+    /// The token was cancelled.
+    Cancelled,
+    /// The observation channel is closed.
+    Closed,
+}
+
+/// Frames one datagram (its last line needs no terminator) and hands its lines to `ingest`;
+/// empty lines are skipped, over-long ones counted.
+async fn deliver(
+    ingest: &mut Ingest,
+    framer: &mut Framer,
+    datagram: &[u8],
+    token: &CancellationToken,
+) -> Delivered {
+    let mut rest = datagram;
+    loop {
+        let (used, frame) = framer.next_frame(rest);
+        rest = rest.get(used..).unwrap_or_default();
+        let frame = match frame {
+            Some(frame) => frame,
+            None => match framer.finish() {
+                Some(frame) => frame,
+                None => return Delivered::All,
+            },
+        };
+        let line = match frame {
+            Frame::Line(line) => line,
+            Frame::TooLong { len } => {
+                ingest.too_long(len);
+                continue;
+            }
+        };
+        if line.is_empty() {
+            continue;
+        }
+        let sent = tokio::select! {
+            biased;
+            () = token.cancelled() => return Delivered::Cancelled,
+            r = ingest.line(line) => r,
+        };
+        if sent.is_err() {
+            return Delivered::Closed;
+        }
     }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod file;
+mod framing;
 mod simulate;
 mod tcp_client;
 mod tcp_server;

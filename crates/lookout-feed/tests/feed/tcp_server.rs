@@ -167,3 +167,54 @@ async fn an_idle_connection_is_closed_and_bad_sentences_are_counted() {
     assert_eq!(stats.errors.get("checksum"), Some(&1), "{stats:?}");
     assert_eq!(stats.lines_ignored, 1);
 }
+
+/// Captured log output (a `tracing_subscriber` writer).
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sentinel::sync::lock(&self.0).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line of a connection is in its `connection` span, whose `connection_id` is the id
+/// `/connections` shows.
+#[tokio::test]
+async fn connection_log_lines_carry_the_connection_id() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    // A current-thread runtime: the server's tasks log on this thread, under this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut server = start(TcpServerConfig::default(), 1024).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(position_line(211_000_020, None).as_bytes())
+        .await
+        .unwrap();
+    recv_n(&mut server.rx, 1).await;
+    let id = server.registry.connections()[0].id;
+    drop(stream);
+    let registry = server.registry.clone();
+    eventually("the connection to leave", || registry.is_empty()).await;
+    server.token.cancel();
+    server.task.await.unwrap();
+
+    let text = String::from_utf8(sentinel::sync::lock(&logs.0).clone()).unwrap();
+    for message in ["receiver connected", "receiver disconnected"] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(message))
+            .unwrap_or_else(|| panic!("no {message:?} in {text}"));
+        assert!(line.contains(&format!("connection_id={id}")), "{line}");
+    }
+}

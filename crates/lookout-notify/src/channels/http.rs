@@ -64,6 +64,13 @@ pub fn verify_signature(secret: &[u8], body: &[u8], header: &str) -> bool {
     mac.verify_slice(&sig).is_ok()
 }
 
+/// Makes `ring` the process's rustls crypto provider: the workspace's one TLS provider (reqwest is
+/// built with `rustls-no-provider`; lettre uses ring too).
+fn install_tls_provider() {
+    // `Err` means a provider is already installed (this one, or one the binary chose): keep it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Posts JSON to webhooks and Slack.
 #[derive(Debug, Clone)]
 pub struct HttpChannel {
@@ -74,6 +81,7 @@ pub struct HttpChannel {
 impl HttpChannel {
     /// Builds the client.
     pub fn new(settings: HttpSettings) -> Result<HttpChannel, super::SetupError> {
+        install_tls_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.total_timeout)

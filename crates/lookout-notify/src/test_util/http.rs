@@ -52,13 +52,6 @@ struct Shared {
     stop: watch::Receiver<bool>,
 }
 
-fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
-    match inner.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
-}
-
 /// A running HTTP receiver; stops when dropped.
 pub struct HttpReceiver {
     addr: SocketAddr,
@@ -81,7 +74,7 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let mode = {
-        let mut inner = lock(&shared.inner);
+        let mut inner = sentinel::sync::lock(&shared.inner);
         inner.received.push(ReceivedRequest {
             path: uri.path().to_owned(),
             headers: headers
@@ -152,11 +145,11 @@ impl HttpReceiver {
 
     /// Changes how later requests are answered.
     pub fn set_mode(&self, mode: HttpMode) {
-        lock(&self.inner).mode = mode;
+        sentinel::sync::lock(&self.inner).mode = mode;
     }
 
     /// Requests received so far.
     pub fn received(&self) -> Vec<ReceivedRequest> {
-        lock(&self.inner).received.clone()
+        sentinel::sync::lock(&self.inner).received.clone()
     }
 }

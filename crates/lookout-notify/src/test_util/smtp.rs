@@ -56,13 +56,6 @@ impl std::fmt::Debug for SmtpServer {
     }
 }
 
-fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    match state.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
-}
-
 impl SmtpServer {
     /// Binds 127.0.0.1:0 and starts accepting.
     pub async fn start(mode: SmtpMode) -> std::io::Result<SmtpServer> {
@@ -82,7 +75,7 @@ impl SmtpServer {
                     _ = stop.changed() => break,
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
-                        lock(&st).connections += 1;
+                        sentinel::sync::lock(&st).connections += 1;
                         let st = Arc::clone(&st);
                         let mut stop = stop_rx.clone();
                         super::spawn_background(async move {
@@ -109,17 +102,17 @@ impl SmtpServer {
 
     /// Changes how later commands are answered.
     pub fn set_mode(&self, mode: SmtpMode) {
-        lock(&self.state).mode = mode;
+        sentinel::sync::lock(&self.state).mode = mode;
     }
 
     /// Messages accepted so far.
     pub fn received(&self) -> Vec<ReceivedMail> {
-        lock(&self.state).received.clone()
+        sentinel::sync::lock(&self.state).received.clone()
     }
 
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
-        lock(&self.state).connections
+        sentinel::sync::lock(&self.state).connections
     }
 
     /// Plain-SMTP settings pointing at this server (2 s connect, 10 s total: generous for a
@@ -149,7 +142,7 @@ fn strip_path(arg: &str) -> String {
 async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
-    if lock(&state).mode == SmtpMode::HangOnGreeting {
+    if sentinel::sync::lock(&state).mode == SmtpMode::HangOnGreeting {
         std::future::pending::<()>().await;
     }
     write
@@ -164,7 +157,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
             return Ok(());
         }
         let upper = line.to_ascii_uppercase();
-        let mode = lock(&state).mode;
+        let mode = sentinel::sync::lock(&state).mode;
         let reply: &[u8] = if upper.starts_with("EHLO") {
             b"250-lookout.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
         } else if upper.starts_with("HELO") {
@@ -198,10 +191,10 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
                 let unstuffed = line.strip_prefix('.').unwrap_or(&line);
                 data.push_str(unstuffed);
             }
-            if lock(&state).mode == SmtpMode::HangAfterData {
+            if sentinel::sync::lock(&state).mode == SmtpMode::HangAfterData {
                 std::future::pending::<()>().await;
             }
-            lock(&state).received.push(ReceivedMail {
+            sentinel::sync::lock(&state).received.push(ReceivedMail {
                 from: from.clone(),
                 to: to.clone(),
                 data,

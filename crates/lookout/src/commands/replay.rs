@@ -95,7 +95,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut tracker = Tracker::new(areas, config).map_err(|e| UsageError(e.to_string()))?;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let progress = progress_bar();
+    let progress = progress_bar(&args.files);
     let mut summary = ReplaySummary::default();
     for path in &args.files {
         replay_file(
@@ -119,11 +119,22 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn progress_bar() -> Option<indicatif::ProgressBar> {
+/// A progress bar over the total size of `files` (bytes read, rate and time left), on stderr
+/// when it is a terminal; `None` otherwise. [`replay_file`] advances it by each line's offset.
+fn progress_bar(files: &[std::path::PathBuf]) -> Option<indicatif::ProgressBar> {
     if !io::stderr().is_terminal() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new_spinner();
+    let total: u64 = files
+        .iter()
+        .filter_map(|path| std::fs::metadata(path).ok())
+        .map(|meta| meta.len())
+        .sum();
+    let style = indicatif::ProgressStyle::with_template(
+        "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let bar = indicatif::ProgressBar::new(total).with_style(style);
     bar.enable_steady_tick(Duration::from_millis(200));
     Some(bar)
 }
@@ -138,6 +149,9 @@ pub fn replay_file(
     progress: Option<&indicatif::ProgressBar>,
 ) -> anyhow::Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // Progress: bytes of earlier files plus this file's offset.
+    let progress_start = progress.map_or(0, indicatif::ProgressBar::position);
+    let file_len = file.metadata().map_or(0, |m| m.len());
     let mut lines = ais::read::Lines::new(
         BufReader::with_capacity(64 * 1024, file),
         ais::Decoder::new(),
@@ -179,6 +193,7 @@ pub fn replay_file(
         if let Some(bar) = progress
             && meta.line % 1024 == 0
         {
+            bar.set_position(progress_start.saturating_add(meta.offset));
             bar.set_message(format!(
                 "{}: line {}, {} events",
                 path.display(),
@@ -186,6 +201,9 @@ pub fn replay_file(
                 summary.events
             ));
         }
+    }
+    if let Some(bar) = progress {
+        bar.set_position(progress_start.saturating_add(file_len));
     }
     let stats = lines.decoder().stats();
     summary.lines += stats.lines;
