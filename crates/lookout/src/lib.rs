@@ -9,10 +9,15 @@
 pub mod args;
 pub mod cli;
 pub mod commands;
+pub mod delivery_metrics;
 pub mod demo_receiver;
 pub mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod logging;
+pub mod metrics_catalogue;
 pub mod ops;
+pub mod process;
 pub mod runtime;
 pub mod service;
 pub mod setup;

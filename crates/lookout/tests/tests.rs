@@ -5,6 +5,8 @@
 
 mod cli;
 mod demo;
+mod metrics_catalogue;
+mod obs_util;
 mod pipeline;
 mod replay;
 mod service;
