@@ -10,7 +10,7 @@
 //!   it deregisters and the staleness clears.
 //! - `POST /debug/fault/alloc?bytes=N`: holds `N` more bytes, touched so they are resident
 //!   (memory pressure); `bytes=0` frees everything held.
-//! - `POST /debug/fault/panic`: spawns a task that panics (counted as
+//! - `POST /debug/fault/panic`: spawns a task that panics 10 s later (counted as
 //!   `sentinel_task_finished_total{outcome="panic"}`).
 //!
 //! `LOOKOUT_FAULT_MEMORY_LIMIT_BYTES` replaces the memory limit this process reports
@@ -112,8 +112,11 @@ async fn alloc(Query(q): Query<AllocQuery>) -> Response {
 }
 
 async fn panic() -> Response {
+    // Like a real task, it exists (and is scraped at zero) before it panics: a counter that
+    // first appears at 1 has no increase Prometheus could see.
+    crate::metrics_catalogue::touch_task("fault/panic");
     let _task = sentinel::spawn("fault/panic", async {
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
         #[allow(clippy::panic)]
         {
             panic!("fault injected: task panic");

@@ -59,6 +59,7 @@ pub(crate) fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// A free loopback port (bound and released; good enough for a test).
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -155,10 +156,10 @@ pub(crate) fn parse_exposition(text: &str) -> Exposed {
             .unwrap_or(name);
         let entry = out.entry(base.to_owned()).or_default();
         for pair in split_labels(labels) {
-            if let Some((k, _)) = pair.split_once('=') {
-                if k != "le" {
-                    entry.1.insert(k.to_owned());
-                }
+            if let Some((k, _)) = pair.split_once('=')
+                && k != "le"
+            {
+                entry.1.insert(k.to_owned());
             }
         }
     }

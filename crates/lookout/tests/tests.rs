@@ -8,6 +8,8 @@ mod demo;
 mod metrics_catalogue;
 mod obs_util;
 mod pipeline;
+#[cfg(feature = "fault-injection")]
+mod prometheus_e2e;
 mod replay;
 mod service;
 mod util;
