@@ -412,6 +412,18 @@ fn post(addr: SocketAddr, path: &str) {
     assert!((200..300).contains(&status), "POST {path}: {status} {body}");
 }
 
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 fn report(phase: &str, fired: &[(String, f64)]) {
     for (alert, secs) in fired {
         eprintln!("e2e {phase}: {alert} firing after {secs:.1} s");
@@ -593,6 +605,19 @@ fn shipped_alerts_fire_on_each_fault_and_resolve_against_a_real_prometheus() {
     lookout_proc = Some(start_lookout(dir.path()));
     let secs = wait_resolved(prom, faults3, t);
     eprintln!("e2e phase 3: resolved {secs:.1} s after the restart");
+
+    // Every dashboard expression is valid PromQL for this Prometheus.
+    for expr in crate::dashboard::dashboard_exprs() {
+        let q = expr
+            .replace("$__rate_interval", "1m")
+            .replace("$instance", ".*")
+            .replace("$job", "lookout");
+        let (status, body) = get(prom, &format!("/api/v1/query?query={}", percent_encode(&q)));
+        assert_eq!(
+            status, 200,
+            "dashboard expression rejected by Prometheus: {expr}\n{body}"
+        );
+    }
 
     drop(lookout_proc);
     ctl.done.store(true, Ordering::Relaxed);

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod cli;
+mod dashboard;
 mod demo;
 mod metrics_catalogue;
 mod obs_util;
