@@ -18,6 +18,8 @@ pub mod logging;
 pub mod metrics_catalogue;
 pub mod ops;
 pub mod process;
+#[cfg(feature = "profiling")]
+pub mod profiling;
 pub mod runtime;
 pub mod service;
 pub mod setup;

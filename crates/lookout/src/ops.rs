@@ -4,7 +4,8 @@
 //!
 //! Every request gets a request id (`x-request-id`, generated when absent, returned on the
 //! response) and one log line when it starts and one when it ends, inside a span carrying the
-//! id. With the `fault-injection` feature, `/debug/fault/*` ([`crate::fault`]) is mounted too.
+//! id. With the `fault-injection` feature, `/debug/fault/*` ([`crate::fault`]) is mounted too,
+//! with `profiling` `/debug/heap` ([`crate::profiling`]).
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -95,6 +96,10 @@ pub fn app(state: OpsState) -> Router {
     #[cfg(feature = "fault-injection")]
     {
         lookout = lookout.merge(crate::fault::router());
+    }
+    #[cfg(feature = "profiling")]
+    {
+        lookout = lookout.merge(crate::profiling::router());
     }
     with_request_ids(lookout.with_state(state))
 }

@@ -6,6 +6,7 @@
 mod cli;
 mod dashboard;
 mod demo;
+mod leaks;
 mod metrics_catalogue;
 mod obs_util;
 mod pipeline;
