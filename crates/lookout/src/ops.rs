@@ -344,6 +344,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_response_carries_a_request_id_given_or_generated() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let app = || app(OpsState::new(store.clone(), ConnectionRegistry::new()));
+        let given = app()
+            .oneshot(
+                Request::get("/info")
+                    .header("x-request-id", "req-42")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(given.headers()["x-request-id"], "req-42");
+        let generated = app()
+            .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let id = generated.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(id.len(), 36, "a UUID: {id}");
+    }
+
+    #[tokio::test]
     async fn info_reports_version_and_uptime() {
         let store = Store::connect("sqlite::memory:").await.unwrap();
         let (status, body) = get(

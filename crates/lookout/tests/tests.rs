@@ -7,6 +7,7 @@ mod cli;
 mod dashboard;
 mod demo;
 mod leaks;
+mod logs;
 mod metrics_catalogue;
 mod obs_util;
 mod pipeline;
