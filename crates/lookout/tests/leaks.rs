@@ -1,8 +1,9 @@
 //! KilnProxy's lesson: know the memory per connection and leak nothing. A real `lookout run`
 //! with a `tcp_server` source takes 1,000 feed connections (each sends one sentence, so its
 //! decoder is live), then they all close; twice. Running tasks in `/tasks` and open file
-//! descriptors return to their baseline (within what the service opens by itself), and (with the `profiling` feature) so do
-//! jemalloc's allocated bytes. The memory per idle connection is measured and printed (documented in
+//! descriptors return to their baseline (within what the service opens by itself), and (with
+//! the `profiling` feature) so do jemalloc's allocated bytes. The memory per idle connection
+//! is measured and printed (documented in
 //! `docs/metrics.md`).
 
 use std::io::Write as _;
