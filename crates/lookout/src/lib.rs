@@ -10,10 +10,17 @@ pub mod args;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod delivery_metrics;
 pub mod demo_receiver;
 pub mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod logging;
+pub mod metrics_catalogue;
 pub mod ops;
+pub mod process;
+#[cfg(feature = "profiling")]
+pub mod profiling;
 pub mod runtime;
 pub mod service;
 pub mod setup;

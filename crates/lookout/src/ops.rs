@@ -1,20 +1,32 @@
-//! Ops endpoints: `/healthz`, `/tasks` and `/metrics` from `sentinel`, plus `/readyz` (store
-//! reachable, ingest not down), `/info` (version, git sha, build and start time, uptime) and `/connections`
-//! (every live feed connection).
+//! Ops endpoints: `/healthz` and `/tasks` from `sentinel`, `/metrics` (the catalogue, refreshed
+//! on every scrape), plus `/readyz` (store reachable, ingest not down), `/info` (version, git
+//! sha, build and start time, uptime) and `/connections` (every live feed connection).
+//!
+//! Every request gets a request id (`x-request-id`, generated when absent, returned on the
+//! response) and one log line when it starts and one when it ends, inside a span carrying the
+//! id. With the `fault-injection` feature, `/debug/fault/*` ([`crate::fault`]) is mounted too,
+//! with `profiling` `/debug/heap` ([`crate::profiling`]).
 
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use jiff::Timestamp;
 use lookout_feed::{ConnectionRegistry, SourceState};
 use lookout_store::Store;
-use metrics_exporter_prometheus::PrometheusHandle;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
+
+use crate::metrics_catalogue::{self, CATALOGUE, Kind};
+use crate::process;
 
 /// Shared state of the ops endpoints.
 #[derive(Debug, Clone)]
@@ -35,14 +47,22 @@ impl OpsState {
     }
 }
 
-/// The process-wide Prometheus recorder, installed on first use.
+/// The process-wide Prometheus recorder, installed on first use, with explicit buckets for
+/// every catalogued histogram and every catalogued metric registered at zero
+/// ([`metrics_catalogue::register`]).
 ///
 /// Returns `None` when another recorder was installed first (then `/metrics` is empty).
 pub fn prometheus() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
-        .get_or_init(|| match sentinel::http::install_prometheus() {
-            Ok(handle) => Some(handle),
+        .get_or_init(|| match install_prometheus() {
+            Ok(handle) => {
+                metrics_catalogue::register();
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!("lookout_process_start_time_seconds")
+                    .set(Timestamp::now().as_millisecond() as f64 / 1000.0);
+                Some(handle)
+            }
             Err(err) => {
                 tracing::warn!(error = %sentinel::error_chain(&err), "metrics recorder not installed; /metrics is empty");
                 None
@@ -51,19 +71,127 @@ pub fn prometheus() -> Option<PrometheusHandle> {
         .clone()
 }
 
+fn install_prometheus() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    let mut builder = PrometheusBuilder::new();
+    for m in CATALOGUE.iter().filter(|m| m.kind == Kind::Histogram) {
+        builder = builder.set_buckets_for_metric(
+            Matcher::Full(m.name.to_owned()),
+            metrics_catalogue::buckets_for(m.name),
+        )?;
+    }
+    builder.install_recorder()
+}
+
 /// The ops router.
 pub fn app(state: OpsState) -> Router {
-    let lookout = Router::new()
+    let mut lookout = Router::new()
         .route("/readyz", get(readyz))
         .route("/info", get(info))
         .route("/connections", get(connections))
-        .with_state(state);
-    match prometheus() {
-        Some(handle) => lookout.merge(sentinel::http::router(handle)),
-        None => lookout
-            .route("/healthz", get(sentinel::http::healthz))
-            .route("/tasks", get(sentinel::http::tasks)),
+        .route("/healthz", get(sentinel::http::healthz))
+        .route("/tasks", get(sentinel::http::tasks));
+    if prometheus().is_some() {
+        lookout = lookout.route("/metrics", get(metrics_text));
     }
+    #[cfg(feature = "fault-injection")]
+    {
+        lookout = lookout.merge(crate::fault::router());
+    }
+    #[cfg(feature = "profiling")]
+    {
+        lookout = lookout.merge(crate::profiling::router());
+    }
+    with_request_ids(lookout.with_state(state))
+}
+
+/// Adds request ids (`x-request-id`, generated when absent, echoed on the response) and one
+/// start and one end log line per request, in a span carrying the id.
+pub fn with_request_ids(router: Router) -> Router {
+    let header = HeaderName::from_static("x-request-id");
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request<_>| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("http", request_id = %id, method = %request.method(), path = %request.uri().path())
+        })
+        .on_request(DefaultOnRequest::new().level(tracing::Level::DEBUG))
+        .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG));
+    // Layers run outside-in: set the id, then trace with it, then copy it to the response.
+    router
+        .layer(PropagateRequestIdLayer::new(header.clone()))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
+}
+
+/// `GET /metrics`: refreshes the gauges read on demand, then renders.
+async fn metrics_text(State(state): State<OpsState>) -> Response {
+    refresh_gauges(&state).await;
+    let Some(handle) = prometheus() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    handle.run_upkeep();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// Sets the gauges that are read at scrape time (heartbeats, sources, process, readiness) and
+/// touches the run-time labelled series at zero (every task name, every source).
+#[allow(clippy::cast_precision_loss)]
+pub async fn refresh_gauges(state: &OpsState) {
+    // Refreshes `sentinel_heartbeat_age_seconds` as well.
+    let health = sentinel::health();
+    for l in &health.loops {
+        metrics::gauge!("lookout_heartbeat_tolerance_seconds", "task" => l.name.as_str().to_owned())
+            .set(l.tolerance_seconds);
+    }
+    let names: BTreeSet<String> = sentinel::snapshot()
+        .tasks
+        .iter()
+        .map(|t| t.name.as_str().to_owned())
+        .collect();
+    for name in &names {
+        metrics_catalogue::touch_task(name);
+    }
+    let snapshot = state.registry.snapshot();
+    for s in &snapshot.sources {
+        metrics_catalogue::touch_source(&s.source);
+        let up = if s.state == SourceState::Up { 1.0 } else { 0.0 };
+        metrics::gauge!("lookout_source_up", "source" => s.source.clone()).set(up);
+        let n = snapshot
+            .connections
+            .iter()
+            .filter(|c| c.source == s.source)
+            .count();
+        metrics::gauge!("lookout_feed_connections", "source" => s.source.clone()).set(n as f64);
+    }
+    if let Some(rss) = process::resident_bytes() {
+        metrics::gauge!("lookout_process_resident_bytes").set(rss as f64);
+    }
+    if let Some(limit) = memory_limit() {
+        metrics::gauge!("lookout_memory_limit_bytes").set(limit as f64);
+    }
+    if let Some(fds) = process::open_fds() {
+        metrics::gauge!("lookout_process_open_fds").set(fds as f64);
+    }
+    let ready = readiness(state).await.ready;
+    metrics::gauge!("lookout_ready").set(if ready { 1.0 } else { 0.0 });
+}
+
+fn memory_limit() -> Option<u64> {
+    #[cfg(feature = "fault-injection")]
+    if let Some(limit) = crate::fault::memory_limit_override() {
+        return Some(limit);
+    }
+    process::memory_limit_bytes()
 }
 
 /// Version and build facts served by `/info`.
@@ -137,8 +265,9 @@ fn ingest_state(registry: &ConnectionRegistry) -> Result<(), String> {
     }
 }
 
-async fn readyz(State(state): State<OpsState>) -> Response {
-    let timeout = std::time::Duration::from_secs(2);
+/// Evaluates readiness: the store answers within 2 s and ingest is not down.
+pub async fn readiness(state: &OpsState) -> Readiness {
+    let timeout = Duration::from_secs(2);
     let store = match tokio::time::timeout(timeout, state.store.ping()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(err)) => {
@@ -148,13 +277,16 @@ async fn readyz(State(state): State<OpsState>) -> Response {
         Err(_) => Err("store did not answer within 2 s".to_owned()),
     };
     let ingest = ingest_state(&state.registry);
-    let ready = store.is_ok() && ingest.is_ok();
-    let body = Readiness {
-        ready,
+    Readiness {
+        ready: store.is_ok() && ingest.is_ok(),
         store: store.err().unwrap_or_else(|| "ok".to_owned()),
         ingest: ingest.err().unwrap_or_else(|| "ok".to_owned()),
-    };
-    let status = if ready {
+    }
+}
+
+async fn readyz(State(state): State<OpsState>) -> Response {
+    let body = readiness(&state).await;
+    let status = if body.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -209,6 +341,28 @@ mod tests {
         let (status, body) = get(app(), "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_ne!(body["store"], "ok");
+    }
+
+    #[tokio::test]
+    async fn every_response_carries_a_request_id_given_or_generated() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let app = || app(OpsState::new(store.clone(), ConnectionRegistry::new()));
+        let given = app()
+            .oneshot(
+                Request::get("/info")
+                    .header("x-request-id", "req-42")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(given.headers()["x-request-id"], "req-42");
+        let generated = app()
+            .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let id = generated.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(id.len(), 36, "a UUID: {id}");
     }
 
     #[tokio::test]

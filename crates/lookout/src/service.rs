@@ -423,7 +423,7 @@ async fn commit(
 
 fn dispatcher_child(parts: &ServiceParts, shutdown: Shutdown) -> ChildSpec {
     let store = parts.store.clone();
-    let router = Arc::new(parts.router.clone());
+    let router = Arc::new(crate::delivery_metrics::Measured::new(parts.router.clone()));
     let config = parts.dispatcher.clone();
     ChildSpec::with_token("dispatcher", move |token| {
         Dispatcher::new(store.clone(), Arc::clone(&router), config.clone())

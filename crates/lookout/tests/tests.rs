@@ -5,9 +5,16 @@
 
 mod cli;
 mod config;
+mod dashboard;
 mod demo;
+mod leaks;
 mod limits;
+mod logs;
+mod metrics_catalogue;
+mod obs_util;
 mod pipeline;
+#[cfg(feature = "fault-injection")]
+mod prometheus_e2e;
 mod replay;
 mod service;
 mod util;
