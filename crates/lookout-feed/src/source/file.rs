@@ -31,7 +31,8 @@ pub(super) async fn run(ctx: &Ctx, config: &FileConfig) -> Result<(), FeedError>
         config.path.display().to_string(),
         Direction::File,
     );
-    let mut reader = Ingest::new(ctx.name.clone(), conn, ctx.out.clone());
+    let mut reader = Ingest::new(ctx.name.clone(), conn, ctx.out.clone())
+        .with_clock(lookout_core::ClockMode::Data);
     if let Some(pacer) = pacer {
         reader = reader.with_pacer(pacer);
     }
