@@ -6,8 +6,10 @@
 //! # The clock: a watermark
 //! The shard's clock (`watermark`) is the event time of accepted reports, moved forward only:
 //! - A report stamped more than `max_skew` ahead of the watermark does not move it: it is
-//!   rejected, counted as `clock_skew` and logged (at most once a minute). A rejected
-//!   observation never moves the clock.
+//!   held (at most [`AHEAD_HOLD`]), counted as `clock_skew` and logged (at most once a
+//!   minute). Only when a second report agrees with it within `max_skew` (a recording's quiet
+//!   hours) does the watermark jump, and the held ones are applied (and un-counted); one
+//!   poisoned sentence never moves the clock.
 //! - The first watermark is never one report's word: until a [`TrackerInput::Tick`] or
 //!   [`TrackerInput::Resume`] gives an ingest time, observations are held until two of them
 //!   agree within `max_skew` (or [`STARTUP_HOLD`] are held, then the median is taken); the held
@@ -67,6 +69,9 @@ use vessel::{Vessel, fingerprint, usable_position};
 
 /// Observations held before the first watermark when no two agree.
 pub const STARTUP_HOLD: usize = 32;
+
+/// Reports far ahead of the watermark held while waiting for a second one to agree.
+pub const AHEAD_HOLD: usize = 4;
 
 /// One input of a tracker shard: everything its clock is derived from, in the order a log
 /// (or a channel) delivers it.
@@ -187,6 +192,7 @@ pub struct Tracker {
     resumed_at: i64,
     feed_down_at: i64,
     startup: Vec<Observation>,
+    ahead: Vec<Observation>,
     /// Observations applied since the beginning (restored from the checkpoint).
     seq: u64,
     meta_key: Mmsi,
@@ -226,6 +232,7 @@ impl Tracker {
             resumed_at: i64::MIN,
             feed_down_at: i64::MIN,
             startup: Vec::new(),
+            ahead: Vec::new(),
             seq: 0,
             meta_key: 0,
             meta_dirty: false,
@@ -386,6 +393,28 @@ impl Tracker {
     fn accept(&mut self, obs: &Observation, events: &mut Vec<Event>) {
         let at = obs.at.as_millisecond();
         if at > self.watermark.saturating_add(self.skew_ms) {
+            // Far ahead: held until a second report agrees (a recording's quiet hours are
+            // real; one poisoned sentence is not).
+            if let Some(agreed) = self
+                .ahead
+                .iter()
+                .find(|o| (o.at.as_millisecond() - at).abs() <= self.skew_ms)
+                .map(|o| o.at.as_millisecond().min(at))
+            {
+                let mut held = std::mem::take(&mut self.ahead);
+                held.retain(|o| (o.at.as_millisecond() - agreed).abs() <= self.skew_ms);
+                self.stats.clock_skew -= held.len() as u64;
+                self.advance_ms(agreed, events);
+                for o in held {
+                    self.accept(&o, events);
+                }
+                self.accept(obs, events);
+                return;
+            }
+            if self.ahead.len() >= AHEAD_HOLD {
+                self.ahead.remove(0);
+            }
+            self.ahead.push(obs.clone());
             self.stats.clock_skew += 1;
             if self.skew_logged == i64::MIN || self.watermark - self.skew_logged >= 60_000 {
                 self.skew_logged = self.watermark;
@@ -401,8 +430,11 @@ impl Tracker {
         self.advance_ms(at, events);
         let own = events.len();
         let fingerprint = fingerprint(&obs.report);
-        if !self.vessels.contains_key(&obs.mmsi) && !self.admit_new(events) {
-            return;
+        if !self.vessels.contains_key(&obs.mmsi) {
+            if !self.admit_new(events) {
+                return;
+            }
+            self.vessels.insert(obs.mmsi, Vessel::new());
         }
         let Some(vessel) = self.vessels.get_mut(&obs.mmsi) else {
             return;

@@ -59,6 +59,9 @@ pub struct TrackerConfig {
     /// A report identical to the vessel's last accepted one within this window is a duplicate
     /// (the same sentence heard by several receivers).
     pub duplicate_window: Duration,
+    /// A first fix is used only once a second report agrees with it (default `true`). Off,
+    /// the first fix is used at once (only for tests written against single reports).
+    pub confirm_first_fix: bool,
     /// Kept for configuration compatibility; no longer used: a jump is accepted as a fresh fix
     /// as soon as a second report agrees with it (see the module docs).
     pub max_consecutive_jumps: u8,
@@ -72,6 +75,7 @@ impl Default for TrackerConfig {
             max_speed_knots: 100.0,
             duplicate_window: Duration::from_secs(10),
             max_consecutive_jumps: 3,
+            confirm_first_fix: true,
             area_dwells: HashMap::new(),
             max_skew: Duration::from_secs(300),
             allowed_lateness: Duration::from_secs(30),

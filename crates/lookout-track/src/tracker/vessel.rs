@@ -180,6 +180,8 @@ pub(super) fn usable_position(
         && plausible(max, (vessel.lat, vessel.lon, vessel.pos_at), lat, lon, at)
     {
         true
+    } else if !vessel.has_pos && !config.confirm_first_fix {
+        true
     } else if let Some(c) = candidate.filter(|c| plausible(max, *c, lat, lon, at)) {
         let _ = c;
         if vessel.has_pos {
