@@ -137,11 +137,12 @@ pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<S
             tracker_child(&parts, obs_rx, out_tx, flushed).stop_timeout(Duration::from_secs(20)),
         );
     for source in &parts.sources {
-        supervisor = supervisor.child(source_child(
-            source.clone(),
-            registry.clone(),
-            obs_tx.clone(),
-        ));
+        let mut source = source.clone();
+        if !parts.shards.wall_clock {
+            // No wall clock (the accelerated demo): every source is timed by its data.
+            source.clock = lookout_core::ClockMode::Data;
+        }
+        supervisor = supervisor.child(source_child(source, registry.clone(), obs_tx.clone()));
     }
     drop(obs_tx);
     let supervisor = supervisor.spawn(shutdown);

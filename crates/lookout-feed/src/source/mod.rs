@@ -46,6 +46,10 @@ pub struct SourceConfig {
     pub max_line: usize,
     /// What kind of source.
     pub kind: SourceKind,
+    /// Which clock times its observations (default `live`: receiver time bounded by ingest
+    /// time). Use `data` for a network source serving recorded or accelerated traffic (the
+    /// simulator of `lookout demo` / `lookout simulate`). File sources always use `data`.
+    pub clock: lookout_core::ClockMode,
 }
 
 impl SourceConfig {
@@ -55,6 +59,7 @@ impl SourceConfig {
             name: name.into(),
             max_line: DEFAULT_MAX_LINE,
             kind,
+            clock: lookout_core::ClockMode::Live,
         }
     }
 }
@@ -175,6 +180,8 @@ pub(crate) struct Ctx {
     pub(crate) out: mpsc::Sender<Observation>,
     pub(crate) token: CancellationToken,
     pub(crate) stats: Arc<Mutex<FeedStats>>,
+    /// The source's clock mode, handed to every connection's `Ingest`.
+    pub(crate) clock: lookout_core::ClockMode,
 }
 
 impl Ctx {
@@ -192,6 +199,7 @@ impl Ctx {
             out,
             token,
             stats: Arc::new(Mutex::new(FeedStats::default())),
+            clock: lookout_core::ClockMode::Live,
         }
     }
 
@@ -227,7 +235,8 @@ pub async fn run_source(
     out: mpsc::Sender<Observation>,
     token: CancellationToken,
 ) -> Result<FeedStats, FeedError> {
-    let ctx = Ctx::new(&config.name, config.max_line, registry, out, token);
+    let mut ctx = Ctx::new(&config.name, config.max_line, registry, out, token);
+    ctx.clock = config.clock;
     ctx.state(SourceState::Starting, None);
     let result = match &config.kind {
         SourceKind::TcpClient(c) => tcp_client::run(&ctx, c).await,

@@ -54,7 +54,8 @@ pub(super) async fn run(ctx: &Ctx, config: &TcpClientConfig) -> Result<(), FeedE
                     .registry
                     .register(&ctx.name, peer.clone(), Direction::Outbound);
                 let opened = tokio::time::Instant::now();
-                let mut ingest = Ingest::new(ctx.name.clone(), conn, ctx.out.clone());
+                let mut ingest =
+                    Ingest::new(ctx.name.clone(), conn, ctx.out.clone()).with_clock(ctx.clock);
                 let end = read_lines(
                     stream,
                     &mut ingest,

@@ -154,7 +154,7 @@ async fn handle(ctx: &Ctx, stream: TcpStream, idle: std::time::Duration) {
     let conn = ctx
         .registry
         .register(&ctx.name, peer.clone(), Direction::Inbound);
-    let mut ingest = Ingest::new(ctx.name.clone(), conn, ctx.out.clone());
+    let mut ingest = Ingest::new(ctx.name.clone(), conn, ctx.out.clone()).with_clock(ctx.clock);
     let end = read_lines(stream, &mut ingest, ctx.max_line, Some(idle), &ctx.token).await;
     ctx.merge(&ingest.stats);
     match end {

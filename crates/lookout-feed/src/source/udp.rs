@@ -96,7 +96,7 @@ pub(super) async fn serve(
                 .registry
                 .register(&ctx.name, peer_name(addr), Direction::Datagram);
             Peer {
-                ingest: Ingest::new(ctx.name.clone(), conn, ctx.out.clone()),
+                ingest: Ingest::new(ctx.name.clone(), conn, ctx.out.clone()).with_clock(ctx.clock),
                 last: now,
             }
         });

@@ -6,6 +6,7 @@
 mod areas;
 mod checkpoint;
 mod dma;
+mod kill;
 mod props;
 mod runner;
 mod scenarios;
