@@ -176,14 +176,14 @@ pub(super) fn usable_position(
     let max = config.max_speed_knots;
     let candidate =
         (vessel.cand_at != i64::MIN).then_some((vessel.cand_lat, vessel.cand_lon, vessel.cand_at));
-    let accepted = if vessel.has_pos
-        && plausible(max, (vessel.lat, vessel.lon, vessel.pos_at), lat, lon, at)
-    {
+    let follows = if vessel.has_pos {
+        plausible(max, (vessel.lat, vessel.lon, vessel.pos_at), lat, lon, at)
+    } else {
+        !config.confirm_first_fix
+    };
+    let accepted = if follows {
         true
-    } else if !vessel.has_pos && !config.confirm_first_fix {
-        true
-    } else if let Some(c) = candidate.filter(|c| plausible(max, *c, lat, lon, at)) {
-        let _ = c;
+    } else if candidate.is_some_and(|c| plausible(max, c, lat, lon, at)) {
         if vessel.has_pos {
             stats.jump_resets += 1;
         }

@@ -189,18 +189,18 @@ macro_rules! with_conn {
 }
 
 async fn recorded(url: &str) -> (BTreeSet<EventKey>, BTreeSet<String>) {
-    let (events, keys): (Vec<(String, i64, String, i64)>, Vec<(String,)>) =
-        with_conn!(url, |conn| {
-            let events = sqlx::query_as("SELECT kind, mmsi, area_id, at_ms FROM events")
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-            let keys = sqlx::query_as("SELECT dedupe_key FROM outbox")
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-            (events, keys)
-        });
+    type Rows = (Vec<(String, i64, String, i64)>, Vec<(String,)>);
+    let (events, keys): Rows = with_conn!(url, |conn| {
+        let events = sqlx::query_as("SELECT kind, mmsi, area_id, at_ms FROM events")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let keys = sqlx::query_as("SELECT dedupe_key FROM outbox")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        (events, keys)
+    });
     (
         events
             .into_iter()
