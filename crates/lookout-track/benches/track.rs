@@ -255,7 +255,10 @@ fn main() {
     let mut rss_growth = None;
     let mut tracker = None;
     let mut rates = Vec::new();
-    for (name, config, rows) in [("service", &service_config, true), ("micro", &micro_config, false)] {
+    for (name, config, rows) in [
+        ("service", &service_config, true),
+        ("micro", &micro_config, false),
+    ] {
         let mut best = f64::INFINITY;
         let mut n_rows = 0usize;
         for _ in 0..3 {
@@ -287,7 +290,10 @@ fn main() {
                 }
             });
             best = best.min(cpu);
-            assert_eq!(t.stats().accepted as usize, n_updates + tracks[..warm].iter().map(Vec::len).sum::<usize>());
+            assert_eq!(
+                t.stats().accepted as usize,
+                n_updates + tracks[..warm].iter().map(Vec::len).sum::<usize>()
+            );
             tracker = Some(t);
         }
         println!("{name}: {n_rows} checkpoint rows taken in the timed rounds");

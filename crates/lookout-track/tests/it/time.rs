@@ -309,3 +309,34 @@ fn exits_come_before_entries_at_one_instant() {
         vec![e(Entered, "a", 10), e(Exited, "a", 20), e(Entered, "b", 20)]
     );
 }
+
+#[test]
+fn duplicates_are_recognised_against_a_short_history() {
+    let areas = bay();
+    let mut tracker = tracker_with(&areas, &[], |_| {});
+    let a = pos(V, 0, 0.5, 0.5);
+    let b = pos(V, 2, 0.5, 0.50001);
+    let mut a_again = a.clone();
+    a_again.at = t(3); // the first sentence, heard late through a second receiver
+    run(&mut tracker, &[a, b, a_again]);
+    assert_eq!(tracker.stats().duplicates, 1);
+    assert_eq!(tracker.stats().stale, 0);
+}
+
+#[test]
+fn a_sub_second_threshold_keeps_its_fired_bit_across_a_restart() {
+    let areas = bay();
+    let config = |c: &mut TrackerConfig| {
+        c.default_policy.gap_thresholds = vec![Duration::from_millis(1500)];
+        c.allowed_lateness = Duration::ZERO;
+    };
+    let mut first = tracker_with(&areas, &[], config);
+    run(&mut first, &[pos(V, 0, 0.5, 0.5), pos(V, 1, 0.5, 0.50001)]);
+    let fired = first.advance(t(3));
+    assert_eq!(brief(&fired), vec![e(GapStarted, "bay", 2)]);
+    let mut second = tracker_with(&areas, &[], config);
+    second.restore(first.checkpoint_all());
+    assert!(second.advance(t(10)).is_empty(), "no second gap_started");
+    let ended = second.observe(&pos(V, 11, 0.5, 0.50002));
+    assert_eq!(brief(&ended), vec![e(GapEnded, "bay", 11)]);
+}
