@@ -27,9 +27,13 @@ pub enum EventKind {
     Entered,
     /// The vessel is now outside the area (after `min_dwell`, when one is set).
     Exited,
-    /// The vessel, last seen inside the area, has sent nothing for the gap threshold.
+    /// The vessel, inside the area (or pending entry), has sent no usable position for the gap
+    /// threshold (static data does not count: we cannot say where it is). `at` is the
+    /// deadline, `max(last position, resume) + threshold`, even when the tracker's clock passed
+    /// it later (it fires once the clock passed it plus the allowed lateness).
     GapStarted,
-    /// The vessel reported again after a `GapStarted`.
+    /// The vessel sent a usable position after a `GapStarted`. `at` is `max(report time,
+    /// deadline)`, so it never precedes its `GapStarted` even for a report that arrived late.
     GapEnded,
 }
 
@@ -86,14 +90,17 @@ pub struct Event {
     pub lat: f64,
     /// Longitude of the report that caused the event (for gap_started: the last known one).
     pub lon: f64,
-    /// For gap events: the time of the last report before the silence.
+    /// For gap events: the time of the last usable position before the silence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<Timestamp>,
-    /// For gap events: seconds of silence so far (gap_started: the threshold; gap_ended: the whole gap).
+    /// For gap events: seconds of silence, `at − last_seen` (gap_started: the threshold, or more
+    /// after a resume; gap_ended: the whole gap, never below the threshold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gap_seconds: Option<u64>,
     /// For gap events: the threshold (seconds) of the rule class that produced it, so that a
-    /// rule with a 6 h threshold does not fire on a 1 h gap.
+    /// rule with a 6 h threshold does not fire on a 1 h gap. For `entered`/`exited`: the
+    /// `min_dwell` (seconds) that confirmed it when non-zero (an area whose rules have
+    /// different dwells emits one event per dwell).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold_seconds: Option<u64>,
 }
@@ -308,6 +315,24 @@ pub struct VesselCheckpoint {
     pub data: String,
 }
 
+/// Which clock a source's observations are timed by.
+///
+/// - `Live` (the default; network sources): the receiver's time (tag block `c:` or `$PGHP`) is
+///   bounded against ingest time: off by more than the allowed skew, the observation is
+///   re-timed to ingest time and counted as `clock_skew`; a line without one takes ingest time.
+/// - `Data` (file sources, replays, the accelerated simulator): only the data's own time
+///   counts; a line without one takes the last receiver time seen on that stream (a fixed
+///   epoch before the first), never the wall clock, so the same files give the same output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockMode {
+    /// Receiver time bounded by ingest time; ingest time when absent.
+    #[default]
+    Live,
+    /// The data's own time only.
+    Data,
+}
+
 /// One decoded AIS report as the tracker consumes it: the seam between feed and tracker.
 ///
 /// Produced by `lookout-feed` from `ais` messages; consumed by `lookout-track`.
@@ -315,7 +340,10 @@ pub struct VesselCheckpoint {
 pub struct Observation {
     /// The reporting vessel.
     pub mmsi: Mmsi,
-    /// Event time: the tag block `c:` or receiver timestamp when present, else the ingest clock.
+    /// Event time: the tag block `c:` or receiver timestamp when present, else (see
+    /// [`ClockMode`]) the ingest clock in a live source or the last receiver time of the
+    /// stream in a data source. The tracker's clock is derived only from accepted reports'
+    /// `at` and its clock inputs.
     pub at: Timestamp,
     /// What the report says.
     pub report: Report,

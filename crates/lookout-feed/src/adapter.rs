@@ -1,13 +1,102 @@
 //! From `ais` messages to the tracker's [`Observation`]s.
 //!
 //! Event time is the receiver's: the tag block `c:` or the `$PGHP` time when the sentence has
-//! one, else the ingest clock. Base stations (type 4) and aids to navigation (type 21) never
+//! one. [`EventClock`] applies the source's [`ClockMode`]: a `live` source bounds it against
+//! ingest time (re-timed and counted as `clock_skew` beyond the allowed skew) and uses ingest
+//! time when a line has none; a `data` source uses only the data's time (the last receiver
+//! time seen for untagged lines, [`DATA_EPOCH`] before any). Base stations (type 4) and aids to navigation (type 21) never
 //! become observations; the caller counts them. Static data (types 5, 24A, 24B and the static
 //! half of 19) becomes [`Report::Static`]; a type 19 yields both a position and static data.
 
 use ais::{Dimensions, Message, PositionReport, SentenceMeta, StaticPart};
 use jiff::Timestamp;
-use lookout_core::{Observation, Position, Report, TransponderClass, VesselStatic};
+use lookout_core::{ClockMode, Observation, Position, Report, TransponderClass, VesselStatic};
+
+/// The time of untagged lines in a `data` source before any receiver time was seen:
+/// 2000-01-01T00:00:00Z (fixed, so the same file always gives the same output).
+pub const DATA_EPOCH: Timestamp = Timestamp::constant(946_684_800, 0);
+
+/// Default bound between receiver and ingest time in a `live` source.
+pub const DEFAULT_MAX_SKEW: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Times the observations of one stream according to its [`ClockMode`].
+#[derive(Debug, Clone)]
+pub struct EventClock {
+    mode: ClockMode,
+    max_skew_ms: i64,
+    last_receiver_ms: Option<i64>,
+}
+
+/// One observation's time from [`EventClock::time`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timed {
+    /// The event time to use.
+    pub at: Timestamp,
+    /// `Some(offset_ms)` (receiver minus ingest) when a live source's receiver time was off by
+    /// more than the skew and was replaced by ingest time.
+    pub retimed_ms: Option<i64>,
+}
+
+impl EventClock {
+    /// A clock for `mode` with [`DEFAULT_MAX_SKEW`].
+    pub fn new(mode: ClockMode) -> EventClock {
+        EventClock {
+            mode,
+            max_skew_ms: i64::try_from(DEFAULT_MAX_SKEW.as_millis()).unwrap_or(i64::MAX),
+            last_receiver_ms: None,
+        }
+    }
+
+    /// The same with another skew bound.
+    pub fn with_max_skew(mut self, max_skew: std::time::Duration) -> EventClock {
+        self.max_skew_ms = i64::try_from(max_skew.as_millis()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> ClockMode {
+        self.mode
+    }
+
+    /// The event time of a sentence received at `ingest_now` (ignored in `data` mode).
+    pub fn time(&mut self, meta: &SentenceMeta, ingest_now: Timestamp) -> Timed {
+        let receiver = meta
+            .receiver_time_ms()
+            .filter(|ms| Timestamp::from_millisecond(*ms).is_ok());
+        match self.mode {
+            ClockMode::Data => {
+                if let Some(ms) = receiver {
+                    self.last_receiver_ms = Some(ms);
+                }
+                let ms = self.last_receiver_ms.unwrap_or(DATA_EPOCH.as_millisecond());
+                Timed {
+                    at: Timestamp::from_millisecond(ms).unwrap_or(DATA_EPOCH),
+                    retimed_ms: None,
+                }
+            }
+            ClockMode::Live => match receiver {
+                Some(ms) => {
+                    let offset = ms - ingest_now.as_millisecond();
+                    if offset.abs() > self.max_skew_ms {
+                        Timed {
+                            at: ingest_now,
+                            retimed_ms: Some(offset),
+                        }
+                    } else {
+                        Timed {
+                            at: Timestamp::from_millisecond(ms).unwrap_or(ingest_now),
+                            retimed_ms: None,
+                        }
+                    }
+                }
+                None => Timed {
+                    at: ingest_now,
+                    retimed_ms: None,
+                },
+            },
+        }
+    }
+}
 
 /// What one decoded message becomes.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,9 +120,13 @@ pub fn event_time(meta: &SentenceMeta, ingest_now: Timestamp) -> Timestamp {
         .unwrap_or(ingest_now)
 }
 
-/// Converts one decoded message.
+/// Converts one decoded message, timed by [`event_time`] (no skew bound; see [`EventClock`]).
 pub fn adapt(message: &Message, meta: &SentenceMeta, ingest_now: Timestamp) -> Adapted {
-    let at = event_time(meta, ingest_now);
+    adapt_at(message, event_time(meta, ingest_now))
+}
+
+/// Converts one decoded message whose event time is `at` (from an [`EventClock`]).
+pub fn adapt_at(message: &Message, at: Timestamp) -> Adapted {
     let observation = |mmsi: u32, report: Report| Observation { mmsi, at, report };
     match message {
         Message::Position(p) => {
@@ -154,6 +247,41 @@ mod tests {
             pghp
         );
         assert_eq!(event_time(&meta(None, None), now()), now());
+    }
+
+    #[test]
+    fn data_clock_never_uses_the_wall_clock() {
+        let mut clock = EventClock::new(ClockMode::Data);
+        assert_eq!(clock.time(&meta(None, None), now()).at, DATA_EPOCH);
+        let tag = 1_767_225_600_000;
+        assert_eq!(
+            clock
+                .time(&meta(Some(tag), None), now())
+                .at
+                .as_millisecond(),
+            tag
+        );
+        assert_eq!(
+            clock.time(&meta(None, None), now()).at.as_millisecond(),
+            tag,
+            "an untagged line takes the last receiver time"
+        );
+    }
+
+    #[test]
+    fn live_clock_bounds_receiver_time_by_ingest_time() {
+        let mut clock = EventClock::new(ClockMode::Live);
+        let ingest = now().as_millisecond();
+        let near = clock.time(&meta(Some(ingest - 60_000), None), now());
+        assert_eq!(
+            (near.at.as_millisecond(), near.retimed_ms),
+            (ingest - 60_000, None)
+        );
+        let slow = clock.time(&meta(Some(ingest - 600_000), None), now());
+        assert_eq!((slow.at, slow.retimed_ms), (now(), Some(-600_000)));
+        let ahead = clock.time(&meta(Some(4_102_444_800_000), None), now());
+        assert_eq!(ahead.at, now(), "a receiver stamping 2100 is re-timed");
+        assert_eq!(clock.time(&meta(None, None), now()).at, now());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::adapter::{Adapted, adapt};
+use crate::adapter::{Adapted, EventClock, adapt_at};
 use crate::registry::ConnectionHandle;
 
 /// Counters of one source (summed over its connections), e.g. for `lookout replay`'s summary.
@@ -43,6 +43,9 @@ pub struct FeedStats {
     pub aids_to_navigation: u64,
     /// Messages of types the tracker does not use.
     pub skipped: u64,
+    /// Live-clock observations whose receiver time was off ingest time by more than the skew
+    /// and were re-timed to ingest time.
+    pub clock_skew: u64,
 }
 
 impl FeedStats {
@@ -63,6 +66,7 @@ impl FeedStats {
         self.base_stations += other.base_stations;
         self.aids_to_navigation += other.aids_to_navigation;
         self.skipped += other.skipped;
+        self.clock_skew += other.clock_skew;
     }
 
     /// Total decode errors plus over-long lines.
@@ -159,6 +163,8 @@ pub(crate) struct Ingest {
     meters: Meters,
     pub(crate) stats: FeedStats,
     pacer: Option<Pacer>,
+    clock: EventClock,
+    skew_logged: Option<Instant>,
 }
 
 impl Ingest {
@@ -174,6 +180,33 @@ impl Ingest {
             meters: Meters::new(source),
             stats: FeedStats::default(),
             pacer: None,
+            clock: EventClock::new(lookout_core::ClockMode::Live),
+            skew_logged: None,
+        }
+    }
+
+    /// Times observations by `mode` (default `live`; file sources use `data`).
+    pub(crate) fn with_clock(mut self, mode: lookout_core::ClockMode) -> Ingest {
+        self.clock = EventClock::new(mode);
+        self
+    }
+
+    /// Counts a re-timed observation; logs at most once a minute per connection.
+    fn clock_skewed(&mut self, offset_ms: i64) {
+        self.stats.clock_skew += 1;
+        metrics::counter!("lookout_feed_clock_skew_total", "source" => self.meters.source.to_string())
+            .increment(1);
+        if self
+            .skew_logged
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
+        {
+            self.skew_logged = Some(Instant::now());
+            tracing::warn!(
+                target: "lookout_feed",
+                source = %self.meters.source,
+                offset_seconds = offset_ms / 1000,
+                "receiver clock off ingest time beyond the allowed skew; re-timed to ingest time (clock_skew)"
+            );
         }
     }
 
@@ -237,7 +270,11 @@ impl Ingest {
         let msg_type = message.msg_type();
         *self.stats.messages.entry(msg_type).or_default() += 1;
         self.meters.message(msg_type);
-        match adapt(&message, &meta, Timestamp::now()) {
+        let timed = self.clock.time(&meta, Timestamp::now());
+        if let Some(offset_ms) = timed.retimed_ms {
+            self.clock_skewed(offset_ms);
+        }
+        match adapt_at(&message, timed.at) {
             Adapted::One(obs) => self.send(obs, meta.receiver_time_ms().is_some()).await,
             Adapted::Two(a, b) => {
                 let timed = meta.receiver_time_ms().is_some();

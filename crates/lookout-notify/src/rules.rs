@@ -195,6 +195,14 @@ impl RuleIndex {
                 if wanted.is_none() || wanted != event.threshold_seconds {
                     continue;
                 }
+            } else {
+                // The tracker emits one entered/exited per distinct dwell of the area's rules,
+                // carrying the dwell in `threshold_seconds` (absent for no dwell): a rule takes
+                // only the event of its own dwell.
+                let wanted = rule.min_dwell.unwrap_or_default().as_secs();
+                if event.threshold_seconds.unwrap_or(0) != wanted {
+                    continue;
+                }
             }
             match self.notifications_for(rule, event, area_exists) {
                 Ok(mut notes) => outcome.notifications.append(&mut notes),

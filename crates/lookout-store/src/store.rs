@@ -327,6 +327,15 @@ impl Store {
                 n_new += done.rows_affected();
             }
             for cp in checkpoint {
+                if cp.data.is_empty() {
+                    // Empty data: the tracker evicted this vessel; delete its row.
+                    sqlx::query("DELETE FROM vessel_checkpoints WHERE mmsi = $1")
+                        .bind(i64::from(cp.mmsi))
+                        .execute(&mut *tx)
+                        .await
+                        .ctx(OP)?;
+                    continue;
+                }
                 sqlx::query(
                     "INSERT INTO vessel_checkpoints (mmsi, data, updated_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (mmsi) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",

@@ -18,15 +18,19 @@
 //!   saved membership, so a vessel that left while the service was down emits `exited` (at
 //!   that report's time and position, which is the first moment the tracker knows it). With a
 //!   `min_dwell`, a saved pending change keeps its start time across the restart.
-//! - **Gap timers resume from `last_seen`**: a vessel inside that has been silent since before
-//!   the stop emits `gap_started` at `last_seen + threshold` as soon as the clock passes it
-//!   (the first observation or tick after the restart), unless that gap had already started
-//!   before the checkpoint; a saved started gap ends, with `gap_ended`, at the next report.
+//! - **Gap timers resume from `max(last position, resumed_at)`**: the shard clock (watermark,
+//!   `resumed_at`, input offset) is saved in a row under a reserved key below 1000; a live
+//!   service sends `Resume` at start, so a vessel that reports within the threshold after the
+//!   restart gets no gap however long the service was down. Without a resume (a replay), a
+//!   vessel silent since before the stop emits `gap_started` at `last position + threshold`
+//!   once the clock passes it plus the lateness, unless that gap had already started; a saved
+//!   started gap ends, with `gap_ended`, at the next usable position.
+//! - Rows with empty `data` are deletions (evicted vessels) and are skipped on restore.
 //! - Memberships of areas that no longer exist are dropped silently (counted in
 //!   [`RestoreReport`](crate::tracker::RestoreReport)); new areas start empty.
-//! - Events emitted after the last saved checkpoint are emitted again if the same reports are
-//!   replayed after the restart (at-least-once); saving checkpoints in the same transaction as
-//!   the events makes that exactly-once.
+//! - The runner emits each vessel's row in the same unit as the events that changed it, and the
+//!   service commits units whole, so the saved state is always exactly the state that produced
+//!   the saved events: nothing is repeated or missed (`tests/it/kill.rs`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -47,8 +51,8 @@ pub trait CheckpointStore: Send + Sync {
     /// Cancel safe: loading changes nothing.
     fn load(&self) -> impl Future<Output = Result<Vec<VesselCheckpoint>, Self::Error>> + Send;
 
-    /// Upserts `rows` by MMSI; rows not mentioned keep their saved state. Durable when it
-    /// returns `Ok`.
+    /// Upserts `rows` by MMSI; a row with empty `data` deletes that vessel's row (an evicted
+    /// vessel); rows not mentioned keep their saved state. Durable when it returns `Ok`.
     ///
     /// # Cancel safety
     /// Not cancel safe in general: a cancelled save may or may not have been applied (the file
@@ -164,7 +168,11 @@ impl CheckpointStore for FileCheckpoint {
         let mut rows = self.rows.lock().await;
         let mut next = rows.clone();
         for row in new_rows {
-            next.insert(row.mmsi, row.data);
+            if row.data.is_empty() {
+                next.remove(&row.mmsi); // an evicted vessel
+            } else {
+                next.insert(row.mmsi, row.data);
+            }
         }
         let mut text = String::new();
         for (mmsi, data) in &next {

@@ -37,14 +37,18 @@
 //!         class: TransponderClass::A,
 //!     }),
 //! };
-//! let events = tracker.observe(&report(0, -36.5, 175.0));
+//! // A first fix is used once a second report agrees with it.
+//! assert!(tracker.observe(&report(0, -36.5, 175.0)).is_empty());
+//! let events = tracker.observe(&report(60, -36.5, 175.01));
 //! assert_eq!(events.len(), 1);
 //! assert_eq!((events[0].kind, events[0].area_name.as_str()), (EventKind::Entered, "Hauraki Gulf"));
 //!
-//! // Silence is detected by timers: advance the clock (a tick in a live service).
-//! let events = tracker.advance(jiff::Timestamp::from_second(1_767_225_600 + 3600)?);
+//! // Silence is detected by timers: advance the clock (a tick in a live service); a gap
+//! // fires once the clock passed its deadline plus the allowed lateness (30 s).
+//! let events = tracker.advance(jiff::Timestamp::from_second(1_767_225_600 + 60 + 3600 + 30)?);
 //! assert_eq!(events[0].kind, EventKind::GapStarted);
 //! assert_eq!(events[0].threshold_seconds, Some(3600));
+//! assert_eq!(events[0].at, jiff::Timestamp::from_second(1_767_225_600 + 60 + 3600)?);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -61,6 +65,7 @@
 
 pub mod areas;
 pub mod checkpoint;
+pub mod config;
 pub mod runner;
 pub mod sphere;
 pub mod tracker;

@@ -2,32 +2,46 @@
 //! channels.
 //!
 //! Each shard is a task spawned with [`sentinel::spawn`] (panics are caught, logged and
-//! counted) that beats a [`sentinel::Heartbeat`] named `tracker` on every tick. Input is
-//! routed by MMSI, so all reports of one vessel go to one shard in order; [`Shards::send`]
-//! waits when the shard's channel is full (backpressure reaches the feed). Output is one
-//! bounded channel of [`TrackerOutput`]: events, and after them on each checkpoint tick the
-//! checkpoint rows of the vessels those events changed, so a consumer that persists what it
-//! receives in order never saves a checkpoint ahead of its events.
+//! counted) that beats a [`sentinel::Heartbeat`] named `tracker/{index}` on every tick.
+//! Observations are routed by MMSI, so all reports of one vessel go to one shard in order;
+//! clock inputs ([`TrackerInput::Tick`], `Resume`, `FeedDown`, `FeedUp`) go to every shard
+//! ([`Shards::broadcast`]). Sending waits when the shard's channel is full (backpressure reaches
+//! the feed). Output is one bounded channel of [`TrackerOutput`]s: after every batch of inputs,
+//! one unit holding the events of that batch *and* the checkpoint rows of every vessel (and the
+//! shard clock) they changed, so a consumer that commits whole units commits each row in the
+//! same transaction as the events that changed it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use lookout_core::{Event, Mmsi, Observation, VesselCheckpoint};
 use sentinel::{Heartbeat, TaskError, TaskHandle};
 use tokio::sync::mpsc;
 
 use crate::areas::AreaIndex;
-use crate::tracker::{ConfigError, Tracker, TrackerConfig, TrackerStats};
+use crate::tracker::{
+    ConfigError, Tracker, TrackerConfig, TrackerInput, TrackerStats, is_meta_key,
+};
 
-/// What the shards emit, in order per shard.
-#[derive(Debug, Clone, PartialEq)]
+/// What flows from the shards to the consumer.
+#[derive(Debug)]
 pub enum TrackerOutput {
-    /// A detected event.
-    Event(Event),
-    /// State of the vessels changed since the previous checkpoint of this shard; every event
-    /// they caused was emitted before.
-    Checkpoint(Vec<VesselCheckpoint>),
+    /// A shard's changes after a batch of inputs.
+    Changes(Changes),
+    /// Sent by the stage that owns the shards (never by a shard): commit everything received
+    /// before it, then answer. A new shard generation restores only after the answer, so it
+    /// never restores a checkpoint older than its predecessor's last output.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+/// What a shard emits after a batch of inputs: commit `events` and `checkpoint` together.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// Events detected, in order.
+    pub events: Vec<Event>,
+    /// Rows of the vessels those inputs changed (empty `data`: delete the row) and the
+    /// shard's clock row.
+    pub checkpoint: Vec<VesselCheckpoint>,
 }
 
 /// How the shards run.
@@ -37,17 +51,20 @@ pub struct ShardConfig {
     pub shards: usize,
     /// Capacity of each shard's input channel.
     pub capacity: usize,
-    /// How often each shard beats its heartbeat, publishes metrics and (when `wall_clock`)
-    /// advances its clock to now.
+    /// How often each shard beats its heartbeat and publishes metrics.
     pub tick: Duration,
-    /// Advance gap timers with the wall clock on every tick (a live feed). Off for replays,
-    /// where time is only the observations' own time.
+    /// A live service: the tracker stage sends `Resume` at start and wall-clock `Tick`s and
+    /// feed up/down facts (only when a source has the `live` clock mode). Off for replays and
+    /// the accelerated demo, where time is only the observations' own.
     pub wall_clock: bool,
-    /// Emit [`TrackerOutput::Checkpoint`] this often (`None`: only when the input closes).
+    /// Unused, kept for compatibility: checkpoint rows now travel with their events.
     pub checkpoint_every: Option<Duration>,
     /// Every 10 minutes, forget vessels silent this long (by the tracker's clock) that are in
-    /// no area ([`Tracker::evict_silent`]). `None` keeps every vessel.
+    /// no area ([`Tracker::evict_silent`]). `None` keeps them until `max_vessels`.
     pub evict_after: Option<Duration>,
+    /// Most vessels over all shards (each shard keeps its share, least recently heard
+    /// evicted beyond it). Default 1,000,000.
+    pub max_vessels: usize,
 }
 
 impl Default for ShardConfig {
@@ -57,8 +74,9 @@ impl Default for ShardConfig {
             capacity: 4096,
             tick: Duration::from_secs(1),
             wall_clock: true,
-            checkpoint_every: Some(Duration::from_secs(10)),
+            checkpoint_every: None,
             evict_after: Some(Duration::from_secs(24 * 3600)),
+            max_vessels: 1_000_000,
         }
     }
 }
@@ -73,16 +91,25 @@ pub struct ShardsClosed;
 #[error("tracker output channel closed by its consumer")]
 pub struct OutputClosed;
 
-/// Running tracker shards.
+/// Running tracker shards. Dropping it without [`Shards::finish`] aborts every shard (their
+/// unsent changes are lost together with their events, never one without the other).
 #[derive(Debug)]
 pub struct Shards {
-    inputs: Vec<mpsc::Sender<Observation>>,
+    inputs: Vec<mpsc::Sender<TrackerInput>>,
     handles: Vec<TaskHandle<TrackerStats>>,
 }
 
+impl Drop for Shards {
+    fn drop(&mut self) {
+        for handle in &self.handles {
+            handle.abort();
+        }
+    }
+}
+
 impl Shards {
-    /// Starts `config.shards` trackers over `areas`, restoring `restore` (routed by MMSI)
-    /// first, emitting into `output`.
+    /// Starts `config.shards` trackers over `areas`, restoring `restore` (vessel rows routed
+    /// by MMSI, clock rows to every shard) first, emitting into `output`.
     ///
     /// Must be called within a tokio runtime.
     ///
@@ -96,12 +123,24 @@ impl Shards {
         output: mpsc::Sender<TrackerOutput>,
     ) -> Result<Shards, ConfigError> {
         let n = config.shards.max(1);
+        let mut tracker = tracker.clone();
+        tracker.max_vessels = config.max_vessels.div_ceil(n).max(1);
         let mut trackers = (0..n)
-            .map(|_| Tracker::new(Arc::clone(&areas), tracker.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|idx| {
+                let mut t = Tracker::new(Arc::clone(&areas), tracker.clone())?;
+                t.set_meta_key(Mmsi::try_from(idx).unwrap_or(0));
+                Ok(t)
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         let mut routed: Vec<Vec<VesselCheckpoint>> = vec![Vec::new(); n];
         for row in restore {
-            routed[shard_of(row.mmsi, n)].push(row);
+            if is_meta_key(row.mmsi) {
+                for rows in &mut routed {
+                    rows.push(row.clone());
+                }
+            } else {
+                routed[shard_of(row.mmsi, n)].push(row);
+            }
         }
         for (t, rows) in trackers.iter_mut().zip(routed) {
             let report = t.restore(rows);
@@ -120,7 +159,7 @@ impl Shards {
             let (tx, rx) = mpsc::channel(config.capacity.max(1));
             inputs.push(tx);
             handles.push(sentinel::spawn(
-                format!("tracker-{idx}"),
+                format!("tracker/{idx}"),
                 run_shard(idx, t, rx, output.clone(), config.clone()),
             ));
         }
@@ -136,7 +175,27 @@ impl Shards {
     /// Cancel safe: when cancelled, the observation was not sent.
     pub async fn send(&self, obs: Observation) -> Result<(), ShardsClosed> {
         let idx = shard_of(obs.mmsi, self.inputs.len());
-        self.inputs[idx].send(obs).await.map_err(|_| ShardsClosed)
+        self.inputs[idx]
+            .send(TrackerInput::Observation(obs))
+            .await
+            .map_err(|_| ShardsClosed)
+    }
+
+    /// Sends a clock input to every shard (an observation goes to its vessel's shard only).
+    ///
+    /// # Errors
+    /// A shard has stopped.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: when cancelled, some shards may have received it.
+    pub async fn broadcast(&self, input: TrackerInput) -> Result<(), ShardsClosed> {
+        if let TrackerInput::Observation(obs) = input {
+            return self.send(obs).await;
+        }
+        for tx in &self.inputs {
+            tx.send(input.clone()).await.map_err(|_| ShardsClosed)?;
+        }
+        Ok(())
     }
 
     /// Number of shards.
@@ -149,16 +208,17 @@ impl Shards {
         self.inputs.is_empty()
     }
 
-    /// Closes the input and waits for every shard to drain, emit its last checkpoint and stop;
-    /// returns each shard's counters.
+    /// Closes the input and waits for every shard to drain, emit its last output and stop;
+    /// returns each shard's counters. Once this returns no shard emits anything more.
     ///
     /// # Errors
     /// The first shard that failed (panicked, or lost its output consumer).
-    pub async fn finish(self) -> Result<Vec<TrackerStats>, TaskError> {
-        drop(self.inputs);
-        let mut stats = Vec::with_capacity(self.handles.len());
+    pub async fn finish(mut self) -> Result<Vec<TrackerStats>, TaskError> {
+        self.inputs.clear();
+        let handles = std::mem::take(&mut self.handles);
+        let mut stats = Vec::with_capacity(handles.len());
         let mut first_error = None;
-        for handle in self.handles {
+        for handle in handles {
             match handle.await {
                 Ok(s) => stats.push(s),
                 Err(e) => {
@@ -184,14 +244,16 @@ const EVICT_EVERY: Duration = Duration::from_secs(600);
 async fn run_shard(
     idx: usize,
     mut tracker: Tracker,
-    mut input: mpsc::Receiver<Observation>,
+    mut input: mpsc::Receiver<TrackerInput>,
     output: mpsc::Sender<TrackerOutput>,
     config: ShardConfig,
 ) -> Result<TrackerStats, OutputClosed> {
-    let heartbeat = Heartbeat::register("tracker", config.tick * 5 + Duration::from_secs(5));
+    let heartbeat = Heartbeat::register(
+        format!("tracker/{idx}"),
+        config.tick * 5 + Duration::from_secs(5),
+    );
     let mut tick = tokio::time::interval(config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_checkpoint = tokio::time::Instant::now();
     let mut last_eviction = tokio::time::Instant::now();
     let mut batch = Vec::with_capacity(256);
     let mut events = Vec::new();
@@ -204,24 +266,13 @@ async fn run_shard(
                 if n == 0 {
                     break;
                 }
-                for obs in batch.drain(..) {
-                    tracker.observe_into(&obs, &mut events);
+                for item in batch.drain(..) {
+                    tracker.apply(&item, &mut events);
                 }
-                emit(&output, &mut events).await?;
+                emit(&output, &mut tracker, &mut events).await?;
             }
             _ = tick.tick() => {
                 heartbeat.beat();
-                if config.wall_clock {
-                    events.extend(tracker.advance(Timestamp::now()));
-                    emit(&output, &mut events).await?;
-                }
-                if config
-                    .checkpoint_every
-                    .is_some_and(|every| last_checkpoint.elapsed() >= every)
-                {
-                    last_checkpoint = tokio::time::Instant::now();
-                    checkpoint(&output, &mut tracker).await?;
-                }
                 if let (Some(after), Some(clock)) = (config.evict_after, tracker.clock())
                     && last_eviction.elapsed() >= EVICT_EVERY
                 {
@@ -229,13 +280,14 @@ async fn run_shard(
                     let after = jiff::SignedDuration::try_from(after).unwrap_or(jiff::SignedDuration::MAX);
                     if let Ok(before) = clock.checked_sub(after) {
                         tracker.evict_silent(before);
+                        emit(&output, &mut tracker, &mut events).await?;
                     }
                 }
                 publish(&shard, &mut published, tracker.stats());
             }
         }
     }
-    checkpoint(&output, &mut tracker).await?;
+    emit(&output, &mut tracker, &mut events).await?;
     publish(&shard, &mut published, tracker.stats());
     tracing::debug!(
         shard = idx,
@@ -245,31 +297,21 @@ async fn run_shard(
     Ok(tracker.stats())
 }
 
+/// Sends the events of the last batch with the checkpoint rows they changed, as one unit.
 async fn emit(
     output: &mpsc::Sender<TrackerOutput>,
+    tracker: &mut Tracker,
     events: &mut Vec<Event>,
 ) -> Result<(), OutputClosed> {
-    for event in events.drain(..) {
-        output
-            .send(TrackerOutput::Event(event))
-            .await
-            .map_err(|_| OutputClosed)?;
-    }
-    Ok(())
-}
-
-async fn checkpoint(
-    output: &mpsc::Sender<TrackerOutput>,
-    tracker: &mut Tracker,
-) -> Result<(), OutputClosed> {
-    let rows = tracker.take_dirty();
-    if rows.is_empty() {
+    let checkpoint = tracker.take_dirty();
+    if events.is_empty() && checkpoint.is_empty() {
         return Ok(());
     }
-    output
-        .send(TrackerOutput::Checkpoint(rows))
-        .await
-        .map_err(|_| OutputClosed)
+    let unit = TrackerOutput::Changes(Changes {
+        events: std::mem::take(events),
+        checkpoint,
+    });
+    output.send(unit).await.map_err(|_| OutputClosed)
 }
 
 /// Adds what the tracker counted since the last call to the `metrics` counters.
@@ -282,6 +324,8 @@ fn publish(shard: &str, published: &mut TrackerStats, now: TrackerStats) {
         ("stale", now.stale, published.stale),
         ("duplicate", now.duplicates, published.duplicates),
         ("not_a_vessel", now.not_a_vessel, published.not_a_vessel),
+        ("clock_skew", now.clock_skew, published.clock_skew),
+        ("rate_limited", now.rate_limited, published.rate_limited),
     ];
     for (result, n, before) in reports {
         metrics::counter!("lookout_track_reports_total", "shard" => shard.to_owned(), "result" => result)
@@ -304,6 +348,7 @@ fn publish(shard: &str, published: &mut TrackerStats, now: TrackerStats) {
             now.unusable_too_fast,
             published.unusable_too_fast,
         ),
+        ("unconfirmed", now.unconfirmed, published.unconfirmed),
     ];
     for (reason, n, before) in unusable {
         metrics::counter!("lookout_track_unusable_positions_total", "shard" => shard.to_owned(), "reason" => reason)
@@ -319,5 +364,7 @@ fn publish(shard: &str, published: &mut TrackerStats, now: TrackerStats) {
         metrics::counter!("lookout_track_events_total", "shard" => shard.to_owned(), "kind" => kind)
             .increment(n - before);
     }
+    metrics::counter!("lookout_track_evicted_total", "shard" => shard.to_owned())
+        .increment(now.evicted - published.evicted);
     *published = now;
 }

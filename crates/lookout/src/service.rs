@@ -27,8 +27,8 @@ use lookout_notify::router::Router;
 use lookout_notify::rules::RuleIndex;
 use lookout_store::{DigestSchedule, DigestScheduler, Dispatcher, DispatcherConfig, Store};
 use lookout_track::areas::AreaIndex;
-use lookout_track::runner::{ShardConfig, Shards, TrackerOutput};
-use lookout_track::tracker::TrackerConfig;
+use lookout_track::runner::{Changes, ShardConfig, Shards, TrackerOutput};
+use lookout_track::tracker::{TrackerConfig, TrackerInput};
 use sentinel::{CancellationToken, ChildSpec, Heartbeat, Restart, Shutdown, Supervisor};
 use tokio::sync::{Mutex, mpsc};
 
@@ -137,11 +137,12 @@ pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<S
             tracker_child(&parts, obs_rx, out_tx, flushed).stop_timeout(Duration::from_secs(20)),
         );
     for source in &parts.sources {
-        supervisor = supervisor.child(source_child(
-            source.clone(),
-            registry.clone(),
-            obs_tx.clone(),
-        ));
+        let mut source = source.clone();
+        if !parts.shards.wall_clock {
+            // No wall clock (the accelerated demo): every source is timed by its data.
+            source.clock = lookout_core::ClockMode::Data;
+        }
+        supervisor = supervisor.child(source_child(source, registry.clone(), obs_tx.clone()));
     }
     drop(obs_tx);
     let supervisor = supervisor.spawn(shutdown);
@@ -192,12 +193,20 @@ fn tracker_child(
     let areas = Arc::clone(&parts.areas);
     let tracker = parts.tracker.clone();
     let shards = parts.shards.clone();
+    // The wall clock drives the tracker only when a source is live (a file source replays
+    // the data's own clock).
+    let live = parts.shards.wall_clock
+        && parts
+            .sources
+            .iter()
+            .any(|s| !matches!(s.kind, lookout_feed::source::SourceKind::File(_)));
     ChildSpec::with_token("tracker", move |token| {
         track(
             store.clone(),
             Arc::clone(&areas),
             tracker.clone(),
             shards.clone(),
+            live,
             Arc::clone(&obs_rx),
             out_tx.clone(),
             token,
@@ -206,51 +215,55 @@ fn tracker_child(
     })
 }
 
-/// The tracker stage: restores the checkpoint, routes observations to the shards, and on
-/// shutdown drains what the sources delivered and flushes the shards' final checkpoint.
+/// No observation for this long (wall clock) means the feed is down: ticks stop moving the
+/// tracker clock until it is back.
+const FEED_SILENCE: Duration = Duration::from_secs(30);
+
+/// The tracker stage: waits until the recorder committed everything a previous generation
+/// emitted, restores the checkpoint, routes observations to the shards, and on shutdown (or
+/// failure) drains what it took and stops every shard before returning, so two generations
+/// never run at once.
 ///
-/// When this stage restarts mid-run (a shard panicked), it restores from the last *committed*
-/// checkpoint: events its previous incarnation emitted that the recorder had not committed yet
-/// can be emitted again, with the time of the new report and so a new dedupe key. Rare (the
-/// recorder commits every 250 ms) and logged; the alternative, losing them, would be worse.
+/// In a live service it sends `Resume` at start, a `Tick` with the wall clock every second,
+/// and `FeedDown`/`FeedUp` when observations stop for [`FEED_SILENCE`] and come back: the
+/// tracker's clock is derived from those inputs only (a log can carry them).
 #[allow(clippy::too_many_arguments)]
 async fn track(
     store: Store,
     areas: Arc<AreaIndex>,
     tracker: TrackerConfig,
     shard_config: ShardConfig,
+    live: bool,
     obs_rx: Arc<Mutex<mpsc::Receiver<Observation>>>,
     out_tx: mpsc::Sender<TrackerOutput>,
     token: CancellationToken,
     flushed: CancellationToken,
 ) -> anyhow::Result<()> {
+    // The previous generation (if any) stopped before returning; wait until the recorder
+    // committed its last output, so the checkpoint read next is not older than it.
+    let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
+    out_tx
+        .send(TrackerOutput::Barrier(ack_tx))
+        .await
+        .context("the recorder has gone")?;
+    tokio::select! {
+        () = token.cancelled() => {
+            flushed.cancel();
+            return Ok(());
+        }
+        ack = ack_rx => ack.context("the recorder dropped the barrier")?,
+    }
     let restore = store
         .load_checkpoint()
         .await
         .context("cannot load the tracker checkpoint")?;
-    tracing::info!(vessels = restore.len(), "tracker restored its checkpoint");
+    tracing::info!(rows = restore.len(), "tracker restored its checkpoint");
     let shards = Shards::start(areas, &tracker, &shard_config, restore, out_tx)
         .context("cannot start the tracker shards")?;
-    let mut rx = obs_rx.lock().await;
-    loop {
-        tokio::select! {
-            biased;
-            () = token.cancelled() => break,
-            obs = rx.recv() => match obs {
-                Some(obs) => shards.send(obs).await.context("tracker shards stopped")?,
-                None => break,
-            },
-        }
-    }
-    // Shutting down: take what the sources already delivered, then flush.
-    rx.close();
-    while let Some(obs) = rx.recv().await {
-        shards.send(obs).await.context("tracker shards stopped")?;
-    }
-    let stats = shards
-        .finish()
-        .await
-        .context("a tracker shard failed while flushing")?;
+    let routed = route(&shards, live, &obs_rx, &token).await;
+    let stats = shards.finish().await;
+    routed?;
+    let stats = stats.context("a tracker shard failed while flushing")?;
     let accepted: u64 = stats.iter().map(|s| s.accepted).sum();
     tracing::info!(
         shards = stats.len(),
@@ -261,6 +274,67 @@ async fn track(
     Ok(())
 }
 
+/// Routes observations (and in a live service the clock inputs) until shutdown, then takes
+/// what the sources already delivered.
+async fn route(
+    shards: &Shards,
+    live: bool,
+    obs_rx: &Mutex<mpsc::Receiver<Observation>>,
+    token: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut rx = obs_rx.lock().await;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_obs = tokio::time::Instant::now();
+    let mut feed_down = false;
+    if live {
+        shards
+            .broadcast(TrackerInput::Resume {
+                at: jiff::Timestamp::now(),
+            })
+            .await
+            .context("tracker shards stopped")?;
+    }
+    loop {
+        tokio::select! {
+            biased;
+            () = token.cancelled() => break,
+            obs = rx.recv() => match obs {
+                Some(obs) => {
+                    if live && feed_down {
+                        feed_down = false;
+                        shards
+                            .broadcast(TrackerInput::FeedUp { at: jiff::Timestamp::now() })
+                            .await
+                            .context("tracker shards stopped")?;
+                    }
+                    last_obs = tokio::time::Instant::now();
+                    shards.send(obs).await.context("tracker shards stopped")?;
+                }
+                None => break,
+            },
+            _ = tick.tick(), if live => {
+                let input = if !feed_down && last_obs.elapsed() >= FEED_SILENCE {
+                    feed_down = true;
+                    let silent = jiff::SignedDuration::try_from(last_obs.elapsed()).unwrap_or_default();
+                    TrackerInput::FeedDown {
+                        at: jiff::Timestamp::now().checked_sub(silent).unwrap_or_else(|_| jiff::Timestamp::now()),
+                    }
+                } else {
+                    TrackerInput::Tick { ingest_time: jiff::Timestamp::now() }
+                };
+                shards.broadcast(input).await.context("tracker shards stopped")?;
+            }
+        }
+    }
+    // Shutting down: take what the sources already delivered, then flush.
+    rx.close();
+    while let Some(obs) = rx.recv().await {
+        shards.send(obs).await.context("tracker shards stopped")?;
+    }
+    Ok(())
+}
+
 fn recorder_child(
     parts: &ServiceParts,
     out_rx: Arc<Mutex<mpsc::Receiver<TrackerOutput>>>,
@@ -268,11 +342,14 @@ fn recorder_child(
 ) -> ChildSpec {
     let store = parts.store.clone();
     let rules = Arc::clone(&parts.rules);
+    // Outlives a restart of the recorder: what was received and not yet committed is kept.
+    let batch = Arc::new(Mutex::new(Batch::default()));
     ChildSpec::with_token("recorder", move |token| {
         record(
             store.clone(),
             Arc::clone(&rules),
             Arc::clone(&out_rx),
+            Arc::clone(&batch),
             token,
             flushed.clone(),
         )
@@ -288,18 +365,16 @@ struct Batch {
 }
 
 impl Batch {
-    fn push(&mut self, output: TrackerOutput, rules: &RuleIndex) {
-        match output {
-            TrackerOutput::Event(event) => {
-                let outcome = rules.match_event(&event);
-                self.notifications.extend(outcome.notifications);
-                self.events.push(event);
-            }
-            TrackerOutput::Checkpoint(rows) => {
-                for row in rows {
-                    self.checkpoint.insert(row.mmsi, row);
-                }
-            }
+    /// Adds one shard unit whole: its events, their notifications and its rows.
+    fn push(&mut self, changes: Changes, rules: &RuleIndex) {
+        let mut notifications = Vec::new();
+        for event in &changes.events {
+            notifications.extend(rules.match_event(event).notifications);
+        }
+        self.notifications.append(&mut notifications);
+        self.events.extend(changes.events);
+        for row in changes.checkpoint {
+            self.checkpoint.insert(row.mmsi, row);
         }
     }
 
@@ -309,18 +384,21 @@ impl Batch {
 }
 
 /// The recorder stage: matches events to rules and writes events, notifications and the
-/// checkpoint in one transaction. A failed commit is retried with backoff, keeping the batch
-/// (the bounded channels push back on the tracker and the sources meanwhile).
+/// checkpoint rows that came with them in one transaction (whole shard units only, so a row
+/// is never committed without the events that changed it, nor the reverse). A failed commit
+/// is retried with backoff, keeping the batch (the bounded channels push back on the tracker
+/// and the sources meanwhile). A barrier is answered once everything before it is committed.
 async fn record(
     store: Store,
     rules: Arc<RuleIndex>,
     out_rx: Arc<Mutex<mpsc::Receiver<TrackerOutput>>>,
+    batch: Arc<Mutex<Batch>>,
     token: CancellationToken,
     flushed: CancellationToken,
 ) -> anyhow::Result<()> {
     let heartbeat = Heartbeat::register("recorder", Duration::from_secs(60));
     let mut rx = out_rx.lock().await;
-    let mut batch = Batch::default();
+    let mut batch = batch.lock().await;
     let mut tick = tokio::time::interval(COMMIT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -328,11 +406,18 @@ async fn record(
             biased;
             () = token.cancelled() => break,
             output = rx.recv() => match output {
-                Some(output) => {
-                    batch.push(output, &rules);
+                Some(TrackerOutput::Changes(changes)) => {
+                    batch.push(changes, &rules);
                     if batch.events.len() >= COMMIT_BATCH {
                         commit(&store, &mut batch, &token, &heartbeat).await;
                     }
+                }
+                Some(TrackerOutput::Barrier(ack)) => {
+                    if !batch.is_empty() {
+                        commit(&store, &mut batch, &token, &heartbeat).await;
+                    }
+                    // The tracker stage may have gone meanwhile; nobody to tell then.
+                    let _ = ack.send(());
                 }
                 None => break,
             },
@@ -352,7 +437,12 @@ async fn record(
         tracing::warn!("tracker did not flush within 15 s; recording what it emitted so far");
     }
     while let Ok(output) = rx.try_recv() {
-        batch.push(output, &rules);
+        match output {
+            TrackerOutput::Changes(changes) => batch.push(changes, &rules),
+            TrackerOutput::Barrier(ack) => {
+                let _ = ack.send(());
+            }
+        }
     }
     if !batch.is_empty() {
         commit(&store, &mut batch, &CancellationToken::new(), &heartbeat).await;

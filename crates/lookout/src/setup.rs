@@ -42,16 +42,20 @@ pub fn build_areas(config: &Config) -> Result<AreaIndex, UsageError> {
     AreaIndex::new(config.areas.clone()).map_err(|e| UsageError(e.to_string()))
 }
 
-/// Tracker policies: per area, the gap thresholds and the smallest `min_dwell` of its rules.
+/// Tracker policies: per area, the gap thresholds and every distinct `min_dwell` of its rules.
 ///
-/// The tracker keeps one `min_dwell` per area, so when rules on one area disagree, every
-/// rule on it fires after the smallest (documented in the README).
+/// Dwell is per rule: the tracker runs one dwell per distinct value and tags each
+/// entered/exited with it (`threshold_seconds`), so the rule index hands each rule only the
+/// event of its own dwell.
 pub fn tracker_config(rules: &RuleIndex, areas: &AreaIndex) -> TrackerConfig {
     let mut policies = HashMap::new();
+    let mut area_dwells = HashMap::new();
     for (area_id, needs) in rules.area_needs() {
         if areas.find(&area_id).is_none() {
             continue;
         }
+        // Dwell is per rule: the tracker runs one dwell timer per distinct dwell of the area.
+        area_dwells.insert(area_id.clone(), needs.min_dwells.iter().copied().collect());
         policies.insert(
             area_id,
             AreaPolicy {
@@ -62,6 +66,7 @@ pub fn tracker_config(rules: &RuleIndex, areas: &AreaIndex) -> TrackerConfig {
     }
     TrackerConfig {
         policies,
+        area_dwells,
         ..TrackerConfig::default()
     }
 }
@@ -176,11 +181,15 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Resolves a loaded configuration into service parts (opens and migrates the store).
-pub async fn parts(config: &Config, shard_config: ShardConfig) -> anyhow::Result<ServiceParts> {
+pub async fn parts(
+    config: &Config,
+    mut shard_config: ShardConfig,
+) -> anyhow::Result<ServiceParts> {
     let areas = Arc::new(build_areas(config)?);
     let model = Arc::new(config.notify.model.clone());
     let rules = Arc::new(RuleIndex::new(Arc::clone(&model)));
-    let tracker = tracker_config(&rules, &areas);
+    let mut tracker = tracker_config(&rules, &areas);
+    config.tracker.apply(&mut tracker, &mut shard_config);
     let digests = digest_schedules(&model);
 
     let (router, template_problems) =

@@ -85,3 +85,52 @@ fn dma_feed_gives_plausible_stable_events() {
         entered
     );
 }
+
+#[test]
+fn replaying_an_untagged_file_twice_gives_identical_output() {
+    // Two vessels in Øresund, written with the crate's own encoder and no tag block or
+    // $PGHP: the file carries no time at all, so every line takes the same fixed instant
+    // (the positions barely move, or they would be implausibly fast).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("untagged.aivdm");
+    let mut text = String::new();
+    for i in 0..6 {
+        for (v, lat) in [(0u32, 55.70), (1, 55.80)] {
+            let report = ais::PositionReport::class_b(
+                ais::Mmsi(219_000_100 + v),
+                lat,
+                12.70 + f64::from(i) * 0.000_01,
+            );
+            let lines =
+                ais::encode::encode(&ais::Message::Position(report), &Default::default()).unwrap();
+            for line in lines {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    let run = || {
+        let out = run_ok(
+            lookout()
+                .arg("replay")
+                .arg(&path)
+                .arg("--areas")
+                .arg(testdata("areas/denmark.geojson")),
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run();
+    let events: Vec<Event> = first
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!events.is_empty(), "the vessels enter Øresund");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.at == jiff::Timestamp::from_second(946_684_800).unwrap()),
+        "untagged lines take the fixed epoch, never the wall clock: {events:?}"
+    );
+    assert_eq!(run(), first);
+}

@@ -33,7 +33,8 @@ pub(super) async fn run(ctx: &Ctx, config: &FileConfig) -> Result<(), FeedError>
         .registry
         .register(&ctx.name, peer.clone(), Direction::File);
     let span = super::connection_span(&ctx.name, conn.id(), &peer);
-    let mut reader = Ingest::new(ctx.name.clone(), conn, ctx.out.clone());
+    let mut reader = Ingest::new(ctx.name.clone(), conn, ctx.out.clone())
+        .with_clock(lookout_core::ClockMode::Data);
     if let Some(pacer) = pacer {
         reader = reader.with_pacer(pacer);
     }

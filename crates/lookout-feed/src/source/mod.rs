@@ -52,6 +52,10 @@ pub struct SourceConfig {
     pub max_line: usize,
     /// What kind of source.
     pub kind: SourceKind,
+    /// Which clock times its observations (default `live`: receiver time bounded by ingest
+    /// time). Use `data` for a network source serving recorded or accelerated traffic (the
+    /// simulator of `lookout demo` / `lookout simulate`). File sources always use `data`.
+    pub clock: lookout_core::ClockMode,
 }
 
 impl SourceConfig {
@@ -61,6 +65,7 @@ impl SourceConfig {
             name: name.into(),
             max_line: DEFAULT_MAX_LINE,
             kind,
+            clock: lookout_core::ClockMode::Live,
         }
     }
 
@@ -74,6 +79,7 @@ impl SourceConfig {
             name: options.name.unwrap_or_else(default_name),
             max_line: options.max_line,
             kind,
+            clock: options.clock,
         }
     }
 }
@@ -95,12 +101,16 @@ pub struct SourceOptions {
     /// Longest line accepted, in bytes (default [`DEFAULT_MAX_LINE`]).
     #[serde(default = "defaults::max_line", deserialize_with = "positive")]
     pub max_line: usize,
+    /// `live` (default: receiver time bounded by ingest time) or `data` (recorded or
+    /// accelerated traffic: only the data's own time counts).
+    #[serde(default)]
+    pub clock: lookout_core::ClockMode,
 }
 
 impl SourceOptions {
     /// The keys of [`SourceOptions`] (the rest of a source table belongs to its kind). A test
     /// keeps this list equal to the struct's fields.
-    pub const FIELDS: &'static [&'static str] = &["name", "max_line"];
+    pub const FIELDS: &'static [&'static str] = &["name", "max_line", "clock"];
 }
 
 /// The kinds of source.
@@ -323,6 +333,8 @@ pub(crate) struct Ctx {
     pub(crate) out: mpsc::Sender<Observation>,
     pub(crate) token: CancellationToken,
     pub(crate) stats: Arc<Mutex<FeedStats>>,
+    /// The source's clock mode, handed to every connection's `Ingest`.
+    pub(crate) clock: lookout_core::ClockMode,
 }
 
 impl Ctx {
@@ -340,6 +352,7 @@ impl Ctx {
             out,
             token,
             stats: Arc::new(Mutex::new(FeedStats::default())),
+            clock: lookout_core::ClockMode::Live,
         }
     }
 
@@ -373,7 +386,8 @@ pub async fn run_source(
     out: mpsc::Sender<Observation>,
     token: CancellationToken,
 ) -> Result<FeedStats, FeedError> {
-    let ctx = Ctx::new(&config.name, config.max_line, registry, out, token);
+    let mut ctx = Ctx::new(&config.name, config.max_line, registry, out, token);
+    ctx.clock = config.clock;
     ctx.state(SourceState::Starting, None);
     let result = match &config.kind {
         SourceKind::TcpClient(c) => tcp_client::run(&ctx, c).await,
@@ -551,11 +565,11 @@ mod tests {
             .map(|k| {
                 (
                     (*k).to_owned(),
-                    serde_json::json!(if *k == "name" {
-                        "n".into()
-                    } else {
-                        serde_json::json!(16)
-                    }),
+                    match *k {
+                        "name" => serde_json::json!("n"),
+                        "clock" => serde_json::json!("data"),
+                        _ => serde_json::json!(16),
+                    },
                 )
             })
             .collect();
@@ -564,7 +578,8 @@ mod tests {
             options,
             SourceOptions {
                 name: Some("n".into()),
-                max_line: 16
+                max_line: 16,
+                clock: lookout_core::ClockMode::Data,
             },
             "a field of SourceOptions is missing from FIELDS"
         );

@@ -58,7 +58,8 @@ pub(super) async fn run(ctx: &Ctx, config: &TcpClientConfig) -> Result<(), FeedE
                 ctx.state(SourceState::Up, None);
                 let _ = stream.set_nodelay(true);
                 let opened = tokio::time::Instant::now();
-                let mut ingest = Ingest::new(ctx.name.clone(), conn, ctx.out.clone());
+                let mut ingest =
+                    Ingest::new(ctx.name.clone(), conn, ctx.out.clone()).with_clock(ctx.clock);
                 let end = read_lines(
                     stream,
                     &mut ingest,

@@ -168,7 +168,7 @@ async fn handle_registered(
     peer: &str,
 ) {
     tracing::info!(target: "lookout_feed", source = %ctx.name, %peer, "receiver connected");
-    let mut ingest = Ingest::new(ctx.name.clone(), conn, ctx.out.clone());
+    let mut ingest = Ingest::new(ctx.name.clone(), conn, ctx.out.clone()).with_clock(ctx.clock);
     let end = read_lines(stream, &mut ingest, ctx.max_line, Some(idle), &ctx.token).await;
     ctx.merge(&ingest.stats);
     match end {

@@ -104,7 +104,7 @@ pub(super) async fn serve(
                 .register(&ctx.name, name.clone(), Direction::Datagram);
             let span = super::connection_span(&ctx.name, conn.id(), &name);
             Peer {
-                ingest: Ingest::new(ctx.name.clone(), conn, ctx.out.clone()),
+                ingest: Ingest::new(ctx.name.clone(), conn, ctx.out.clone()).with_clock(ctx.clock),
                 last: now,
                 span,
             }

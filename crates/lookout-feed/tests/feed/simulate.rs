@@ -34,7 +34,7 @@ async fn a_tcp_client_source_receives_the_whole_served_simulation() {
 
     let (tx, mut rx) = mpsc::channel(256);
     let registry = ConnectionRegistry::new();
-    let client = SourceConfig::new(
+    let mut client = SourceConfig::new(
         "sim",
         SourceKind::TcpClient(TcpClientConfig {
             addr: addr.to_string(),
@@ -42,6 +42,8 @@ async fn a_tcp_client_source_receives_the_whole_served_simulation() {
             ..TcpClientConfig::default()
         }),
     );
+    // Accelerated traffic: only its own clock counts.
+    client.clock = lookout_core::ClockMode::Data;
     let feed = sentinel::spawn("feed-test", run_source(client, registry, tx, token.clone()));
 
     let summary = tokio::time::timeout(Duration::from_secs(30), server)

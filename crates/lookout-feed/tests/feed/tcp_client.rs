@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{position_line, recv_n};
 
 fn client(addr: std::net::SocketAddr, stall: Duration) -> SourceConfig {
-    SourceConfig::new(
+    // The recorded tag-block times are from 2026: a data clock keeps them as they are.
+    let mut config = SourceConfig::new(
         "upstream",
         SourceKind::TcpClient(TcpClientConfig {
             addr: addr.to_string(),
@@ -19,7 +20,9 @@ fn client(addr: std::net::SocketAddr, stall: Duration) -> SourceConfig {
             backoff_initial: Duration::from_millis(20),
             backoff_max: Duration::from_millis(100),
         }),
-    )
+    );
+    config.clock = lookout_core::ClockMode::Data;
+    config
 }
 
 #[tokio::test]

@@ -39,6 +39,16 @@ pub enum ProblemKind {
     DuplicateId,
     /// A circle radius or buffer distance that is not a positive finite number of nautical miles.
     BadDistance(f64),
+    /// An edge between two longitudes in the ±180 frame that are more than 180° apart: the
+    /// edge would run the long way round (a band 358° wide instead of a crossing of 180°).
+    AntimeridianEdge {
+        /// Index of the edge's first position in its ring.
+        position: usize,
+        /// Longitude at `position`.
+        from_lon: f64,
+        /// Longitude at `position + 1`.
+        to_lon: f64,
+    },
 }
 
 impl fmt::Display for ProblemKind {
@@ -72,6 +82,16 @@ impl fmt::Display for ProblemKind {
                 write!(f, "self-intersection: edges {first} and {second} cross")
             }
             ProblemKind::DuplicateId => f.write_str("duplicate area id"),
+            ProblemKind::AntimeridianEdge {
+                position,
+                from_lon,
+                to_lon,
+            } => write!(
+                f,
+                "edge from position {position} jumps from longitude {from_lon} to {to_lon}, more than 180°: \
+                 to cross the antimeridian, split the area at 180 into two polygons, or write \
+                 longitudes beyond 180 (e.g. 181 for -179) so the edge is short"
+            ),
             ProblemKind::BadDistance(d) => {
                 write!(f, "bad distance {d} nm: must be positive and finite")
             }

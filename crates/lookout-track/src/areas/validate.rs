@@ -86,6 +86,18 @@ fn ring_problems(ring: &[[f64; 2]]) -> Vec<ProblemKind> {
         out.push(ProblemKind::UnclosedRing);
         return out;
     }
+    if coords_ok {
+        for (position, pair) in ring.windows(2).enumerate() {
+            let (a, b) = (pair[0][0], pair[1][0]);
+            if a.abs() <= 180.0 && b.abs() <= 180.0 && (a - b).abs() > 180.0 {
+                out.push(ProblemKind::AntimeridianEdge {
+                    position,
+                    from_lon: a,
+                    to_lon: b,
+                });
+            }
+        }
+    }
     if coords_ok && let Some((first, second)) = self_intersection(ring) {
         out.push(ProblemKind::SelfIntersection { first, second });
     }

@@ -1,32 +1,57 @@
-//! The [`Tracker`]: one shard of vessel state that turns [`Observation`]s into [`Event`]s.
+//! The [`Tracker`]: one shard of vessel state that turns [`TrackerInput`]s into [`Event`]s.
 //!
-//! It is synchronous and deterministic: the same observations and `advance` calls always give
-//! the same events, so replays, tests and restarts agree. Time is the observations' own time
-//! (`Observation::at`); the tracker's clock is the latest time it has seen, from observations
-//! or from [`Tracker::advance`] (driven by a wall-clock tick in a live service).
+//! It is synchronous and deterministic: the same inputs always give the same events, so
+//! replays, tests and restarts agree. Its only notion of time is the inputs'.
+//!
+//! # The clock: a watermark
+//! The shard's clock (`watermark`) is the event time of accepted reports, moved forward only:
+//! - A report stamped more than `max_skew` ahead of the watermark does not move it: it is
+//!   held (at most [`AHEAD_HOLD`]), counted as `clock_skew` and logged (at most once a
+//!   minute). Only when a second report agrees with it within `max_skew` (a recording's quiet
+//!   hours) does the watermark jump, and the held ones are applied (and un-counted); one
+//!   poisoned sentence never moves the clock.
+//! - The first watermark is never one report's word: until a [`TrackerInput::Tick`] or
+//!   [`TrackerInput::Resume`] gives an ingest time, observations are held until two of them
+//!   agree within `max_skew` (or [`STARTUP_HOLD`] are held, then the median is taken); the held
+//!   ones are then applied in order, each checked against that watermark.
+//! - In a live service, ingest sends [`TrackerInput::Tick`]s with its wall clock; they move the
+//!   watermark only while the feed is up. [`TrackerInput::Resume`] (service start) and a
+//!   [`TrackerInput::FeedUp`] after more than `resume_grace` down set `resumed_at`. Replays and
+//!   file sources send only observations.
 //!
 //! # Rules
-//! - A report older than the vessel's last accepted report is *stale*: counted, ignored.
-//! - A report identical to the last accepted one within `duplicate_window` is a *duplicate*
-//!   (several receivers heard the same sentence): counted, ignored.
-//! - Every other report counts as the vessel being heard (it sets `last_seen`, ends gaps).
+//! - A report older than the vessel's last accepted report of its kind is *stale*: counted,
+//!   ignored. One identical to any of the vessel's last [`DUP_HISTORY`] accepted reports within
+//!   `duplicate_window` is a *duplicate* (several receivers heard the same sentence).
 //! - A position that is missing, (0, 0), out of range, or implies more than `max_speed_knots`
 //!   since the last usable position is *unusable*: counted by reason, never changes membership.
+//!   A first fix, and a fix after a jump, is used only once a second report agrees with it
+//!   (counted as `unconfirmed` / `too_fast` until then).
 //! - MMSIs of base stations (`00MIDxxxx`) and aids to navigation (`99MIDxxxx`) never become vessels.
-//! - `entered`/`exited` carry the time and position of the report that confirmed them (with a
-//!   `min_dwell`, the first report at least that long after the first one inside/outside in an
-//!   unbroken run of usable reports).
-//! - `gap_started` is timer driven: when the clock passes `last_seen + threshold` for a vessel
-//!   confirmed inside an area with that threshold; `at` is that instant, the position is the
-//!   last known one. The next report emits `gap_ended` with the whole gap and the new position
-//!   (the last known one when the report carries none).
+//! - `entered`/`exited` carry the time and position of the report that confirmed them; each
+//!   distinct `min_dwell` of an area confirms on its own (the first report at least that long
+//!   after the first one inside/outside in an unbroken run of usable reports).
+//! - A **gap** is no usable position for a threshold (static data does not end or prevent one).
+//!   Its deadline is `max(last position, resumed_at) + threshold`; it fires when the watermark
+//!   passes the deadline plus `allowed_lateness`, with `gap_started.at` = the deadline. Gap
+//!   timers run for a vessel inside an area and for one pending entry. The next usable
+//!   position ends it: `gap_ended.at = max(report time, deadline)`, `gap_seconds = at −
+//!   last position`, so a `gap_ended` never precedes its `gap_started`.
+//! - Events of one report come out gap ends, then exits, then entries.
+//! - State is bounded: beyond `max_vessels` the least recently heard are evicted; a vessel
+//!   without a usable position for `max_silent_inside` leaves its areas (`exited`) and is
+//!   evicted; first sightings are rate limited. Evicted vessels give a checkpoint row with
+//!   empty `data` (delete).
 //!
-//! Timers live in a binary heap with at most one entry per vessel and lazy invalidation: a new
-//! report only moves the vessel's deadline later, which the heap learns when the stale entry
-//! pops, so the per-report cost is O(1) and `advance` touches only vessels that are due.
+//! Timers live in a binary heap with at most one live entry per vessel and lazy invalidation:
+//! a new report only moves the vessel's deadline later, which the heap learns when the stale
+//! entry pops, so the per-report cost is O(1) and `advance` touches only vessels that are due.
 
+mod detect;
 mod policy;
 mod state;
+mod stats;
+mod vessel;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -34,102 +59,49 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use lookout_core::{
-    Event, EventKind, Mmsi, Observation, Position, Report, VesselCheckpoint, VesselStatic,
-};
+use lookout_core::{Event, Mmsi, Observation, Report, VesselCheckpoint};
 
 use crate::areas::AreaIndex;
-use crate::sphere::haversine_nm;
-pub use policy::{AreaPolicy, ConfigError, MAX_GAP_THRESHOLDS, TrackerConfig};
-pub use state::{RestoreError, RestoreReport};
+use detect::{end_gaps, exit_all, fire_gaps, next_due, rank, schedule, update_membership};
+pub use policy::{AreaPolicy, ConfigError, MAX_DWELLS, MAX_GAP_THRESHOLDS, TrackerConfig};
+pub use state::{RestoreError, RestoreReport, is_meta_key};
+pub use stats::TrackerStats;
+pub use vessel::DUP_HISTORY;
+use vessel::{Vessel, fingerprint, usable_position};
 
-/// What the tracker counted since it was created.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TrackerStats {
-    /// Observations offered to [`Tracker::observe`].
-    pub observations: u64,
-    /// Reports accepted (neither stale, duplicate nor from a non-vessel).
-    pub accepted: u64,
-    /// Reports older than the vessel's last accepted one.
-    pub stale: u64,
-    /// Duplicates of the vessel's last accepted report.
-    pub duplicates: u64,
-    /// Reports from base stations, aids to navigation or MMSI 0.
-    pub not_a_vessel: u64,
-    /// Positions without latitude or longitude.
-    pub unusable_missing: u64,
-    /// Positions at (0, 0).
-    pub unusable_null_island: u64,
-    /// Positions outside ±90/±180.
-    pub unusable_out_of_range: u64,
-    /// Positions implying more than `max_speed_knots` since the last usable one.
-    pub unusable_too_fast: u64,
-    /// Too-fast positions accepted as a fresh fix after `max_consecutive_jumps` in a row.
-    pub jump_resets: u64,
-    /// `entered` events.
-    pub entered: u64,
-    /// `exited` events.
-    pub exited: u64,
-    /// `gap_started` events.
-    pub gap_started: u64,
-    /// `gap_ended` events.
-    pub gap_ended: u64,
-}
+/// Observations held before the first watermark when no two agree.
+pub const STARTUP_HOLD: usize = 32;
 
-/// A vessel's membership of one area.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Member {
-    area: u32,
-    /// Confirmed inside: `entered` was emitted and `exited` not yet.
-    inside: bool,
-    /// The last usable position's geometric answer.
-    raw: bool,
-    /// Bit i: gap threshold i of the area has started and not yet ended.
-    gaps_fired: u8,
-    /// When `raw` first differed from `inside` in the current run (ms).
-    pending_since: i64,
-}
+/// Reports far ahead of the watermark held while waiting for a second one to agree.
+pub const AHEAD_HOLD: usize = 4;
 
-impl Member {
-    fn idle(&self) -> bool {
-        !self.inside && !self.raw && self.gaps_fired == 0
-    }
-}
-
-/// Per-vessel state. See the crate README for its size.
-#[derive(Debug, Clone)]
-struct Vessel {
-    last_seen: i64,
-    pos_at: i64,
-    lat: f64,
-    lon: f64,
-    fingerprint: u64,
-    /// Deadline of this vessel's heap entry, `i64::MAX` when it has none.
-    scheduled: i64,
-    statics: Option<Box<VesselStatic>>,
-    members: Vec<Member>,
-    has_pos: bool,
-    jumps: u8,
-    dirty: bool,
-}
-
-impl Vessel {
-    fn new() -> Vessel {
-        Vessel {
-            last_seen: i64::MIN,
-            pos_at: i64::MIN,
-            lat: 0.0,
-            lon: 0.0,
-            fingerprint: 0,
-            scheduled: i64::MAX,
-            statics: None,
-            members: Vec::new(),
-            has_pos: false,
-            jumps: 0,
-            dirty: false,
-        }
-    }
+/// One input of a tracker shard: everything its clock is derived from, in the order a log
+/// (or a channel) delivers it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrackerInput {
+    /// A decoded report.
+    Observation(Observation),
+    /// Ingest's wall clock in a live service: moves the watermark while the feed is up.
+    Tick {
+        /// Ingest time.
+        ingest_time: Timestamp,
+    },
+    /// Every source of the feed is down since `at` (ingest time): ticks stop moving the clock.
+    FeedDown {
+        /// Ingest time the feed went down.
+        at: Timestamp,
+    },
+    /// The feed is back at `at`: when it was down longer than `resume_grace`, gap clocks
+    /// resume from `at`.
+    FeedUp {
+        /// Ingest time the feed came back.
+        at: Timestamp,
+    },
+    /// The service (re)started at `at`: gap clocks resume from `at`.
+    Resume {
+        /// Ingest time of the start.
+        at: Timestamp,
+    },
 }
 
 /// A fast hasher for MMSIs (multiplicative; MMSIs are not attacker-chosen keys of a web API).
@@ -155,12 +127,18 @@ impl Hasher for MmsiHasher {
 type VesselMap = HashMap<Mmsi, Vessel, BuildHasherDefault<MmsiHasher>>;
 
 /// Bytes one vessel costs in the tracker's map without any area membership: the entry
-/// (MMSI and state) plus the hash table's control byte. Each area the vessel is in (or is
-/// pending for) adds [`MEMBERSHIP_BYTES`]; known static data adds its boxed size and strings.
+/// (MMSI and state) plus the hash table's control byte, at a full table. A hash table runs
+/// between 7/16 and 7/8 full, so budget up to twice this; each area the vessel is in (or is
+/// pending for) adds [`MEMBERSHIP_BYTES`] (in a `Vec`, capacity rounded up), a live timer
+/// [`TIMER_BYTES`] (the heap holds stale entries too, at most one per report), known static
+/// data its boxed size and strings.
 pub const VESSEL_BYTES: usize = size_of::<(Mmsi, Vessel)>() + 1;
 
 /// Bytes each area membership adds to a vessel.
-pub const MEMBERSHIP_BYTES: usize = size_of::<Member>();
+pub const MEMBERSHIP_BYTES: usize = size_of::<vessel::Member>();
+
+/// Bytes of one timer heap entry.
+pub const TIMER_BYTES: usize = size_of::<Reverse<(i64, Mmsi)>>();
 
 /// One shard of vessel tracking. See the [module docs](self) for the rules.
 #[derive(Debug)]
@@ -170,32 +148,69 @@ pub struct Tracker {
     config: TrackerConfig,
     vessels: VesselMap,
     timers: BinaryHeap<Reverse<(i64, Mmsi)>>,
-    clock: i64,
+    watermark: i64,
+    resumed_at: i64,
+    feed_down_at: i64,
+    startup: Vec<Observation>,
+    ahead: Vec<Observation>,
+    /// Observations applied since the beginning (restored from the checkpoint).
+    seq: u64,
+    meta_key: Mmsi,
+    meta_dirty: bool,
+    sightings_window: i64,
+    sightings: u32,
+    skew_logged: i64,
     stats: TrackerStats,
     dirty: Vec<Mmsi>,
+    evicted: Vec<Mmsi>,
     scratch: Vec<u32>,
-    merged: Vec<Member>,
+    merged: Vec<vessel::Member>,
+    skew_ms: i64,
+    lateness_ms: i64,
+    max_silent_ms: i64,
+    dup_ms: i64,
 }
 
 impl Tracker {
     /// A tracker over `areas` with `config`.
     ///
     /// # Errors
-    /// A policy for an unknown area, too many or zero gap thresholds.
+    /// A policy for an unknown area, too many or zero gap thresholds, too many dwells.
     pub fn new(areas: Arc<AreaIndex>, config: TrackerConfig) -> Result<Tracker, ConfigError> {
         let policies = policy::resolve(&config, &areas)?;
         Ok(Tracker {
             areas,
             policies,
+            skew_ms: policy::ms(config.max_skew),
+            lateness_ms: policy::ms(config.allowed_lateness),
+            max_silent_ms: policy::ms(config.max_silent_inside),
+            dup_ms: policy::ms(config.duplicate_window),
             config,
             vessels: VesselMap::default(),
             timers: BinaryHeap::new(),
-            clock: i64::MIN,
+            watermark: i64::MIN,
+            resumed_at: i64::MIN,
+            feed_down_at: i64::MIN,
+            startup: Vec::new(),
+            ahead: Vec::new(),
+            seq: 0,
+            meta_key: 0,
+            meta_dirty: false,
+            sightings_window: i64::MIN,
+            sightings: 0,
+            skew_logged: i64::MIN,
             stats: TrackerStats::default(),
             dirty: Vec::new(),
+            evicted: Vec::new(),
             scratch: Vec::new(),
             merged: Vec::new(),
         })
+    }
+
+    /// Sets the reserved checkpoint key of this shard's clock row (its shard index; see
+    /// [`is_meta_key`]). Default 0.
+    pub fn set_meta_key(&mut self, key: Mmsi) {
+        self.meta_key = key;
     }
 
     /// The areas this tracker uses.
@@ -213,19 +228,31 @@ impl Tracker {
         self.vessels.len()
     }
 
-    /// The latest time the tracker has seen (from observations or `advance`).
-    pub fn clock(&self) -> Option<Timestamp> {
-        (self.clock != i64::MIN).then(|| ts(self.clock))
+    /// Observations applied so far, counting those before the restored checkpoint: the
+    /// offset in the input from which a restarted tracker continues.
+    pub fn seq(&self) -> u64 {
+        self.seq
     }
 
-    /// The ids of the areas `mmsi` is confirmed inside, ascending by area index.
+    /// The watermark, once established.
+    pub fn clock(&self) -> Option<Timestamp> {
+        (self.watermark != i64::MIN).then(|| ts(self.watermark))
+    }
+
+    /// The last resume (service start or feed back after an outage), if any.
+    pub fn resumed_at(&self) -> Option<Timestamp> {
+        (self.resumed_at != i64::MIN).then(|| ts(self.resumed_at))
+    }
+
+    /// The ids of the areas `mmsi` is confirmed inside (for the area's smallest dwell),
+    /// ascending by area index.
     pub fn inside(&self, mmsi: Mmsi) -> Vec<&str> {
         self.vessels
             .get(&mmsi)
             .map(|v| {
                 v.members
                     .iter()
-                    .filter(|m| m.inside)
+                    .filter(|m| m.inside & 1 != 0)
                     .filter_map(|m| self.areas.area(m.area).map(|a| a.id.as_str()))
                     .collect()
             })
@@ -233,7 +260,7 @@ impl Tracker {
     }
 
     /// The merged static data of `mmsi`, when any was received.
-    pub fn static_data(&self, mmsi: Mmsi) -> Option<&VesselStatic> {
+    pub fn static_data(&self, mmsi: Mmsi) -> Option<&lookout_core::VesselStatic> {
         self.vessels.get(&mmsi).and_then(|v| v.statics.as_deref())
     }
 
@@ -245,8 +272,32 @@ impl Tracker {
             .map(|v| (v.lat, v.lon, ts(v.pos_at)))
     }
 
-    /// Processes one observation: first fires the gap timers due by `obs.at`, then applies
-    /// the report. Returns the events in order.
+    /// Applies one input, appending its events.
+    pub fn apply(&mut self, input: &TrackerInput, events: &mut Vec<Event>) {
+        match input {
+            TrackerInput::Observation(obs) => self.observe_into(obs, events),
+            TrackerInput::Tick { ingest_time } => self.tick_into(*ingest_time, events),
+            TrackerInput::FeedDown { at } => {
+                if self.feed_down_at == i64::MIN {
+                    self.feed_down_at = at.as_millisecond();
+                }
+            }
+            TrackerInput::FeedUp { at } => {
+                let at_ms = at.as_millisecond();
+                let down = self.feed_down_at;
+                self.feed_down_at = i64::MIN;
+                if down != i64::MIN && at_ms - down > policy::ms(self.config.resume_grace) {
+                    self.resume_into(*at, events);
+                } else {
+                    self.tick_into(*at, events);
+                }
+            }
+            TrackerInput::Resume { at } => self.resume_into(*at, events),
+        }
+    }
+
+    /// Processes one observation: first fires the gap timers due by the watermark it sets,
+    /// then applies the report. Returns the events in order.
     pub fn observe(&mut self, obs: &Observation) -> Vec<Event> {
         let mut events = Vec::new();
         self.observe_into(obs, &mut events);
@@ -256,58 +307,163 @@ impl Tracker {
     /// [`Tracker::observe`] appending to `events` (no allocation when nothing happens).
     pub fn observe_into(&mut self, obs: &Observation, events: &mut Vec<Event>) {
         self.stats.observations += 1;
-        let at = obs.at.as_millisecond();
-        self.advance_ms(at, events);
+        self.seq += 1;
+        self.meta_dirty = true;
         if !is_vessel(obs.mmsi) {
             self.stats.not_a_vessel += 1;
             return;
         }
+        if self.watermark == i64::MIN {
+            self.hold(obs.clone(), events);
+            return;
+        }
+        self.accept(obs, events);
+    }
+
+    /// Holds `obs` until the first watermark is agreed, then applies everything held.
+    fn hold(&mut self, obs: Observation, events: &mut Vec<Event>) {
+        let at = obs.at.as_millisecond();
+        let agreed = self
+            .startup
+            .iter()
+            .find(|o| (o.at.as_millisecond() - at).abs() <= self.skew_ms)
+            .map(|o| o.at.as_millisecond().max(at));
+        self.startup.push(obs);
+        let start = match agreed {
+            Some(start) => start,
+            None if self.startup.len() >= STARTUP_HOLD => {
+                let mut times: Vec<i64> =
+                    self.startup.iter().map(|o| o.at.as_millisecond()).collect();
+                times.sort_unstable();
+                times[times.len() / 2]
+            }
+            None => return,
+        };
+        self.start_clock(start, events);
+    }
+
+    fn start_clock(&mut self, start: i64, events: &mut Vec<Event>) {
+        self.watermark = start;
+        self.meta_dirty = true;
+        for held in std::mem::take(&mut self.startup) {
+            self.accept(&held, events);
+        }
+    }
+
+    fn accept(&mut self, obs: &Observation, events: &mut Vec<Event>) {
+        let at = obs.at.as_millisecond();
+        if at > self.watermark.saturating_add(self.skew_ms) {
+            // Far ahead: held until a second report agrees (a recording's quiet hours are
+            // real; one poisoned sentence is not).
+            if let Some(agreed) = self
+                .ahead
+                .iter()
+                .find(|o| (o.at.as_millisecond() - at).abs() <= self.skew_ms)
+                .map(|o| o.at.as_millisecond().min(at))
+            {
+                let mut held = std::mem::take(&mut self.ahead);
+                held.retain(|o| (o.at.as_millisecond() - agreed).abs() <= self.skew_ms);
+                self.stats.clock_skew -= held.len() as u64;
+                self.advance_ms(agreed, events);
+                for o in held {
+                    self.accept(&o, events);
+                }
+                self.accept(obs, events);
+                return;
+            }
+            if self.ahead.len() >= AHEAD_HOLD {
+                self.ahead.remove(0);
+            }
+            self.ahead.push(obs.clone());
+            self.stats.clock_skew += 1;
+            if self.skew_logged == i64::MIN || self.watermark - self.skew_logged >= 60_000 {
+                self.skew_logged = self.watermark;
+                tracing::warn!(
+                    mmsi = obs.mmsi,
+                    ahead_seconds = (at - self.watermark) / 1000,
+                    watermark = %ts(self.watermark),
+                    "report stamped too far ahead of the tracker clock; rejected (clock_skew)"
+                );
+            }
+            return;
+        }
+        self.advance_ms(at, events);
+        let own = events.len();
         let fingerprint = fingerprint(&obs.report);
-        let dup_ms = policy::ms(self.config.duplicate_window);
-        let vessel = self.vessels.entry(obs.mmsi).or_insert_with(Vessel::new);
-        if vessel.last_seen != i64::MIN {
-            if vessel.fingerprint == fingerprint && (at - vessel.last_seen).abs() <= dup_ms {
-                self.stats.duplicates += 1;
+        if !self.vessels.contains_key(&obs.mmsi) {
+            if !self.admit_new(events) {
                 return;
             }
-            if at < vessel.last_seen {
-                self.stats.stale += 1;
-                return;
-            }
+            self.vessels.insert(obs.mmsi, Vessel::new());
+        }
+        let Some(vessel) = self.vessels.get_mut(&obs.mmsi) else {
+            return;
+        };
+        if vessel.is_duplicate(fingerprint, at, self.dup_ms) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        let is_position = matches!(obs.report, Report::Position(_));
+        let last = if is_position {
+            vessel.last_seen
+        } else {
+            vessel.static_at
+        };
+        if at < last {
+            self.stats.stale += 1;
+            return;
         }
         self.stats.accepted += 1;
-        let previous_seen = vessel.last_seen;
-        vessel.last_seen = at;
-        vessel.fingerprint = fingerprint;
+        vessel.remember(fingerprint, at);
         if !vessel.dirty {
             vessel.dirty = true;
             self.dirty.push(obs.mmsi);
         }
         let usable = match &obs.report {
             Report::Static(s) => {
+                vessel.static_at = at;
                 match &mut vessel.statics {
                     Some(known) => known.merge(s),
                     None => vessel.statics = Some(Box::new(s.clone())),
                 }
                 None
             }
-            Report::Position(p) => usable_position(&self.config, &mut self.stats, vessel, p, at),
+            Report::Position(p) => {
+                vessel.last_seen = at;
+                let previous_pos_at = vessel.pos_at;
+                // The report itself proves the silence up to `at`.
+                if vessel.has_pos {
+                    fire_gaps(
+                        &self.areas,
+                        &self.policies,
+                        &mut self.stats,
+                        obs.mmsi,
+                        vessel,
+                        self.resumed_at,
+                        at,
+                        0,
+                        events,
+                    );
+                }
+                usable_position(&self.config, &mut self.stats, vessel, p, at)
+                    .map(|position| (position, previous_pos_at))
+            }
         };
-        if vessel.members.iter().any(|m| m.gaps_fired != 0) {
-            let (lat, lon) = usable.unwrap_or((vessel.lat, vessel.lon));
-            end_gaps(
-                &self.areas,
-                &self.policies,
-                &mut self.stats,
-                obs.mmsi,
-                vessel,
-                previous_seen,
-                at,
-                (lat, lon),
-                events,
-            );
-        }
-        if let Some((lat, lon)) = usable {
+        if let Some(((lat, lon), previous_pos_at)) = usable {
+            if vessel.members.iter().any(|m| m.gaps_fired != 0) {
+                end_gaps(
+                    &self.areas,
+                    &self.policies,
+                    &mut self.stats,
+                    obs.mmsi,
+                    vessel,
+                    previous_pos_at,
+                    at,
+                    (lat, lon),
+                    events,
+                );
+            }
+            vessel.gap_base = i64::MIN;
             self.areas.areas_at(lat, lon, &mut self.scratch);
             update_membership(
                 &self.areas,
@@ -320,125 +476,285 @@ impl Tracker {
                 at,
                 events,
             );
+            let next = next_due(
+                &self.policies,
+                vessel,
+                self.resumed_at,
+                self.lateness_ms,
+                self.max_silent_ms,
+            );
+            schedule(&mut self.timers, obs.mmsi, vessel, next);
         }
-        schedule(&self.policies, &mut self.timers, obs.mmsi, vessel);
+        if events.len() - own > 1 {
+            events[own..].sort_by_key(|e| rank(e.kind));
+        }
     }
 
-    /// Moves the clock to `now` (never backwards) and fires every gap timer due by then.
+    /// Whether a vessel seen for the first time may be created now: the per-minute limit of
+    /// first sightings, and room (evicting the least recently heard when full).
+    fn admit_new(&mut self, events: &mut Vec<Event>) -> bool {
+        let minute = self.watermark.div_euclid(60_000);
+        if minute != self.sightings_window {
+            self.sightings_window = minute;
+            self.sightings = 0;
+        }
+        if self.sightings >= self.config.max_first_sightings_per_minute {
+            self.stats.rate_limited += 1;
+            return false;
+        }
+        self.sightings += 1;
+        if self.vessels.len() >= self.config.max_vessels.max(1) {
+            self.evict_least_recent(events);
+        }
+        true
+    }
+
+    /// Evicts the least recently heard sixteenth of `max_vessels` (at least one).
+    fn evict_least_recent(&mut self, events: &mut Vec<Event>) {
+        let n = (self.config.max_vessels / 16).max(1);
+        let mut heard: Vec<(i64, Mmsi)> =
+            self.vessels.iter().map(|(m, v)| (v.heard(), *m)).collect();
+        if heard.len() > n {
+            heard.select_nth_unstable(n - 1);
+            heard.truncate(n);
+        }
+        heard.sort_unstable();
+        let at = self.watermark;
+        for (_, mmsi) in heard {
+            self.evict(mmsi, at, events);
+        }
+    }
+
+    /// Removes `mmsi`, emitting `exited` at `at` for every area it is confirmed inside.
+    fn evict(&mut self, mmsi: Mmsi, at: i64, events: &mut Vec<Event>) {
+        if let Some(vessel) = self.vessels.remove(&mmsi) {
+            exit_all(
+                &self.areas,
+                &self.policies,
+                &mut self.stats,
+                mmsi,
+                &vessel,
+                at,
+                events,
+            );
+            self.stats.evicted += 1;
+            self.evicted.push(mmsi);
+        }
+    }
+
+    /// A wall-clock tick of a live service: moves the watermark to `ingest_time` while the feed
+    /// is up and fires what is due.
+    pub fn tick(&mut self, ingest_time: Timestamp) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.tick_into(ingest_time, &mut events);
+        events
+    }
+
+    fn tick_into(&mut self, ingest_time: Timestamp, events: &mut Vec<Event>) {
+        if self.feed_down_at != i64::MIN {
+            return;
+        }
+        let now = ingest_time.as_millisecond();
+        if self.watermark == i64::MIN {
+            self.start_clock(now, events);
+        }
+        self.advance_ms(now, events);
+    }
+
+    fn resume_into(&mut self, at: Timestamp, events: &mut Vec<Event>) {
+        let at = at.as_millisecond();
+        self.resumed_at = self.resumed_at.max(at);
+        self.meta_dirty = true;
+        if self.watermark == i64::MIN {
+            self.start_clock(at, events);
+        }
+        self.advance_ms(at, events);
+    }
+
+    /// Moves the watermark to `now` (never backwards) and fires every timer due by then:
+    /// the data clock of a replay or test. A live service sends [`TrackerInput::Tick`]s.
     pub fn advance(&mut self, now: Timestamp) -> Vec<Event> {
         let mut events = Vec::new();
+        if self.watermark == i64::MIN {
+            self.start_clock(now.as_millisecond(), &mut events);
+        }
         self.advance_ms(now.as_millisecond(), &mut events);
         events
     }
 
     fn advance_ms(&mut self, now: i64, events: &mut Vec<Event>) {
-        self.clock = self.clock.max(now);
-        let now = self.clock;
+        if now > self.watermark {
+            self.watermark = now;
+            self.meta_dirty = true;
+        }
+        let now = self.watermark;
         let first = events.len();
-        while let Some(&Reverse((deadline, mmsi))) = self.timers.peek() {
-            if deadline > now {
+        while let Some(&Reverse((due, mmsi))) = self.timers.peek() {
+            if due > now {
                 break;
             }
             self.timers.pop();
             let Some(vessel) = self.vessels.get_mut(&mmsi) else {
                 continue;
             };
-            if vessel.scheduled != deadline {
+            if vessel.scheduled != due {
                 continue; // superseded by an earlier entry
             }
             vessel.scheduled = i64::MAX;
-            let mut fired = false;
-            for m in vessel.members.iter_mut().filter(|m| m.inside) {
-                let gaps = &self.policies[m.area as usize].gaps_ms;
-                for (bit, threshold) in gaps.iter().enumerate() {
-                    let due = vessel.last_seen.saturating_add(*threshold);
-                    if m.gaps_fired & (1 << bit) == 0 && due <= now {
-                        m.gaps_fired |= 1 << bit;
-                        fired = true;
-                        self.stats.gap_started += 1;
-                        events.push(make_event(
-                            &self.areas,
-                            EventKind::GapStarted,
-                            mmsi,
-                            vessel.statics.as_deref(),
-                            m.area,
-                            due,
-                            (vessel.lat, vessel.lon),
-                            Some((vessel.last_seen, threshold / 1000, *threshold)),
-                        ));
-                    }
-                }
+            let silent_until =
+                detect::gap_base(vessel, self.resumed_at).saturating_add(self.max_silent_ms);
+            let fired = fire_gaps(
+                &self.areas,
+                &self.policies,
+                &mut self.stats,
+                mmsi,
+                vessel,
+                self.resumed_at,
+                now,
+                self.lateness_ms,
+                events,
+            );
+            if silent_until <= now {
+                self.evict(mmsi, silent_until, events);
+                continue;
             }
             if fired && !vessel.dirty {
                 vessel.dirty = true;
                 self.dirty.push(mmsi);
             }
-            schedule(&self.policies, &mut self.timers, mmsi, vessel);
+            let next = next_due(
+                &self.policies,
+                vessel,
+                self.resumed_at,
+                self.lateness_ms,
+                self.max_silent_ms,
+            );
+            schedule(&mut self.timers, mmsi, vessel, next);
         }
-        events[first..].sort_by_key(|e| (e.at, e.mmsi));
+        if events.len() - first > 1 {
+            events[first..].sort_by_key(|e| (e.at, rank(e.kind), e.mmsi));
+        }
     }
 
     /// Forgets vessels last heard before `before` that are in no area, have no pending change
     /// and no open gap: nothing can come of them but memory. A forgotten vessel that reports
-    /// again starts afresh (its first position inside an area emits `entered`, which is right:
-    /// it was outside); its static data is learnt again from its next static report. Scans
-    /// every vessel, so call it rarely (the runner does every 10 minutes). Returns how many
-    /// were forgotten. Their checkpoint rows stay in the store until overwritten.
+    /// again starts afresh. Scans every vessel, so call it rarely (the runner does every 10
+    /// minutes). Their checkpoint rows are deleted with the next [`Tracker::take_dirty`].
+    /// Returns how many were forgotten.
     pub fn evict_silent(&mut self, before: Timestamp) -> usize {
         let before = before.as_millisecond();
         let n = self.vessels.len();
-        self.vessels
-            .retain(|_, v| v.last_seen >= before || !v.members.is_empty());
-        let evicted = n - self.vessels.len();
-        if evicted > 0 {
-            let vessels = &self.vessels;
-            self.dirty.retain(|mmsi| vessels.contains_key(mmsi));
+        let evicted = &mut self.evicted;
+        self.vessels.retain(|mmsi, v| {
+            let keep = v.heard() >= before || !v.members.is_empty();
+            if !keep {
+                evicted.push(*mmsi);
+            }
+            keep
+        });
+        let n_evicted = n - self.vessels.len();
+        self.stats.evicted += n_evicted as u64;
+        if n_evicted > 0 {
             tracing::debug!(
-                evicted,
+                evicted = n_evicted,
                 n_vessels = self.vessels.len(),
                 "evicted silent vessels"
             );
         }
-        evicted
+        n_evicted
     }
 
-    /// Checkpoint rows for every vessel changed since the last call (see [`crate::checkpoint`]).
+    /// Checkpoint rows for every vessel changed since the last call (see [`crate::checkpoint`]):
+    /// a row per changed vessel, a row with empty `data` per evicted one (delete it), and the
+    /// shard's clock row when it changed. Commit them with the events emitted before the call.
     pub fn take_dirty(&mut self) -> Vec<VesselCheckpoint> {
         let dirty = std::mem::take(&mut self.dirty);
-        let mut rows = Vec::with_capacity(dirty.len());
+        let mut rows = Vec::with_capacity(dirty.len() + self.evicted.len() + 1);
         for mmsi in dirty {
             if let Some(v) = self.vessels.get_mut(&mmsi) {
                 v.dirty = false;
                 rows.push(state::save(&self.areas, &self.policies, mmsi, v));
             }
         }
+        for mmsi in self.evicted.drain(..) {
+            if !self.vessels.contains_key(&mmsi) {
+                rows.push(VesselCheckpoint {
+                    mmsi,
+                    data: String::new(),
+                });
+            }
+        }
+        if self.meta_dirty {
+            self.meta_dirty = false;
+            rows.push(self.meta_row());
+        }
         rows
     }
 
-    /// Checkpoint rows for every vessel.
+    fn meta_row(&self) -> VesselCheckpoint {
+        state::save_meta(
+            self.meta_key,
+            self.watermark,
+            self.resumed_at,
+            self.seq,
+            &self.startup,
+        )
+    }
+
+    /// Checkpoint rows for every vessel and the clock row.
     pub fn checkpoint_all(&self) -> Vec<VesselCheckpoint> {
         let mut rows: Vec<VesselCheckpoint> = self
             .vessels
             .iter()
             .map(|(mmsi, v)| state::save(&self.areas, &self.policies, *mmsi, v))
             .collect();
+        rows.push(self.meta_row());
         rows.sort_by_key(|r| r.mmsi);
         rows
     }
 
-    /// Restores vessels from checkpoint rows (replacing any state of the same MMSI) and
-    /// schedules their gap timers from `last_seen`. Rows that cannot be read are skipped and
-    /// listed in the report; memberships of areas that no longer exist are dropped.
+    /// Restores vessels and the clock from checkpoint rows (replacing any state of the same
+    /// MMSI) and schedules their timers. Rows that cannot be read are skipped and listed in
+    /// the report; memberships of areas that no longer exist are dropped; empty rows (deleted
+    /// vessels) are ignored. Clock rows of every shard are merged (latest watermark and resume),
+    /// the input offset is this shard's own.
     pub fn restore(&mut self, rows: impl IntoIterator<Item = VesselCheckpoint>) -> RestoreReport {
         let mut report = RestoreReport::default();
         for row in rows {
+            if row.data.is_empty() {
+                continue;
+            }
+            if is_meta_key(row.mmsi) {
+                match state::load_meta(&row) {
+                    Ok(meta) => {
+                        self.watermark = self.watermark.max(meta.watermark);
+                        self.resumed_at = self.resumed_at.max(meta.resumed_at);
+                        if row.mmsi == self.meta_key {
+                            self.seq = meta.seq;
+                            self.startup = meta.startup;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(key = row.mmsi, error = %e, "skipping unreadable tracker clock row");
+                        report.skipped.push(e);
+                    }
+                }
+                continue;
+            }
             match state::load(&self.areas, &self.policies, &row) {
                 Ok((vessel, dropped)) => {
                     report.restored += 1;
                     report.dropped_areas += dropped;
                     let vessel = self.vessels.entry(row.mmsi).insert_entry(vessel).into_mut();
                     vessel.scheduled = i64::MAX;
-                    schedule(&self.policies, &mut self.timers, row.mmsi, vessel);
+                    let next = next_due(
+                        &self.policies,
+                        vessel,
+                        self.resumed_at,
+                        self.lateness_ms,
+                        self.max_silent_ms,
+                    );
+                    schedule(&mut self.timers, row.mmsi, vessel, next);
                 }
                 Err(e) => {
                     tracing::warn!(mmsi = row.mmsi, error = %e, "skipping unreadable vessel checkpoint");
@@ -460,256 +776,4 @@ fn ts(ms: i64) -> Timestamp {
     } else {
         Timestamp::MAX
     })
-}
-
-fn mix(h: u64, x: u64) -> u64 {
-    (h ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31)
-}
-
-fn fingerprint(report: &Report) -> u64 {
-    match report {
-        Report::Position(p) => {
-            let mut h = 1;
-            h = mix(h, p.lat.map_or(u64::MAX, f64::to_bits));
-            h = mix(h, p.lon.map_or(u64::MAX, f64::to_bits));
-            h = mix(h, p.sog.map_or(u64::MAX, |v| u64::from(v.to_bits())));
-            h = mix(h, p.cog.map_or(u64::MAX, |v| u64::from(v.to_bits())));
-            mix(h, p.heading.map_or(u64::MAX, u64::from))
-        }
-        Report::Static(s) => {
-            let mut h = 2;
-            for text in [&s.name, &s.callsign, &s.destination] {
-                h = mix(h, 0xFF);
-                for b in text.as_deref().unwrap_or("").bytes() {
-                    h = mix(h, u64::from(b));
-                }
-            }
-            h = mix(h, s.imo.map_or(u64::MAX, u64::from));
-            h = mix(h, s.ship_type.map_or(u64::MAX, u64::from));
-            let dims = s.dimensions.unwrap_or([u16::MAX; 4]);
-            dims.iter().fold(h, |h, d| mix(h, u64::from(*d)))
-        }
-    }
-}
-
-/// The position to use, or `None` (counted by reason) when it must not change membership.
-fn usable_position(
-    config: &TrackerConfig,
-    stats: &mut TrackerStats,
-    vessel: &mut Vessel,
-    p: &Position,
-    at: i64,
-) -> Option<(f64, f64)> {
-    let (Some(lat), Some(lon)) = (p.lat, p.lon) else {
-        stats.unusable_missing += 1;
-        return None;
-    };
-    if !(lat.is_finite() && lon.is_finite() && lat.abs() <= 90.0 && lon.abs() <= 180.0) {
-        stats.unusable_out_of_range += 1;
-        return None;
-    }
-    if lat == 0.0 && lon == 0.0 {
-        stats.unusable_null_island += 1;
-        return None;
-    }
-    if vessel.has_pos {
-        let hours = ((at - vessel.pos_at).max(1000)) as f64 / 3_600_000.0;
-        let limit_nm = config.max_speed_knots * hours;
-        let dlon = (lon - vessel.lon).abs();
-        let dlon = dlon.min(360.0 - dlon);
-        // Cheap upper bound first (meridian plus parallel path is never shorter).
-        if ((lat - vessel.lat).abs() + dlon) * 60.1 > limit_nm
-            && haversine_nm(vessel.lat, vessel.lon, lat, lon) > limit_nm
-        {
-            if vessel.jumps < config.max_consecutive_jumps {
-                vessel.jumps += 1;
-                stats.unusable_too_fast += 1;
-                return None;
-            }
-            stats.jump_resets += 1;
-        }
-    }
-    vessel.jumps = 0;
-    vessel.has_pos = true;
-    vessel.lat = lat;
-    vessel.lon = lon;
-    vessel.pos_at = at;
-    Some((lat, lon))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn make_event(
-    areas: &AreaIndex,
-    kind: EventKind,
-    mmsi: Mmsi,
-    statics: Option<&VesselStatic>,
-    area: u32,
-    at: i64,
-    (lat, lon): (f64, f64),
-    gap: Option<(i64, i64, i64)>,
-) -> Event {
-    let (area_id, area_name) = areas
-        .area(area)
-        .map(|a| (a.id.clone(), a.name.clone()))
-        .unwrap_or_default();
-    Event {
-        kind,
-        mmsi,
-        vessel_name: statics.and_then(|s| s.name.clone()),
-        area_id,
-        area_name,
-        at: ts(at),
-        lat,
-        lon,
-        last_seen: gap.map(|(seen, _, _)| ts(seen)),
-        gap_seconds: gap.map(|(_, secs, _)| u64::try_from(secs).unwrap_or(0)),
-        threshold_seconds: gap.map(|(_, _, th)| u64::try_from(th / 1000).unwrap_or(0)),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn end_gaps(
-    areas: &AreaIndex,
-    policies: &[policy::Resolved],
-    stats: &mut TrackerStats,
-    mmsi: Mmsi,
-    vessel: &mut Vessel,
-    previous_seen: i64,
-    at: i64,
-    position: (f64, f64),
-    events: &mut Vec<Event>,
-) {
-    let statics = vessel.statics.as_deref();
-    for m in &mut vessel.members {
-        let gaps = &policies[m.area as usize].gaps_ms;
-        for (bit, threshold) in gaps.iter().enumerate() {
-            if m.gaps_fired & (1 << bit) != 0 {
-                stats.gap_ended += 1;
-                events.push(make_event(
-                    areas,
-                    EventKind::GapEnded,
-                    mmsi,
-                    statics,
-                    m.area,
-                    at,
-                    position,
-                    Some((previous_seen, (at - previous_seen) / 1000, *threshold)),
-                ));
-            }
-        }
-        m.gaps_fired = 0;
-    }
-    vessel.members.retain(|m| !m.idle());
-}
-
-/// Merges the areas containing the new position (`now_in`, ascending) into the vessel's
-/// memberships, emitting `entered`/`exited` when a change is confirmed.
-#[allow(clippy::too_many_arguments)]
-fn update_membership(
-    areas: &AreaIndex,
-    policies: &[policy::Resolved],
-    stats: &mut TrackerStats,
-    mmsi: Mmsi,
-    vessel: &mut Vessel,
-    now_in: &[u32],
-    merged: &mut Vec<Member>,
-    at: i64,
-    events: &mut Vec<Event>,
-) {
-    // Fast path: nothing pending and the same areas as before.
-    if vessel.members.len() == now_in.len()
-        && vessel
-            .members
-            .iter()
-            .zip(now_in)
-            .all(|(m, a)| m.area == *a && m.inside && m.raw)
-    {
-        return;
-    }
-    merged.clear();
-    let (mut i, mut j) = (0, 0);
-    let members = &vessel.members;
-    while i < members.len() || j < now_in.len() {
-        let (mut m, raw_now) = match (members.get(i), now_in.get(j)) {
-            (Some(m), Some(a)) if m.area == *a => {
-                i += 1;
-                j += 1;
-                (*m, true)
-            }
-            (Some(m), Some(a)) if m.area < *a => {
-                i += 1;
-                (*m, false)
-            }
-            (Some(m), None) => {
-                i += 1;
-                (*m, false)
-            }
-            (_, Some(a)) => {
-                j += 1;
-                let fresh = Member {
-                    area: *a,
-                    inside: false,
-                    raw: false,
-                    gaps_fired: 0,
-                    pending_since: at,
-                };
-                (fresh, true)
-            }
-            (None, None) => break,
-        };
-        if raw_now == m.inside {
-            m.raw = raw_now;
-        } else {
-            if m.raw != raw_now {
-                m.raw = raw_now;
-                m.pending_since = at;
-            }
-            if at - m.pending_since >= policies[m.area as usize].min_dwell_ms {
-                m.inside = raw_now;
-                let kind = if raw_now {
-                    stats.entered += 1;
-                    EventKind::Entered
-                } else {
-                    stats.exited += 1;
-                    EventKind::Exited
-                };
-                events.push(make_event(
-                    areas,
-                    kind,
-                    mmsi,
-                    vessel.statics.as_deref(),
-                    m.area,
-                    at,
-                    (vessel.lat, vessel.lon),
-                    None,
-                ));
-            }
-        }
-        if !m.idle() {
-            merged.push(m);
-        }
-    }
-    std::mem::swap(&mut vessel.members, merged);
-}
-
-/// Makes sure the timer heap holds an entry no later than the vessel's next gap deadline.
-fn schedule(
-    policies: &[policy::Resolved],
-    timers: &mut BinaryHeap<Reverse<(i64, Mmsi)>>,
-    mmsi: Mmsi,
-    vessel: &mut Vessel,
-) {
-    let mut next = i64::MAX;
-    for m in vessel.members.iter().filter(|m| m.inside) {
-        for (bit, threshold) in policies[m.area as usize].gaps_ms.iter().enumerate() {
-            if m.gaps_fired & (1 << bit) == 0 {
-                next = next.min(vessel.last_seen.saturating_add(*threshold));
-                break; // thresholds ascend: the first unfired one is this area's next
-            }
-        }
-    }
-    if next < vessel.scheduled {
-        vessel.scheduled = next;
-        timers.push(Reverse((next, mmsi)));
-    }
 }

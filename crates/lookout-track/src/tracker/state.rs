@@ -1,40 +1,60 @@
 //! A vessel's state as the JSON string of a [`VesselCheckpoint`]: what a restart needs to
-//! neither repeat an `entered` nor miss an `exited`.
+//! neither repeat an `entered` nor miss an `exited`; and the shard's clock row.
 //!
-//! Areas are saved by id and gap thresholds by their length in seconds, so a checkpoint
-//! survives areas being added, reordered or removed, and thresholds being added.
+//! Areas are saved by id, dwells and gap thresholds by their length, so a checkpoint survives
+//! areas being added, reordered or removed, and thresholds being added. Version 1 rows (one
+//! dwell, thresholds in seconds) still load.
+//!
+//! **Reserved keys.** MMSIs below 1,000 are never vessels (the tracker only tracks
+//! 10,000,000..990,000,000): the row under key `k < 1000` is the clock of shard `k`
+//! (watermark, `resumed_at`, input offset, observations held before the first watermark).
+//! Empty `data` means "delete this row" (an evicted vessel).
 
 use jiff::Timestamp;
-use lookout_core::{Mmsi, VesselCheckpoint, VesselStatic};
+use lookout_core::{Mmsi, Observation, VesselCheckpoint, VesselStatic};
 use serde::{Deserialize, Serialize};
 
 use super::policy::Resolved;
-use super::{Member, Vessel, ts};
+use super::ts;
+use super::vessel::{DUP_HISTORY, Member, Vessel};
 use crate::areas::AreaIndex;
 
 /// Schema version written into every row.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+
+/// Keys below this are shard clock rows, never vessels.
+const META_KEYS: Mmsi = 1000;
+
+/// Whether a checkpoint key is a shard's clock row rather than a vessel.
+pub fn is_meta_key(mmsi: Mmsi) -> bool {
+    mmsi < META_KEYS
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Saved {
     v: u32,
+    /// Last accepted position report (version 1: any report).
     last_seen: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    static_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     position: Option<SavedPosition>,
+    /// A fix waiting for a second report to agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    candidate: Option<SavedPosition>,
     #[serde(default, rename = "static", skip_serializing_if = "Option::is_none")]
     statics: Option<VesselStatic>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     areas: Vec<SavedMember>,
-    /// Fingerprint of the last accepted report (duplicate detection across the restart).
+    /// Fingerprint of the last accepted report (version 1).
     #[serde(default)]
     fp: u64,
-    /// Consecutive too-fast positions so far.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    jumps: u8,
-}
-
-fn is_zero(n: &u8) -> bool {
-    *n == 0
+    /// Fingerprints and times (ms) of the recent accepted reports (duplicate detection).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    recent: Vec<(u64, i64)>,
+    /// The instant open gaps count from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gap_base: Option<Timestamp>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,23 +67,39 @@ struct SavedPosition {
 #[derive(Debug, Serialize, Deserialize)]
 struct SavedMember {
     id: String,
-    /// Confirmed inside (`entered` emitted, no `exited` yet).
+    /// Confirmed inside for every dwell.
     inside: bool,
+    /// When confirmed inside for some dwells only: those dwells (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inside_dwells_ms: Option<Vec<i64>>,
     /// The last usable position was inside.
     raw: bool,
-    /// Start of an unconfirmed change (set when `raw != inside`).
+    /// Start of the current run inside or outside.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending_since: Option<Timestamp>,
-    /// Gap thresholds (seconds) whose `gap_started` was emitted and whose `gap_ended` was not.
+    /// Version 1: gap thresholds (seconds) whose `gap_started` was emitted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     gaps_started: Vec<u64>,
+    /// Gap thresholds (ms) whose `gap_started` was emitted and whose `gap_ended` was not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    gaps_started_ms: Vec<i64>,
+}
+
+/// A shard's clock row.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct Meta {
+    pub(super) watermark: i64,
+    pub(super) resumed_at: i64,
+    pub(super) seq: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) startup: Vec<Observation>,
 }
 
 /// A checkpoint row that could not be restored.
 #[derive(Debug, thiserror::Error)]
 #[error("vessel checkpoint for mmsi {mmsi} is unreadable")]
 pub struct RestoreError {
-    /// The vessel.
+    /// The vessel (or the shard, for a clock row).
     pub mmsi: Mmsi,
     /// Why.
     #[source]
@@ -82,6 +118,10 @@ pub struct RestoreReport {
     pub skipped: Vec<RestoreError>,
 }
 
+fn opt_ts(ms: i64) -> Option<Timestamp> {
+    (ms != i64::MIN).then(|| ts(ms))
+}
+
 pub(super) fn save(
     areas: &AreaIndex,
     policies: &[Resolved],
@@ -91,10 +131,16 @@ pub(super) fn save(
     let saved = Saved {
         v: VERSION,
         last_seen: ts(v.last_seen),
+        static_at: opt_ts(v.static_at),
         position: v.has_pos.then(|| SavedPosition {
             lat: v.lat,
             lon: v.lon,
             at: ts(v.pos_at),
+        }),
+        candidate: (v.cand_at != i64::MIN).then(|| SavedPosition {
+            lat: v.cand_lat,
+            lon: v.cand_lon,
+            at: ts(v.cand_at),
         }),
         statics: v.statics.as_deref().cloned(),
         areas: v
@@ -102,27 +148,50 @@ pub(super) fn save(
             .iter()
             .filter_map(|m| {
                 let area = areas.area(m.area)?;
-                let gaps = &policies[m.area as usize].gaps_ms;
+                let policy = &policies[m.area as usize];
+                let all = m.inside == policy.all_inside();
                 Some(SavedMember {
                     id: area.id.clone(),
-                    inside: m.inside,
+                    inside: all,
+                    inside_dwells_ms: (!all && m.inside != 0)
+                        .then(|| bits(&policy.dwells_ms, m.inside)),
                     raw: m.raw,
-                    pending_since: (m.raw != m.inside).then(|| ts(m.pending_since)),
-                    gaps_started: gaps
-                        .iter()
-                        .enumerate()
-                        .filter(|(bit, _)| m.gaps_fired & (1 << bit) != 0)
-                        .map(|(_, th)| u64::try_from(th / 1000).unwrap_or(0))
-                        .collect(),
+                    pending_since: Some(ts(m.pending_since)),
+                    gaps_started: Vec::new(),
+                    gaps_started_ms: bits(&policy.gaps_ms, m.gaps_fired),
                 })
             })
             .collect(),
-        fp: v.fingerprint,
-        jumps: v.jumps,
+        fp: 0,
+        recent: v
+            .recent
+            .iter()
+            .filter(|(fp, _)| *fp != 0)
+            .copied()
+            .collect(),
+        gap_base: opt_ts(v.gap_base),
     };
     // Serialising plain data with string keys cannot fail.
     let data = serde_json::to_string(&saved).unwrap_or_default();
     VesselCheckpoint { mmsi, data }
+}
+
+fn bits(values: &[i64], mask: u8) -> Vec<i64> {
+    values
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1 << bit) != 0)
+        .map(|(_, v)| *v)
+        .collect()
+}
+
+fn mask(values: &[i64], wanted: impl IntoIterator<Item = i64>) -> u8 {
+    wanted
+        .into_iter()
+        .fold(0u8, |bits, w| match values.iter().position(|v| *v == w) {
+            Some(bit) => bits | (1 << bit),
+            None => bits,
+        })
 }
 
 pub(super) fn load(
@@ -136,32 +205,49 @@ pub(super) fn load(
     })?;
     let mut vessel = Vessel::new();
     vessel.last_seen = saved.last_seen.as_millisecond();
+    vessel.static_at = saved.static_at.map_or(i64::MIN, |t| t.as_millisecond());
     if let Some(p) = saved.position {
         vessel.has_pos = true;
         vessel.lat = p.lat;
         vessel.lon = p.lon;
         vessel.pos_at = p.at.as_millisecond();
     }
+    if let Some(c) = saved.candidate {
+        vessel.cand_lat = c.lat;
+        vessel.cand_lon = c.lon;
+        vessel.cand_at = c.at.as_millisecond();
+    }
     vessel.statics = saved.statics.map(Box::new);
-    vessel.fingerprint = saved.fp;
-    vessel.jumps = saved.jumps;
+    if saved.recent.is_empty() && saved.fp != 0 {
+        vessel.remember(saved.fp, vessel.last_seen);
+    }
+    for (fp, at) in saved.recent.into_iter().take(DUP_HISTORY).rev() {
+        vessel.remember(fp, at);
+    }
+    vessel.gap_base = saved.gap_base.map_or(i64::MIN, |t| t.as_millisecond());
     let mut dropped = 0;
     for m in saved.areas {
         let Some(area) = areas.find(&m.id) else {
             dropped += 1;
             continue;
         };
-        let gaps = &policies[area as usize].gaps_ms;
-        let gaps_fired = m.gaps_started.iter().fold(0u8, |bits, secs| {
-            let ms = i64::try_from(*secs).unwrap_or(i64::MAX / 1000) * 1000;
-            match gaps.iter().position(|th| *th == ms) {
-                Some(bit) => bits | (1 << bit),
-                None => bits,
-            }
-        });
+        let policy = &policies[area as usize];
+        let inside = match (&m.inside_dwells_ms, m.inside) {
+            (_, true) => policy.all_inside(),
+            (Some(dwells), false) => mask(&policy.dwells_ms, dwells.iter().copied()),
+            (None, false) => 0,
+        };
+        let gaps_fired = mask(
+            &policy.gaps_ms,
+            m.gaps_started_ms.iter().copied().chain(
+                m.gaps_started
+                    .iter()
+                    .map(|secs| i64::try_from(*secs).unwrap_or(i64::MAX / 1000) * 1000),
+            ),
+        );
         let member = Member {
             area,
-            inside: m.inside,
+            inside,
             raw: m.raw,
             gaps_fired,
             pending_since: m
@@ -173,5 +259,43 @@ pub(super) fn load(
         }
     }
     vessel.members.sort_by_key(|m| m.area);
+    if vessel.gap_base == i64::MIN && vessel.members.iter().any(|m| m.gaps_fired != 0) {
+        vessel.gap_base = vessel.pos_at; // version 1 rows
+    }
     Ok((vessel, dropped))
+}
+
+pub(super) fn save_meta(
+    key: Mmsi,
+    watermark: i64,
+    resumed_at: i64,
+    seq: u64,
+    startup: &[Observation],
+) -> VesselCheckpoint {
+    let meta = MetaRef {
+        watermark,
+        resumed_at,
+        seq,
+        startup,
+    };
+    VesselCheckpoint {
+        mmsi: key,
+        data: serde_json::to_string(&meta).unwrap_or_default(),
+    }
+}
+
+#[derive(Serialize)]
+struct MetaRef<'a> {
+    watermark: i64,
+    resumed_at: i64,
+    seq: u64,
+    #[serde(skip_serializing_if = "<[Observation]>::is_empty")]
+    startup: &'a [Observation],
+}
+
+pub(super) fn load_meta(row: &VesselCheckpoint) -> Result<Meta, RestoreError> {
+    serde_json::from_str(&row.data).map_err(|source| RestoreError {
+        mmsi: row.mmsi,
+        source,
+    })
 }

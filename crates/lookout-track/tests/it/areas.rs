@@ -410,3 +410,54 @@ fn a_directory_of_files_reports_the_problems_of_every_file() {
         "{text}"
     );
 }
+
+#[test]
+fn an_antimeridian_crossing_in_the_180_frame_is_rejected_with_how_to_write_it() {
+    // Fiji written naively: [179,-17] → [-179,-17] would be a band 358° wide.
+    let naive = Area::polygons(
+        "fiji",
+        "fiji",
+        vec![Polygon::new(vec![vec![
+            [179.0, -17.0],
+            [-179.0, -17.0],
+            [-179.0, -16.0],
+            [179.0, -16.0],
+            [179.0, -17.0],
+        ]])],
+    );
+    let err = AreaIndex::new(vec![naive]).unwrap_err();
+    let kinds: Vec<&ProblemKind> = err.problems().iter().map(|p| &p.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            &ProblemKind::AntimeridianEdge {
+                position: 0,
+                from_lon: 179.0,
+                to_lon: -179.0
+            },
+            &ProblemKind::AntimeridianEdge {
+                position: 2,
+                from_lon: -179.0,
+                to_lon: 179.0
+            },
+        ]
+    );
+    let message = err.to_string();
+    assert!(message.contains("split the area at 180"), "{message}");
+    assert!(message.contains("beyond 180"), "{message}");
+    // The same area with longitudes beyond 180 is fine, and a vessel in the Atlantic is not in it.
+    let beyond = Area::polygons(
+        "fiji",
+        "fiji",
+        vec![Polygon::new(vec![vec![
+            [179.0, -17.0],
+            [181.0, -17.0],
+            [181.0, -16.0],
+            [179.0, -16.0],
+            [179.0, -17.0],
+        ]])],
+    );
+    let index = AreaIndex::new(vec![beyond]).unwrap();
+    assert_eq!(inside(&index, -16.5, -179.5), vec!["fiji"]);
+    assert!(inside(&index, -16.5, -30.0).is_empty());
+}

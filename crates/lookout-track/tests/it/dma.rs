@@ -124,3 +124,55 @@ fn dma_feed_gives_plausible_stable_counts() {
     assert_eq!(again, events);
     assert_eq!(stats_again, stats);
 }
+
+/// One position sentence, encoded with the crate's own encoder, stamped 2100-01-01 by a
+/// receiver with a broken clock.
+fn poisoned_line(mmsi: u32, lat: f64, lon: f64) -> Vec<u8> {
+    let report = ais::PositionReport::class_b(ais::Mmsi(mmsi), lat, lon);
+    let sentences = ais::encode::encode(
+        &ais::Message::Position(report),
+        &ais::encode::EncodeOptions::default()
+            .tag_block(ais::encode::TagBlockOptions::new().time(4_102_444_800)),
+    )
+    .unwrap();
+    sentences.join("\n").into_bytes()
+}
+
+#[test]
+fn one_sentence_stamped_2100_in_the_dma_feed_changes_no_event_of_the_others() {
+    let Some(path) = shared_data("ais/dma/stream_example.txt") else {
+        return;
+    };
+    let text = std::fs::read(path).unwrap();
+    let index = Arc::new(AreaIndex::new(danish_areas()).unwrap());
+    let mut config = TrackerConfig::default();
+    config.default_policy.gap_thresholds = vec![std::time::Duration::from_secs(10)];
+    let run = |obs: &[Observation]| {
+        let mut tracker = Tracker::new(Arc::clone(&index), config.clone()).unwrap();
+        let events: Vec<_> = obs.iter().flat_map(|o| tracker.observe(o)).collect();
+        (events, tracker.stats())
+    };
+    let clean = observations(&text);
+    let (expected, _) = run(&clean);
+    assert!(expected.iter().any(|e| e.kind == EventKind::GapStarted));
+    // In Øresund, by a vessel that is not in the feed.
+    let bad_mmsi = 219_999_999;
+    let line = poisoned_line(bad_mmsi, 55.7, 12.7);
+    for cut in [0usize, 1, text.len() / 2] {
+        // Before a `$PGHP` line, so no sentence loses its receiver timestamp.
+        let at = text[cut..]
+            .windows(6)
+            .position(|w| w == b"\n$PGHP")
+            .map_or(text.len(), |i| cut + i + 1);
+        let at = if cut == 0 { 0 } else { at };
+        let mut poisoned = text[..at].to_vec();
+        poisoned.extend_from_slice(&line);
+        poisoned.push(b'\n');
+        poisoned.extend_from_slice(&text[at..]);
+        let obs = observations(&poisoned);
+        assert_eq!(obs.len(), clean.len() + 1);
+        let (events, stats) = run(&obs);
+        assert_eq!(events, expected, "poisoned sentence at byte {at}");
+        assert_eq!(stats.clock_skew, 1);
+    }
+}

@@ -6,9 +6,11 @@
 mod areas;
 mod checkpoint;
 mod dma;
+mod kill;
 mod props;
 mod runner;
 mod scenarios;
+mod time;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,14 +88,24 @@ pub(crate) fn policy(min_dwell_secs: u64, gaps_secs: &[u64]) -> AreaPolicy {
 }
 
 pub(crate) fn tracker(areas: &Arc<AreaIndex>, default: AreaPolicy) -> Tracker {
-    Tracker::new(
+    let mut tracker = Tracker::new(
         Arc::clone(areas),
         TrackerConfig {
             default_policy: default,
+            // These scenarios were written against single first reports; the confirmation
+            // of first fixes has its own tests (`time.rs`).
+            confirm_first_fix: false,
+            allowed_lateness: Duration::ZERO,
+            // Sparse hand-written tracks jump hours ahead; the skew rule has its own tests.
+            max_skew: Duration::from_secs(400 * 24 * 3600),
+            max_silent_inside: Duration::from_secs(400 * 24 * 3600),
             ..TrackerConfig::default()
         },
     )
-    .unwrap()
+    .unwrap();
+    // The scenarios' clock starts at t(0), as a service's does at its start.
+    tracker.advance(t(0));
+    tracker
 }
 
 /// `(kind, area_id, seconds)` of each event: what most scenario assertions compare.

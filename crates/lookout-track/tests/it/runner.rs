@@ -1,4 +1,5 @@
-//! The sharded runner: same events as one tracker, checkpoints after their events, backpressure.
+//! The sharded runner: same events as one tracker, checkpoint rows in the same unit as the
+//! events that changed them, backpressure, per-shard heartbeats.
 
 use std::time::Duration;
 
@@ -43,28 +44,25 @@ async fn shards_emit_what_one_tracker_emits_and_checkpoint_after_events() {
     assert_eq!(shards.len(), 3);
     let consumer = async {
         let mut events = Vec::new();
-        // Latest checkpointed last_seen per vessel: an event caused by a report the checkpoint
-        // already includes must have arrived before that checkpoint.
+        // Every event comes with the row of its vessel, whose state already includes it.
         let mut checkpointed: std::collections::HashMap<u32, jiff::Timestamp> = Default::default();
         while let Some(out) = rx.recv().await {
-            match out {
-                TrackerOutput::Event(e) => {
-                    if let Some(seen) = checkpointed.get(&e.mmsi) {
-                        assert!(
-                            e.at > *seen,
-                            "event {e:?} arrived after the checkpoint covering it"
-                        );
-                    }
-                    events.push(e);
+            let TrackerOutput::Changes(unit) = out else {
+                panic!("shards never send barriers")
+            };
+            for row in &unit.checkpoint {
+                if lookout_track::tracker::is_meta_key(row.mmsi) {
+                    continue;
                 }
-                TrackerOutput::Checkpoint(rows) => {
-                    for row in rows {
-                        let data: serde_json::Value = serde_json::from_str(&row.data).unwrap();
-                        let seen: jiff::Timestamp =
-                            data["last_seen"].as_str().unwrap().parse().unwrap();
-                        checkpointed.insert(row.mmsi, seen);
-                    }
-                }
+                let data: serde_json::Value = serde_json::from_str(&row.data).unwrap();
+                let seen: jiff::Timestamp = data["last_seen"].as_str().unwrap().parse().unwrap();
+                checkpointed.insert(row.mmsi, seen);
+            }
+            for e in unit.events {
+                let row = unit.checkpoint.iter().find(|r| r.mmsi == e.mmsi);
+                assert!(row.is_some(), "event {e:?} came without its vessel's row");
+                assert!(checkpointed[&e.mmsi] >= e.at);
+                events.push(e);
             }
         }
         (events, checkpointed.len())
@@ -74,8 +72,9 @@ async fn shards_emit_what_one_tracker_emits_and_checkpoint_after_events() {
             shards.send(obs).await.unwrap();
         }
         assert!(
-            sentinel::health().loop_health("tracker").is_some(),
-            "shards beat a heartbeat"
+            sentinel::health().loop_health("tracker/0").is_some()
+                && sentinel::health().loop_health("tracker/2").is_some(),
+            "each shard beats its own heartbeat"
         );
         shards.finish().await.unwrap()
     };

@@ -4,8 +4,9 @@
 //! Replay is a batch tool, so it runs synchronously on one tracker: the output order is the
 //! input order and the same files always give the same lines. Time is the recording's own
 //! (tag-block `c:` or `$PGHP`), so gaps and dwell times mean what they meant when it was
-//! recorded; gaps still open at the end of the input are not reported (the recording does not
-//! say whether the vessel came back).
+//! recorded; an untagged line takes the last receiver time seen (a fixed epoch,
+//! 2000-01-01T00:00:00Z, before any), never the wall clock. Gaps still open at the end of the
+//! input are not reported (the recording does not say whether the vessel came back).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use jiff::Timestamp;
+use lookout_core::ClockMode;
 use lookout_core::Event;
-use lookout_feed::adapter::{self, Adapted};
+use lookout_feed::adapter::{self, Adapted, EventClock};
 use lookout_track::tracker::{AreaPolicy, Tracker, TrackerConfig, TrackerStats};
 
 use crate::args::parse_duration;
@@ -97,10 +99,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::new(stdout.lock());
     let progress = progress_bar(&args.files);
     let mut summary = ReplaySummary::default();
+    // One data clock over all files: an untagged file after a tagged one continues its time.
+    let mut clock = EventClock::new(ClockMode::Data);
     for path in &args.files {
         replay_file(
             path,
             &mut tracker,
+            &mut clock,
             speed,
             &mut out,
             &mut summary,
@@ -139,10 +144,11 @@ fn progress_bar(files: &[std::path::PathBuf]) -> Option<indicatif::ProgressBar> 
     Some(bar)
 }
 
-/// Replays one file into `tracker`, writing events to `out`.
+/// Replays one file into `tracker`, timed by `clock` (a data clock), writing events to `out`.
 pub fn replay_file(
     path: &Path,
     tracker: &mut Tracker,
+    clock: &mut EventClock,
     speed: Option<f64>,
     out: &mut impl Write,
     summary: &mut ReplaySummary,
@@ -168,7 +174,8 @@ pub fn replay_file(
                 continue;
             }
         };
-        let observations = match adapter::adapt(&msg, &meta, Timestamp::now()) {
+        let at = clock.time(&meta, adapter::DATA_EPOCH).at;
+        let observations = match adapter::adapt_at(&msg, at) {
             Adapted::One(o) => [Some(o), None],
             Adapted::Two(a, b) => [Some(a), Some(b)],
             Adapted::BaseStation | Adapted::AidToNavigation => {
@@ -240,7 +247,8 @@ pub fn format_summary(s: &ReplaySummary) -> String {
         "replay: {lines} lines, {sentences} sentences, {messages} messages, {vessels} vessels, \
          {events} events (entered={en} exited={ex} gap_started={gs} gap_ended={ge}); \
          decode errors: [{errors}]; ignored: stale={stale} duplicate={dup} not_a_vessel={nv} \
-         missing_position={miss} null_island={null} out_of_range={oor} too_fast={fast}",
+         missing_position={miss} null_island={null} out_of_range={oor} too_fast={fast} \
+         unconfirmed={unconfirmed} clock_skew={skew}",
         lines = s.lines,
         sentences = s.sentences,
         messages = s.messages,
@@ -257,5 +265,7 @@ pub fn format_summary(s: &ReplaySummary) -> String {
         null = t.unusable_null_island,
         oor = t.unusable_out_of_range,
         fast = t.unusable_too_fast,
+        unconfirmed = t.unconfirmed,
+        skew = t.clock_skew,
     )
 }

@@ -14,6 +14,7 @@ use lookout_notify::channels::{HttpSettings, SmtpSettings};
 use lookout_notify::config::{SmtpConfig, WebhookConfig};
 use lookout_notify::model::{DigestSchedule, WebhookEndpoint};
 use lookout_store::{DigestConfig, DispatcherOptions, OutboxConfig, StoreConfig};
+use lookout_track::config::TrackerOptions;
 use lookout_track::areas::{self, Area, AreaProblem, AreaSpec, ProblemKind};
 use serde::Deserialize;
 
@@ -62,6 +63,7 @@ pub(crate) struct Main {
     pub(crate) outbox: OutboxConfig,
     pub(crate) dispatcher: DispatcherOptions,
     pub(crate) digest: DigestConfig,
+    pub(crate) tracker: TrackerOptions,
     pub(crate) default_schedule: Option<DigestSchedule>,
 }
 
@@ -94,8 +96,9 @@ fn tables(
     let (store, http, sources, areas) = (t("store"), t("http"), t("sources"), t("areas"));
     let (smtp, webhooks, http_client) = (t("smtp"), t("webhooks"), t("http_client"));
     let (outbox, dispatcher, digest) = (t("outbox"), t("dispatcher"), t("digest"));
+    let tracker = t("tracker");
     for (key, value) in table::entries(&root).unwrap_or_default() {
-        p.at(f, value.span(), "", &key, format!("unknown key `{key}`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, outbox, dispatcher or digest"));
+        p.at(f, value.span(), "", &key, format!("unknown key `{key}`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, outbox, dispatcher, digest or tracker"));
     }
     let (digest, default_schedule) = self::digest(p, f, digest);
     Main {
@@ -112,6 +115,7 @@ fn tables(
         outbox: or_default(p, f, "[outbox]", outbox.as_ref()),
         dispatcher: or_default(p, f, "[dispatcher]", dispatcher.as_ref()),
         digest,
+        tracker: or_default(p, f, "[tracker]", tracker.as_ref()),
         default_schedule,
     }
 }

@@ -8,6 +8,7 @@
 //! | `[store]`, `[outbox]`, `[dispatcher]`, `[digest]` | `StoreConfig`, `OutboxConfig`, `DispatcherOptions`, `DigestConfig` | `lookout_store` |
 //! | `[[sources]]` | `SourceOptions` + `TcpClientConfig`/`TcpServerConfig`/`UdpConfig`/`FileConfig` | `lookout_feed::source` |
 //! | `[[areas]]` | `AreaSpec` | `lookout_track::areas` |
+//! | `[tracker]` | `TrackerOptions` | `lookout_track::config` |
 //! | `[smtp]`, `[webhooks.*]`, `[http_client]` | `SmtpConfig`, `WebhookConfig`, `HttpSettings` | `lookout_notify` |
 //! | users and rules files | `raw` structs into `lookout_notify::model` | here |
 //!
@@ -98,6 +99,8 @@ pub struct Config {
     pub dispatcher: DispatcherOptions,
     /// `[digest]` (its `default_schedule` is applied to the rules).
     pub digest: DigestConfig,
+    /// `[tracker]`.
+    pub tracker: lookout_track::config::TrackerOptions,
     /// Templates, channels and the model (users, rules, vessels, fleets, webhooks).
     pub notify: lookout_notify::Config,
 }
@@ -168,6 +171,7 @@ pub fn load(path: &Path, env: &dyn EnvSource) -> Result<Config, ConfigError> {
         outbox: main.outbox,
         dispatcher: main.dispatcher,
         digest: main.digest,
+        tracker: main.tracker,
         notify: lookout_notify::Config {
             templates_dir: main.templates_dir,
             smtp: main.smtp,
