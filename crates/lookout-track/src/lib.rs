@@ -58,8 +58,7 @@
 //!   problem ([`AreaErrors`](areas::AreaErrors)); the [`AreaIndex`](areas::AreaIndex).
 //! - [`tracker`]: the synchronous, deterministic [`Tracker`](tracker::Tracker) (one shard):
 //!   per-vessel state, membership with `min_dwell`, timer-driven gaps, counters.
-//! - [`checkpoint`]: the [`CheckpointStore`](checkpoint::CheckpointStore) trait, the
-//!   [`FileCheckpoint`](checkpoint::FileCheckpoint) implementation, and the exact restart semantics.
+//! - [`checkpoint`]: the exact restart semantics of the checkpoint rows (the store saves them).
 //! - [`runner`]: [`Shards`](runner::Shards), N trackers on `sentinel` tasks behind bounded channels.
 //! - [`sphere`]: great-circle distances.
 

@@ -66,7 +66,7 @@ fn examples_without_the_webhook_secret_name_the_variable() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
         lines[0].ends_with(
-            "lookout.toml:64: webhook \"demo\": field secret_env: environment variable LOOKOUT_DEMO_WEBHOOK_SECRET is not set"
+            "lookout.toml:67: webhook \"demo\": field secret_env: environment variable LOOKOUT_DEMO_WEBHOOK_SECRET is not set"
         ),
         "{}",
         lines[0]
@@ -304,6 +304,10 @@ concurrency = { slack = 0, pigeon = 2 }
 
 [digest]
 poll_interval = "1mo"
+
+[tracker]
+max_skew = "soon"
+colour = 1
 "#;
 
 #[test]
@@ -325,7 +329,7 @@ fn every_bad_key_of_every_main_table_is_located() {
         .map(|p| p.to_string().replace(&root, ""))
         .collect();
     let want = [
-        r#"lookout.toml:3: field colour: unknown key `colour`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, outbox, dispatcher or digest"#,
+        r#"lookout.toml:3: field colour: unknown key `colour`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, outbox, dispatcher, digest or tracker"#,
         r#"lookout.toml:6: [store]: field url: unsupported store url "mysql://x": expected sqlite:... or postgres://..."#,
         r#"lookout.toml:9: [http]: field listen: invalid address "nowhere": invalid socket address syntax"#,
         r#"lookout.toml:14: source "feed": field dial_timeout: invalid duration "5x": expected e.g. "30s", "5m", "6h", "1d", "1h 30m""#,
@@ -342,8 +346,32 @@ fn every_bad_key_of_every_main_table_is_located() {
         r#"lookout.toml:48: [dispatcher]: field concurrency.pigeon: unknown variant `pigeon`, expected one of `email`, `webhook`, `slack`, `maildir`"#,
         r#"lookout.toml:48: [dispatcher]: field concurrency.slack: must be at least 1"#,
         r#"lookout.toml:51: [digest]: field poll_interval: invalid duration "1mo": expected e.g. "30s", "5m", "6h", "1d", "1h 30m""#,
+        r#"lookout.toml:54: [tracker]: field max_skew: invalid duration "soon": expected e.g. "30s", "5m", "6h", "1d", "1h 30m""#,
+        r#"lookout.toml:55: [tracker]: field colour: unknown field `colour`, expected one of `max_skew`, `allowed_lateness`, `resume_grace`, `max_silent_inside`, `max_first_sightings_per_minute`, `max_vessels`"#,
     ];
     assert_eq!(got, want, "\n{}", got.join("\n"));
+}
+
+#[test]
+fn the_tracker_table_reaches_the_tracker_and_a_source_takes_a_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lookout.toml"),
+        "users = \"users.toml\"\nrules = \"rules.toml\"\n\n[[sources]]\nkind = \"udp\"\nlisten = \"127.0.0.1:0\"\nclock = \"data\"\n\n[tracker]\nmax_skew = \"2m\"\nmax_vessels = 5000\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("users.toml"), "").unwrap();
+    std::fs::write(dir.path().join("rules.toml"), "").unwrap();
+    let config = load(&dir.path().join("lookout.toml"), &env(&[])).unwrap();
+    assert_eq!(config.sources[0].clock, lookout_core::ClockMode::Data);
+    let mut tracker = lookout_track::tracker::TrackerConfig::default();
+    let mut shards = lookout_track::runner::ShardConfig::default();
+    config.tracker.apply(&mut tracker, &mut shards);
+    assert_eq!(tracker.max_skew, std::time::Duration::from_secs(120));
+    assert_eq!(shards.max_vessels, 5000);
+    // Unset keys keep the tracker's own defaults.
+    let defaults = lookout_track::tracker::TrackerConfig::default();
+    assert_eq!(tracker.allowed_lateness, defaults.allowed_lateness);
 }
 
 #[test]

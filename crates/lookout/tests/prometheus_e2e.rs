@@ -211,7 +211,6 @@ connect_timeout = "2s"
 total_timeout = "5s"
 
 [dispatcher]
-workers = 4
 batch_size = 64
 lease = "30s"
 poll_interval = "1s"

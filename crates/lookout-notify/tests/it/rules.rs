@@ -177,7 +177,14 @@ fn matching_respects_area_kind_vessel_and_threshold() {
     // The helper's gap events carry a 6 h threshold: the 1 h rule stays quiet.
     assert_eq!(rules_for(EventKind::GapStarted), ["gap-6h"]);
     assert!(rules_for(EventKind::GapEnded).is_empty());
-    let exited = index.match_event(&event(EventKind::Exited, "2025-01-01T00:00:00Z"));
+    // Entered/exited carry the dwell that confirmed them: the 5 min digest rule takes only
+    // the exit confirmed after 5 min, not the immediate one.
+    assert!(rules_for(EventKind::Exited).is_empty());
+    let mut after_dwell = event(EventKind::Exited, "2025-01-01T00:00:00Z");
+    after_dwell.threshold_seconds = Some(300);
+    let exited = index.match_event(&after_dwell);
+    assert_eq!(exited.notifications.len(), 1);
+    assert_eq!(exited.notifications[0].rule_id, "digest");
     assert_eq!(exited.notifications[0].delivery, Delivery::Digest);
 
     let needs = index.area_needs();

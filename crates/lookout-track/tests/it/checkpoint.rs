@@ -2,7 +2,6 @@
 //! `exited`, gap timers resumed from `last_seen`.
 
 use lookout_core::{EventKind, Observation, VesselCheckpoint};
-use lookout_track::checkpoint::{CheckpointStore, FileCheckpoint};
 use lookout_track::tracker::Tracker;
 
 use crate::{brief, index, named, policy, pos, square_area, t, tracker};
@@ -36,8 +35,8 @@ fn track() -> Vec<Observation> {
     out
 }
 
-#[tokio::test]
-async fn restarting_mid_track_gives_the_same_events_as_running_through() {
+#[test]
+fn restarting_mid_track_gives_the_same_events_as_running_through() {
     let areas = index(vec![
         square_area("bay", 0.0, 0.0, 1.0, 1.0),
         square_area("sound", 1.0, 0.0, 2.0, 1.0),
@@ -58,18 +57,13 @@ async fn restarting_mid_track_gives_the_same_events_as_running_through() {
     );
 
     for cut in [5, 30, 61, 70, 95, 130, 150] {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileCheckpoint::open(dir.path().join("vessels.jsonl"))
-            .await
-            .unwrap();
         let mut first = tracker(&areas, policy(120, &[600]));
         let mut events = run(&mut first, &track[..cut]);
-        store.save(first.take_dirty()).await.unwrap();
+        let rows = first.take_dirty();
         drop(first);
 
-        let reopened = FileCheckpoint::open(store.path()).await.unwrap();
         let mut second = tracker(&areas, policy(120, &[600]));
-        let report = second.restore(reopened.load().await.unwrap());
+        let report = second.restore(rows);
         assert_eq!(report.restored, 2);
         events.extend(run(&mut second, &track[cut..]));
         assert_eq!(brief(&events), brief(&all), "cut at {cut}");
