@@ -23,6 +23,8 @@
 mod digest;
 mod dispatcher;
 mod error;
+mod ingest;
+mod outcome;
 pub mod outbox;
 mod store;
 
@@ -31,5 +33,6 @@ pub use digest::{
 };
 pub use dispatcher::{Dispatcher, DispatcherConfig, RoundReport};
 pub use error::StoreError;
-pub use outbox::{JobKind, Lease, OutboxStats, State, Status};
+pub use outbox::{JobKind, LONGEST_DIGEST_PERIOD, Lease, OutboxStats, State, Status};
+pub use outcome::{Finish, Transition};
 pub use store::{Backend, Store, StoreOptions};

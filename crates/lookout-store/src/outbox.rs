@@ -127,6 +127,10 @@ pub struct ClaimedNotifications {
     pub lease: Lease,
     /// The notifications, `attempt` already counting this one.
     pub notifications: Vec<Notification>,
+    /// `(id, reason)` of claimed rows that could not be decoded (a channel or event kind this
+    /// version does not know, corrupt JSON): already moved to `dead` with the reason, in the
+    /// claim's transaction, so one bad row neither strands the batch nor loops.
+    pub undecodable: Vec<(String, String)>,
 }
 
 /// Digests claimed under one lease.
@@ -138,6 +142,9 @@ pub struct ClaimedDigests {
     pub digests: Vec<DigestBatch>,
     /// Delivery attempt of each digest (1 for the first), parallel to `digests`.
     pub attempts: Vec<u32>,
+    /// `(id, reason)` of claimed digests that could not be decoded (or had an undecodable
+    /// item): already `dead` with the reason, their items with them.
+    pub undecodable: Vec<(String, String)>,
 }
 
 /// Current status of one notification (ops, tests).
@@ -184,6 +191,10 @@ impl Expired {
         self.len() == 0
     }
 }
+
+/// The longest digest period (weekly): digest items wait this long, plus a day, beyond the TTL
+/// before the sweep expires them.
+pub const LONGEST_DIGEST_PERIOD: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub(crate) const NOTIFICATION_COLS: &str = "id, attempt, created_at, dedupe_key, org_id, user_id, \
      rule_id, channel, destination, delivery, event";
@@ -274,7 +285,7 @@ impl RawNotification {
     }
 }
 
-fn duration_ms(d: Duration) -> i64 {
+pub(crate) fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -295,7 +306,50 @@ fn claim_sql(backend: Backend, table: &str, filter: &str, returning: &str) -> St
     )
 }
 
-fn new_lease(owner: &str, now: Timestamp, lease: Duration) -> Result<Lease, StoreError> {
+/// Moves one claimed row of `table` to `dead` with a reason, fenced by the claim's token.
+fn dead_sql(table: &str) -> String {
+    format!(
+        "UPDATE {table} SET state = 'dead', last_error = $3, finished_at = $4, updated_at = $4, \
+         lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL \
+         WHERE id = $1 AND lease_token = $2 AND state = 'leased'"
+    )
+}
+
+/// Decodes one claimed digest row and its item rows (either backend) into
+/// `Result<(DigestBatch, attempt), reason>`; the reason is what the digest is dead-lettered with.
+macro_rules! decode_digest {
+    ($id:expr, $row:expr, $items:expr) => {{
+        const T: &str = "digests";
+        let id: &str = $id;
+        let row = $row;
+        (|| -> Result<(DigestBatch, u32), StoreError> {
+            let db = |e: sqlx::Error| corrupt(T, id, e.to_string());
+            let mut notifications = Vec::with_capacity($items.len());
+            for item in $items.iter() {
+                notifications.push(raw_notification!(item).map_err(db)?.into_notification()?);
+            }
+            let attempt = attempt_u32(T, id, row.try_get::<i64, _>("attempt").map_err(db)?)?;
+            let channel: String = row.try_get("channel").map_err(db)?;
+            let start: i64 = row.try_get("period_start").map_err(db)?;
+            let end: i64 = row.try_get("period_end").map_err(db)?;
+            Ok((
+                DigestBatch {
+                    channel: parse_channel(T, id, &channel)?,
+                    period_start: from_ms(T, id, start)?,
+                    period_end: from_ms(T, id, end)?,
+                    items: notifications,
+                    user_id: row.try_get("user_id").map_err(db)?,
+                    destination: row.try_get("destination").map_err(db)?,
+                    id: id.to_owned(),
+                },
+                attempt,
+            ))
+        })()
+        .map_err(|e| format!("undecodable digest: {e}"))
+    }};
+}
+
+pub(crate) fn new_lease(owner: &str, now: Timestamp, lease: Duration) -> Result<Lease, StoreError> {
     let expires_at = now
         .checked_add(jiff::SignedDuration::from_millis(duration_ms(lease)))
         .map_err(|e| corrupt("outbox", owner, format!("lease end out of range: {e}")))?;
@@ -329,7 +383,8 @@ impl Store {
             NOTIFICATION_COLS,
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let raws = in_tx!(self, OP, tx => {
+        let dead_sql = dead_sql("outbox");
+        let (mut notifications, undecodable) = in_tx!(self, OP, tx => {
             let rows = sqlx::query(AssertSqlSafe(sql))
                 .bind(lease.owner.as_str())
                 .bind(lease.token.as_str())
@@ -339,16 +394,38 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await
                 .ctx(OP)?;
-            rows.iter().map(|row| raw_notification!(row)).collect::<Result<Vec<_>, _>>().ctx(OP)?
+            let mut good = Vec::with_capacity(rows.len());
+            let mut bad = Vec::new();
+            for row in &rows {
+                let id: String = row.try_get("id").ctx(OP)?;
+                let decoded = raw_notification!(row)
+                    .map_err(|e| format!("undecodable row: {e}"))
+                    .and_then(|raw| raw.into_notification().map_err(|e| format!("undecodable row: {e}")));
+                match decoded {
+                    Ok(n) => good.push(n),
+                    Err(reason) => bad.push((id, reason)),
+                }
+            }
+            for (id, reason) in &bad {
+                sqlx::query(AssertSqlSafe(dead_sql.clone()))
+                    .bind(id.as_str())
+                    .bind(lease.token.as_str())
+                    .bind(reason.as_str())
+                    .bind(ms(now))
+                    .execute(&mut *tx)
+                    .await
+                    .ctx(OP)?;
+            }
+            (good, bad)
         });
-        let mut notifications = Vec::with_capacity(raws.len());
-        for raw in raws {
-            notifications.push(raw.into_notification()?);
+        for (id, reason) in &undecodable {
+            tracing::error!(notification_id = %id, reason = %reason, "claimed notification cannot be decoded; dead-lettered");
         }
         notifications.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(ClaimedNotifications {
             lease,
             notifications,
+            undecodable,
         })
     }
 
@@ -375,11 +452,8 @@ impl Store {
             "SELECT {NOTIFICATION_COLS} FROM outbox WHERE digest_id = $1 ORDER BY created_at, id"
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        #[allow(clippy::type_complexity)]
-        let raws: Vec<(
-            (String, String, String, String, i64, i64, i64),
-            Vec<RawNotification>,
-        )> = in_tx!(self, OP, tx => {
+        let dead_sql = dead_sql("digests");
+        let (digests, attempts, undecodable) = in_tx!(self, OP, tx => {
             let rows = sqlx::query(AssertSqlSafe(sql))
                 .bind(lease.owner.as_str())
                 .bind(lease.token.as_str())
@@ -389,57 +463,54 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await
                 .ctx(OP)?;
-            let mut out = Vec::with_capacity(rows.len());
+            let mut digests = Vec::with_capacity(rows.len());
+            let mut attempts = Vec::with_capacity(rows.len());
+            let mut bad = Vec::new();
             for row in &rows {
-                let head = (|| {
-                    Ok::<_, sqlx::Error>((
-                        row.try_get::<String, _>("id")?,
-                        row.try_get::<String, _>("user_id")?,
-                        row.try_get::<String, _>("channel")?,
-                        row.try_get::<String, _>("destination")?,
-                        row.try_get::<i64, _>("period_start")?,
-                        row.try_get::<i64, _>("period_end")?,
-                        row.try_get::<i64, _>("attempt")?,
-                    ))
-                })()
-                .ctx(OP)?;
+                let id: String = row.try_get("id").ctx(OP)?;
                 let items = sqlx::query(AssertSqlSafe(items_sql.clone()))
-                    .bind(head.0.as_str())
+                    .bind(id.as_str())
                     .fetch_all(&mut *tx)
                     .await
                     .ctx(OP)?;
-                let items = items
-                    .iter()
-                    .map(|row| raw_notification!(row))
-                    .collect::<Result<Vec<_>, _>>()
+                match decode_digest!(&id, row, &items) {
+                    Ok((digest, attempt)) => {
+                        digests.push(digest);
+                        attempts.push(attempt);
+                    }
+                    Err(reason) => bad.push((id, reason)),
+                }
+            }
+            for (id, reason) in &bad {
+                sqlx::query(AssertSqlSafe(dead_sql.clone()))
+                    .bind(id.as_str())
+                    .bind(lease.token.as_str())
+                    .bind(reason.as_str())
+                    .bind(ms(now))
+                    .execute(&mut *tx)
+                    .await
                     .ctx(OP)?;
-                out.push((head, items));
+                sqlx::query(
+                    "UPDATE outbox SET state = 'dead', last_error = $2, finished_at = $3, updated_at = $3 \
+                     WHERE digest_id = $1 AND state = 'pending'",
+                )
+                .bind(id.as_str())
+                .bind(format!("digest {id} dead: {reason}"))
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await
+                .ctx(OP)?;
             }
-            out
+            (digests, attempts, bad)
         });
-        let mut digests = Vec::with_capacity(raws.len());
-        let mut attempts = Vec::with_capacity(raws.len());
-        for ((id, user_id, channel, destination, start, end, attempt), items) in raws {
-            const T: &str = "digests";
-            let mut notifications = Vec::with_capacity(items.len());
-            for raw in items {
-                notifications.push(raw.into_notification()?);
-            }
-            attempts.push(attempt_u32(T, &id, attempt)?);
-            digests.push(DigestBatch {
-                channel: parse_channel(T, &id, &channel)?,
-                period_start: from_ms(T, &id, start)?,
-                period_end: from_ms(T, &id, end)?,
-                items: notifications,
-                user_id,
-                destination,
-                id,
-            });
+        for (id, reason) in &undecodable {
+            tracing::error!(digest_id = %id, reason = %reason, "claimed digest cannot be decoded; dead-lettered with its items");
         }
         Ok(ClaimedDigests {
             lease,
             digests,
             attempts,
+            undecodable,
         })
     }
 
@@ -536,13 +607,13 @@ impl Store {
              WHERE id = $1 AND lease_token = $2 AND state = 'leased'",
             kind.table()
         );
-        let n = on_pool!(self, pool => sqlx::query(AssertSqlSafe(sql))
+        let n = in_tx!(self, OP, tx => sqlx::query(AssertSqlSafe(sql))
             .bind(id)
             .bind(token)
             .bind(ms(next_attempt_at))
             .bind(error)
             .bind(ms(now))
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .ctx(OP)?
             .rows_affected());
@@ -611,11 +682,11 @@ impl Store {
              WHERE id = $1 AND lease_token = $2 AND state = 'leased'",
             kind.table()
         );
-        let n = on_pool!(self, pool => sqlx::query(AssertSqlSafe(sql))
+        let n = in_tx!(self, OP, tx => sqlx::query(AssertSqlSafe(sql))
             .bind(id)
             .bind(token)
             .bind(ms(now))
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .ctx(OP)?
             .rows_affected());
@@ -623,13 +694,17 @@ impl Store {
     }
 
     /// Moves everything created before `now - ttl` that is still waiting (pending,
-    /// retry_scheduled, or leased with a lapsed lease) to `expired`. Digest items not yet in a
-    /// digest get one extra day (they wait for their schedule by design). Nothing is deleted.
+    /// retry_scheduled, or leased with a lapsed lease) to `expired`; a row under a live lease is
+    /// never touched (its holder is mid-send and renews it). Digest items not yet in a digest
+    /// wait for their schedule by design, so they get the longest digest period
+    /// ([`LONGEST_DIGEST_PERIOD`], a week) plus a day on top of the TTL: a weekly digest never
+    /// loses the start of its week. Nothing is deleted.
     pub async fn expire(&self, now: Timestamp, ttl: Duration) -> Result<Expired, StoreError> {
         const OP: &str = "expiring stale notifications";
         let now_ms = ms(now);
         let cutoff = now_ms.saturating_sub(duration_ms(ttl));
-        let digest_item_cutoff = cutoff.saturating_sub(24 * 3600 * 1000);
+        let digest_item_cutoff =
+            cutoff.saturating_sub(duration_ms(LONGEST_DIGEST_PERIOD + Duration::from_secs(24 * 3600)));
         let waiting = "(state IN ('pending', 'retry_scheduled') OR (state = 'leased' AND lease_expires_at <= $1))";
         let realtime_sql = format!(
             "UPDATE outbox SET state = 'expired', finished_at = $1, updated_at = $1, \
