@@ -24,8 +24,8 @@ mod digest;
 mod dispatcher;
 mod error;
 mod ingest;
-mod outcome;
 pub mod outbox;
+mod outcome;
 mod store;
 
 pub use digest::{

@@ -703,8 +703,9 @@ impl Store {
         const OP: &str = "expiring stale notifications";
         let now_ms = ms(now);
         let cutoff = now_ms.saturating_sub(duration_ms(ttl));
-        let digest_item_cutoff =
-            cutoff.saturating_sub(duration_ms(LONGEST_DIGEST_PERIOD + Duration::from_secs(24 * 3600)));
+        let digest_item_cutoff = cutoff.saturating_sub(duration_ms(
+            LONGEST_DIGEST_PERIOD + Duration::from_secs(24 * 3600),
+        ));
         let waiting = "(state IN ('pending', 'retry_scheduled') OR (state = 'leased' AND lease_expires_at <= $1))";
         let realtime_sql = format!(
             "UPDATE outbox SET state = 'expired', finished_at = $1, updated_at = $1, \

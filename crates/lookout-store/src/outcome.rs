@@ -126,7 +126,8 @@ impl Store {
                 let tokens: Vec<&str> = finishes.iter().map(|f| f.token.as_str()).collect();
                 let ops: Vec<&str> = finishes.iter().map(|f| f.transition.op()).collect();
                 let ats: Vec<Option<i64>> = finishes.iter().map(|f| f.transition.at_ms()).collect();
-                let errs: Vec<Option<&str>> = finishes.iter().map(|f| f.transition.text()).collect();
+                let errs: Vec<Option<&str>> =
+                    finishes.iter().map(|f| f.transition.text()).collect();
                 let rows = sqlx::query(FINISH_MANY_PG)
                     .bind(ids)
                     .bind(tokens)

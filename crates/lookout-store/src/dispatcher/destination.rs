@@ -137,7 +137,9 @@ impl<J> Destinations<J> {
                 continue;
             }
             let delay = match d.breaker {
-                Breaker::Open { until } => Some(until.saturating_duration_since(now).max(config.defer_delay)),
+                Breaker::Open { until } => {
+                    Some(until.saturating_duration_since(now).max(config.defer_delay))
+                }
                 _ if d.is_slow(config, now) => Some(config.defer_delay),
                 _ => None,
             };
@@ -150,11 +152,20 @@ impl<J> Destinations<J> {
 
     /// Takes every parked job (shutdown).
     pub(super) fn drain_parked(&mut self) -> Vec<J> {
-        self.map.values_mut().flat_map(|d| d.parked.drain(..)).collect()
+        self.map
+            .values_mut()
+            .flat_map(|d| d.parked.drain(..))
+            .collect()
     }
 
     /// Records a finished send and updates the breaker; logs and counts a transition.
-    pub(super) fn finished(&mut self, key: &str, health: Health, config: &DispatcherConfig, now: Instant) {
+    pub(super) fn finished(
+        &mut self,
+        key: &str,
+        health: Health,
+        config: &DispatcherConfig,
+        now: Instant,
+    ) {
         let Some(d) = self.map.get_mut(key) else {
             return;
         };
@@ -262,7 +273,8 @@ impl<J> Destinations<J> {
 impl<J> Destination<J> {
     /// Sends in flight and none finished for `slow_destination_after`.
     fn is_slow(&self, config: &DispatcherConfig, now: Instant) -> bool {
-        self.in_flight > 0 && now.saturating_duration_since(self.last_progress) >= config.slow_destination_after
+        self.in_flight > 0
+            && now.saturating_duration_since(self.last_progress) >= config.slow_destination_after
     }
 }
 
@@ -292,17 +304,29 @@ mod tests {
         let mut d: Destinations<()> = Destinations::new();
         let t = Instant::now();
         for _ in 0..3 {
-            let Gate::Go(p) = d.gate("http://h/x", ChannelKind::Webhook, &config, t) else { panic!("closed breaker lets sends through") };
+            let Gate::Go(p) = d.gate("http://h/x", ChannelKind::Webhook, &config, t) else {
+                panic!("closed breaker lets sends through")
+            };
             drop(p);
             d.finished("http://h/x", Health::Failed, &config, t);
         }
-        assert!(matches!(d.gate("http://h/x", ChannelKind::Webhook, &config, t), Gate::Defer(delay) if delay == Duration::from_secs(30)));
+        assert!(
+            matches!(d.gate("http://h/x", ChannelKind::Webhook, &config, t), Gate::Defer(delay) if delay == Duration::from_secs(30))
+        );
         // After the cooldown exactly one probe goes through.
         let later = t + Duration::from_secs(31);
-        let Gate::Go(probe) = d.gate("http://h/x", ChannelKind::Webhook, &config, later) else { panic!("half-open probes") };
-        assert!(matches!(d.gate("http://h/x", ChannelKind::Webhook, &config, later), Gate::Defer(_)));
+        let Gate::Go(probe) = d.gate("http://h/x", ChannelKind::Webhook, &config, later) else {
+            panic!("half-open probes")
+        };
+        assert!(matches!(
+            d.gate("http://h/x", ChannelKind::Webhook, &config, later),
+            Gate::Defer(_)
+        ));
         drop(probe);
         d.finished("http://h/x", Health::Ok, &config, later);
-        assert!(matches!(d.gate("http://h/x", ChannelKind::Webhook, &config, later), Gate::Go(_)));
+        assert!(matches!(
+            d.gate("http://h/x", ChannelKind::Webhook, &config, later),
+            Gate::Go(_)
+        ));
     }
 }

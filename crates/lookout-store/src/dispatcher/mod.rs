@@ -66,7 +66,7 @@ pub struct DispatcherConfig {
     /// receiver cannot take a whole channel's slots (default 64).
     pub per_destination_concurrency: usize,
     /// A destination with sends in flight and none finished for this long is slow: its claims
-    /// waiting for a slot are given back instead of held (default 500 ms).
+    /// waiting for a slot are given back instead of held (default 250 ms).
     pub slow_destination_after: Duration,
     /// How long a claim given back for a slow destination waits before it is claimable again
     /// (default 2 s).
@@ -112,7 +112,7 @@ impl Default for DispatcherConfig {
             ]),
             per_channel_concurrency: 64,
             per_destination_concurrency: 64,
-            slow_destination_after: Duration::from_millis(500),
+            slow_destination_after: Duration::from_millis(250),
             defer_delay: Duration::from_secs(2),
             breaker_failures: 5,
             breaker_cooldown: Duration::from_secs(30),
@@ -348,9 +348,14 @@ where
             continue;
         }
         let now = now().await;
-        match store.renew_tokens(kind, &tokens, add(now, lease), now).await {
+        match store
+            .renew_tokens(kind, &tokens, add(now, lease), now)
+            .await
+        {
             Ok(n) => tracing::trace!(n_renewed = n, kind = kind.as_str(), "leases renewed"),
-            Err(error) => tracing::warn!(error = %error, "renewing leases failed; they may lapse and be re-delivered"),
+            Err(error) => {
+                tracing::warn!(error = %error, "renewing leases failed; they may lapse and be re-delivered")
+            }
         }
     }
 }
@@ -410,7 +415,12 @@ async fn db_now(store: &Store) -> Timestamp {
 
 /// The maintenance task: renewal every third of the lease, the TTL sweep and the gauges every
 /// poll interval, all on the database clock, until `stop`.
-async fn maintain(store: Store, leases: Arc<Leases>, config: DispatcherConfig, stop: CancellationToken) {
+async fn maintain(
+    store: Store,
+    leases: Arc<Leases>,
+    config: DispatcherConfig,
+    stop: CancellationToken,
+) {
     let every = (config.lease / 3).max(Duration::from_millis(50));
     let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -507,4 +517,3 @@ impl<D> std::fmt::Debug for Dispatcher<D> {
             .finish_non_exhaustive()
     }
 }
-

@@ -67,9 +67,11 @@ impl<D: Deliver> Dispatcher<D> {
         let capacity = self.config.max_in_flight.max(1);
         tracing::info!(owner = %self.config.owner, backend = self.store.backend().as_str(), "dispatcher started");
         // Sweep once before the first claim, so nothing older than the TTL is sent at start-up.
-        if let Err(error) = sweep(&self.store, self.config.ttl, db_now(&self.store).await).await {
+        let started_at = db_now(&self.store).await;
+        if let Err(error) = sweep(&self.store, self.config.ttl, started_at).await {
             tracing::warn!(error = %error, "ttl sweep failed; retrying later");
         }
+        record_gauges(&self.store, started_at).await;
         let leases = Arc::new(Leases::default());
         let stop_maintenance = CancellationToken::new();
         let maintenance = sentinel::spawn("dispatcher-maintenance", {
@@ -131,7 +133,13 @@ impl<D: Deliver> Dispatcher<D> {
                 let now = alongside(db_now(&self.store), &mut engine.sends, &mut finished).await;
                 engine.clock = Clock::new(now);
                 let room = (capacity - held).min(self.config.batch_size.max(1));
-                match alongside(self.claim(now, room, &mut report), &mut engine.sends, &mut finished).await {
+                match alongside(
+                    self.claim(now, room, &mut report),
+                    &mut engine.sends,
+                    &mut finished,
+                )
+                .await
+                {
                     Ok(jobs) => {
                         backlog = jobs.len() >= room;
                         for job in jobs {
@@ -206,7 +214,9 @@ impl<D: Deliver> Dispatcher<D> {
             leases: &leases,
             clock: Clock::new(now),
         };
-        let jobs = self.claim(now, self.config.batch_size.max(1), &mut report).await?;
+        let jobs = self
+            .claim(now, self.config.batch_size.max(1), &mut report)
+            .await?;
         report.n_claimed += jobs.len();
         for job in jobs {
             leases.add(job.work.kind(), &job.token);
@@ -365,11 +375,21 @@ impl<D: Deliver> Dispatcher<D> {
         };
         let (Some(_channel_permit), Some(lock)) = (channel_permit, lock) else {
             drop(destination_permit);
-            return Done::of(job, Transition::Release { at: clock.now() }, Health::Neutral, None);
+            return Done::of(
+                job,
+                Transition::Release { at: clock.now() },
+                Health::Neutral,
+                None,
+            );
         };
         if cancel.is_cancelled() {
             drop(destination_permit);
-            return Done::of(job, Transition::Release { at: clock.now() }, Health::Neutral, lock);
+            return Done::of(
+                job,
+                Transition::Release { at: clock.now() },
+                Health::Neutral,
+                lock,
+            );
         }
         let span = tracing::info_span!(
             "deliver",
@@ -435,7 +455,8 @@ impl<D: Deliver> Dispatcher<D> {
                         Some(reason),
                     )
                 } else {
-                    let delay = retry_delay(&self.config, attempt).max(retry_after.unwrap_or_default());
+                    let delay =
+                        retry_delay(&self.config, attempt).max(retry_after.unwrap_or_default());
                     (
                         Transition::Retry {
                             at: add(now, delay),
@@ -454,7 +475,13 @@ impl<D: Deliver> Dispatcher<D> {
 
     /// Records a buffer of outcomes: realtime notifications in one fenced statement, digests
     /// one by one (their items follow them). Counts, logs and releases the leases.
-    async fn flush(&self, buffer: Vec<Done>, leases: &Leases, now: Timestamp, report: &mut RoundReport) {
+    async fn flush(
+        &self,
+        buffer: Vec<Done>,
+        leases: &Leases,
+        now: Timestamp,
+        report: &mut RoundReport,
+    ) {
         let finishes: Vec<Finish> = buffer
             .iter()
             .filter(|d| d.kind == JobKind::Notification)
@@ -477,7 +504,11 @@ impl<D: Deliver> Dispatcher<D> {
                 JobKind::Notification => applied.contains(&done.id),
                 JobKind::Digest => self.finish_digest(&done, now).await,
             };
-            let outcome = if ok { Outcome::of(&done.transition) } else { Outcome::LeaseLost };
+            let outcome = if ok {
+                Outcome::of(&done.transition)
+            } else {
+                Outcome::LeaseLost
+            };
             report.count(outcome);
             leases.remove(done.kind, &done.token);
             log_outcome(&done, outcome);
@@ -490,7 +521,9 @@ impl<D: Deliver> Dispatcher<D> {
             Transition::Delivered => self.store.mark_delivered(kind, id, token, now).await,
             Transition::Dead { reason } => self.store.mark_dead(kind, id, token, reason, now).await,
             Transition::Retry { at, error } => {
-                self.store.mark_retry(kind, id, token, *at, error, now).await
+                self.store
+                    .mark_retry(kind, id, token, *at, error, now)
+                    .await
             }
             Transition::Release { at } => self.store.release(kind, id, token, *at).await,
         };
@@ -502,7 +535,12 @@ impl<D: Deliver> Dispatcher<D> {
 
     /// Claims up to `room` jobs: realtime notifications first, then digests. A digest claim
     /// that fails does not lose the notifications already claimed.
-    async fn claim(&self, now: Timestamp, room: usize, report: &mut RoundReport) -> Result<Vec<Job>, StoreError> {
+    async fn claim(
+        &self,
+        now: Timestamp,
+        room: usize,
+        report: &mut RoundReport,
+    ) -> Result<Vec<Job>, StoreError> {
         let owner = self.config.owner.as_str();
         let mut jobs = Vec::new();
         let claimed = self
@@ -594,21 +632,61 @@ fn log_outcome(done: &Done, outcome: Outcome) {
     let error = done.error.as_deref().unwrap_or("");
     match outcome {
         Outcome::Delivered => {
-            tracing::info!(notification_id = id, rule_id, user_id, kind, channel = label, attempt, "delivered");
+            tracing::info!(
+                notification_id = id,
+                rule_id,
+                user_id,
+                kind,
+                channel = label,
+                attempt,
+                "delivered"
+            );
         }
         Outcome::Retry => {
-            tracing::warn!(notification_id = id, rule_id, user_id, kind, channel = label, attempt, error, "delivery failed; retry scheduled");
+            tracing::warn!(
+                notification_id = id,
+                rule_id,
+                user_id,
+                kind,
+                channel = label,
+                attempt,
+                error,
+                "delivery failed; retry scheduled"
+            );
         }
         Outcome::Dead => {
             metrics::counter!("lookout_notifications_dead_total", "channel" => label).increment(1);
-            tracing::error!(notification_id = id, rule_id, user_id, kind, channel = label, attempt, error, "delivery dead");
+            tracing::error!(
+                notification_id = id,
+                rule_id,
+                user_id,
+                kind,
+                channel = label,
+                attempt,
+                error,
+                "delivery dead"
+            );
         }
         Outcome::Released => {
-            tracing::debug!(notification_id = id, rule_id, user_id, kind, channel = label, "claim given back unsent");
+            tracing::debug!(
+                notification_id = id,
+                rule_id,
+                user_id,
+                kind,
+                channel = label,
+                "claim given back unsent"
+            );
         }
         Outcome::LeaseLost => {
-            tracing::warn!(notification_id = id, rule_id, user_id, kind, channel = label, attempt,
-                "lease lost before the outcome was recorded; another worker owns it now");
+            tracing::warn!(
+                notification_id = id,
+                rule_id,
+                user_id,
+                kind,
+                channel = label,
+                attempt,
+                "lease lost before the outcome was recorded; another worker owns it now"
+            );
         }
     }
 }
