@@ -322,13 +322,11 @@ impl<D: Deliver> Dispatcher<D> {
             .finished(&key, done.health, &self.config, Instant::now());
         self.buffer(engine, done);
         // Start what waited for this destination, while its gate lets it.
-        loop {
-            let Some(d) = engine.destinations.get_mut(&key) else {
-                break;
-            };
-            let Some(job) = d.parked.pop_front() else {
-                break;
-            };
+        while let Some(job) = engine
+            .destinations
+            .get_mut(&key)
+            .and_then(|d| d.parked.pop_front())
+        {
             match engine
                 .destinations
                 .gate(&key, channel, &self.config, Instant::now())

@@ -224,7 +224,12 @@ async fn renewal_is_by_token(db: Arc<TestDb>) {
     let until = now + secs(30);
     let old = db
         .store
-        .renew_tokens(JobKind::Notification, &[a.lease.token.clone()], until, now)
+        .renew_tokens(
+            JobKind::Notification,
+            std::slice::from_ref(&a.lease.token),
+            until,
+            now,
+        )
         .await
         .unwrap();
     assert_eq!(old, 0, "the lapsed token renews nothing");
