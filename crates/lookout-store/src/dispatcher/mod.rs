@@ -41,7 +41,7 @@ pub struct DispatcherConfig {
     pub owner: String,
     /// Most notifications (and, separately, digests) claimed per claim (default 256).
     pub batch_size: usize,
-    /// Most claimed items held at once, in flight or waiting for their destination (default 512).
+    /// Most claimed items held at once, in flight or waiting for their destination (default 1024).
     pub max_in_flight: usize,
     /// Lease length; every lease held is renewed every third of it by a task of its own.
     pub lease: Duration,
@@ -57,13 +57,13 @@ pub struct DispatcherConfig {
     /// get [`crate::LONGEST_DIGEST_PERIOD`] and a day on top).
     pub ttl: Duration,
     /// Concurrent sends per channel; a channel missing here gets `per_channel_concurrency`.
-    /// Defaults: webhook 512, slack 128, email 32, maildir 64.
+    /// Defaults: webhook 1024, slack 256, email 32, maildir 64.
     pub channel_concurrency: BTreeMap<ChannelKind, usize>,
     /// Fallback for channels missing from `channel_concurrency` (kept while the configuration
     /// still sets it; the configuration rework replaces it by `channel_concurrency`).
     pub per_channel_concurrency: usize,
     /// Concurrent sends per destination (one webhook or Slack URL, mailbox or Maildir), so one
-    /// receiver cannot take a whole channel's slots (default 64).
+    /// receiver cannot take a whole channel's slots (default 128).
     pub per_destination_concurrency: usize,
     /// A destination with sends in flight and none finished for this long is slow: its claims
     /// waiting for a slot are given back instead of held (default 250 ms).
@@ -97,7 +97,7 @@ impl Default for DispatcherConfig {
                 &uuid::Uuid::new_v4().to_string()[..8]
             ),
             batch_size: 256,
-            max_in_flight: 512,
+            max_in_flight: 1024,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(5),
             max_attempts: 8,
@@ -105,13 +105,13 @@ impl Default for DispatcherConfig {
             backoff_max: Duration::from_secs(3600),
             ttl: Duration::from_secs(48 * 3600),
             channel_concurrency: BTreeMap::from([
-                (ChannelKind::Webhook, 512),
-                (ChannelKind::Slack, 128),
+                (ChannelKind::Webhook, 1024),
+                (ChannelKind::Slack, 256),
                 (ChannelKind::Email, 32),
                 (ChannelKind::Maildir, 64),
             ]),
             per_channel_concurrency: 64,
-            per_destination_concurrency: 64,
+            per_destination_concurrency: 128,
             slow_destination_after: Duration::from_millis(250),
             defer_delay: Duration::from_secs(2),
             breaker_failures: 5,

@@ -117,7 +117,11 @@ impl<D: Deliver> Dispatcher<D> {
                 self.shed_slow(&mut engine);
             }
             let held = engine.sends.len() + engine.destinations.n_parked();
-            let want_claim = claim_due && !stopping && held < capacity;
+            // Claim in batches, not a row per freed slot: wait for half a batch of room
+            // (or an idle loop), so each claim and flush carries many rows.
+            let min_room = (self.config.batch_size.min(capacity) / 2).max(1);
+            let want_claim =
+                claim_due && !stopping && (capacity - held.min(capacity) >= min_room || held == 0);
             if self.flush_due(&engine, want_claim || (stopping && engine.sends.is_empty())) {
                 let buffer = std::mem::take(&mut engine.buffer);
                 engine.buffer_since = None;
