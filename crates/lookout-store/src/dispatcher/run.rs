@@ -74,6 +74,9 @@ impl<D: Deliver> Dispatcher<D> {
         record_gauges(&self.store, started_at).await;
         let leases = Arc::new(Leases::default());
         let stop_maintenance = CancellationToken::new();
+        // Dropping `run` (instead of cancelling it) must not leave renewal running for sends
+        // that were abandoned: their leases have to lapse.
+        let _stop_on_drop = stop_maintenance.clone().drop_guard();
         let maintenance = sentinel::spawn("dispatcher-maintenance", {
             let (store, leases, config, stop) = (
                 self.store.clone(),
