@@ -67,6 +67,14 @@ impl<D: Deliver> Dispatcher<D> {
         let capacity = self.config.max_in_flight.max(1);
         tracing::info!(owner = %self.config.owner, backend = self.store.backend().as_str(), "dispatcher started");
         // Sweep once before the first claim, so nothing older than the TTL is sent at start-up.
+        // Every outcome series exists from the start (at zero), so dashboards and alerts see
+        // them before the first delivery.
+        for channel in ChannelKind::ALL {
+            for outcome in ["delivered", "retry", "dead", "released", "lease_lost", "expired"] {
+                metrics::counter!("lookout_notifications_total", "channel" => channel.as_str(), "outcome" => outcome)
+                    .increment(0);
+            }
+        }
         let started_at = db_now(&self.store).await;
         if let Err(error) = sweep(&self.store, self.config.ttl, started_at).await {
             tracing::warn!(error = %error, "ttl sweep failed; retrying later");
