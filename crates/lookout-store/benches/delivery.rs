@@ -11,6 +11,10 @@
 //!    × batch 50, `FOR UPDATE SKIP LOCKED` on PostgreSQL; no leases, no retries, no fencing),
 //!    same channel, same receiver.
 //!
+//! 4. latency: 2,000 notifications/s for 2 s to a healthy endpoint, committed 20 every 10 ms,
+//!    p50/p99 from commit to receipt; then the same with a second endpoint that never answers
+//!    and has 1,000 notifications queued ahead.
+//!
 //! Prints deliveries/s of both and the ratio. Timing lives here, never in tests.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
@@ -30,16 +34,47 @@ use sqlx::Connection;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
+/// Arrival time of each notification id (latency phase).
+type Arrivals = Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>;
+
+/// A receiver that accepts connections and never answers.
+async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hangs", listener.local_addr().unwrap());
+    drop(sentinel::spawn("bench-black-hole", async move {
+        loop {
+            let (mut socket, _) = listener.accept().await?;
+            drop(sentinel::spawn("bench-black-hole-connection", async move {
+                let mut sink = vec![0u8; 4096];
+                while socket.read(&mut sink).await? > 0 {}
+                Ok::<(), std::io::Error>(())
+            }));
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), std::io::Error>(())
+    }));
+    url
+}
+
 /// A keep-alive HTTP/1.1 receiver that answers 200 to every POST and counts them.
 async fn receiver() -> (String, Arc<AtomicUsize>) {
+    let (url, count, _) = receiver_with_arrivals().await;
+    (url, count)
+}
+
+/// [`receiver`], also recording when each notification id arrived.
+async fn receiver_with_arrivals() -> (String, Arc<AtomicUsize>, Arrivals) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&count);
+    let arrivals: Arrivals = Arc::default();
+    let seen = Arc::clone(&arrivals);
     drop(sentinel::spawn("bench-receiver", async move {
         loop {
             let (socket, _) = listener.accept().await?;
             let counter = Arc::clone(&counter);
+            let seen = Arc::clone(&seen);
             drop(sentinel::spawn("bench-connection", async move {
                 let (read, mut write) = socket.into_split();
                 let mut read = BufReader::new(read);
@@ -64,6 +99,13 @@ async fn receiver() -> (String, Arc<AtomicUsize>) {
                     let mut body = vec![0; length];
                     read.read_exact(&mut body).await?;
                     counter.fetch_add(1, Ordering::Relaxed);
+                    let text = String::from_utf8_lossy(&body);
+                    if let Some(rest) = text.strip_prefix("{\"id\":\"")
+                        && let Some((id, _)) = rest.split_once('"')
+                        && let Ok(mut seen) = seen.lock()
+                    {
+                        seen.insert(id.to_owned(), Instant::now());
+                    }
                     write
                         .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
                         .await?;
@@ -73,7 +115,7 @@ async fn receiver() -> (String, Arc<AtomicUsize>) {
         #[allow(unreachable_code)]
         Ok::<(), std::io::Error>(())
     }));
-    (url, count)
+    (url, count, arrivals)
 }
 
 /// The real webhook channel.
@@ -95,6 +137,10 @@ impl Deliver for Webhook {
 }
 
 fn notes(n: usize, url: &str) -> Vec<NewNotification> {
+    notes_keyed(n, url, "bench")
+}
+
+fn notes_keyed(n: usize, url: &str, key: &str) -> Vec<NewNotification> {
     let at: jiff::Timestamp = "2025-06-01T00:00:00Z".parse().unwrap();
     (0..n)
         .map(|i| {
@@ -112,7 +158,7 @@ fn notes(n: usize, url: &str) -> Vec<NewNotification> {
                 threshold_seconds: None,
             };
             NewNotification {
-                dedupe_key: format!("bench:{i}"),
+                dedupe_key: format!("{key}:{i}"),
                 org_id: "org".into(),
                 user_id: "u".into(),
                 rule_id: "r".into(),
@@ -258,7 +304,84 @@ async fn bench(name: &str, url: &str, postgres: bool, n: usize) {
         "{name}: ratio lookout / baseline = {:.2}",
         lookout_rate / base_rate
     );
+    for hanging in [false, true] {
+        latency(name, &store, hanging).await;
+    }
     store.close().await;
+}
+
+/// 2,000/s for 2 s to a healthy endpoint (and, if `hanging`, 1,000 queued first for one that
+/// never answers): p50/p99 from commit to receipt.
+async fn latency(name: &str, store: &Store, hanging: bool) {
+    let (hook, _, arrivals) = receiver_with_arrivals().await;
+    let tag = if hanging { "lat-hang" } else { "lat" };
+    if hanging {
+        let hole = black_hole().await;
+        store
+            .commit(&[], &notes_keyed(1000, &hole, "hole"), &[])
+            .await
+            .unwrap();
+    }
+    let http = HttpSettings {
+        connect_timeout: Duration::from_secs(2),
+        total_timeout: Duration::from_secs(5),
+    };
+    let channel = Arc::new(Webhook {
+        http: HttpChannel::new(http).unwrap(),
+    });
+    let dispatcher = Dispatcher::new(store.clone(), channel, DispatcherConfig::default());
+    let cancel = CancellationToken::new();
+    let all = notes_keyed(4000, &hook, tag);
+    let committed: Arc<std::sync::Mutex<Vec<Instant>>> = Arc::default();
+    let feed = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        for chunk in all.chunks(20) {
+            tick.tick().await;
+            store.commit(&[], chunk, &[]).await.unwrap();
+            let at = Instant::now();
+            committed
+                .lock()
+                .unwrap()
+                .extend(std::iter::repeat_n(at, chunk.len()));
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while arrivals.lock().unwrap().len() < all.len() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        cancel.cancel();
+    };
+    let (result, ()) = tokio::join!(dispatcher.run(cancel.clone()), feed);
+    result.unwrap();
+    // Ids are per-store UUIDs: map each committed notification to its id through the store.
+    let stored = store.list_notifications().await.unwrap();
+    let committed = committed.lock().unwrap().clone();
+    let arrivals = arrivals.lock().unwrap().clone();
+    let mut latencies: Vec<Duration> = stored
+        .iter()
+        .filter(|(n, _)| n.new.dedupe_key.starts_with(&format!("{tag}:")))
+        .filter_map(|(n, _)| {
+            let i: usize = n.new.dedupe_key.rsplit(':').next()?.parse().ok()?;
+            let at = arrivals.get(&n.id)?;
+            Some(at.saturating_duration_since(*committed.get(i)?))
+        })
+        .collect();
+    latencies.sort();
+    if latencies.is_empty() {
+        println!("{name}: latency: nothing arrived");
+        return;
+    }
+    let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    println!(
+        "{name}: healthy endpoint at 2,000/s{}: {} received, p50 {:.1?}, p99 {:.1?}",
+        if hanging {
+            ", beside one that never answers (1,000 queued)"
+        } else {
+            ""
+        },
+        latencies.len(),
+        pct(50),
+        pct(99)
+    );
 }
 
 async fn reset(url: &str, postgres: bool) {

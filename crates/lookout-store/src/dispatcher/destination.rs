@@ -140,7 +140,7 @@ impl<J> Destinations<J> {
                 Breaker::Open { until } => {
                     Some(until.saturating_duration_since(now).max(config.defer_delay))
                 }
-                _ if d.is_slow(config, now) => Some(config.defer_delay),
+                _ if d.is_slow(config, now) => Some(d.defer_for(config, now)),
                 _ => None,
             };
             if let Some(delay) = delay {
@@ -261,7 +261,7 @@ impl<J> Destinations<J> {
                     }
                     Gate::Go(permit)
                 }
-                None if d.is_slow(config, now) => Gate::Defer(config.defer_delay),
+                None if d.is_slow(config, now) => Gate::Defer(d.defer_for(config, now)),
                 None => Gate::Wait,
             },
         };
@@ -271,6 +271,16 @@ impl<J> Destinations<J> {
 }
 
 impl<J> Destination<J> {
+    /// How long to give a claim back for while slow: `defer_delay`, or as long as the
+    /// destination has been stuck if that is longer (a hanging receiver's claims then come
+    /// back about when its sends time out, instead of cycling every `defer_delay`).
+    fn defer_for(&self, config: &DispatcherConfig, now: Instant) -> Duration {
+        config
+            .defer_delay
+            .max(now.saturating_duration_since(self.last_progress))
+            .min(config.breaker_cooldown.max(config.defer_delay))
+    }
+
     /// Sends in flight and none finished for `slow_destination_after`.
     fn is_slow(&self, config: &DispatcherConfig, now: Instant) -> bool {
         self.in_flight > 0

@@ -66,10 +66,10 @@ pub struct DispatcherConfig {
     /// receiver cannot take a whole channel's slots (default 128).
     pub per_destination_concurrency: usize,
     /// A destination with sends in flight and none finished for this long is slow: its claims
-    /// waiting for a slot are given back instead of held (default 250 ms).
+    /// waiting for a slot are given back instead of held (default 1 s).
     pub slow_destination_after: Duration,
     /// How long a claim given back for a slow destination waits before it is claimable again
-    /// (default 2 s).
+    /// (default 1 s; longer, up to `breaker_cooldown`, while the destination stays stuck).
     pub defer_delay: Duration,
     /// Consecutive transient failures (timeouts, 5xx, refused) that open a destination's circuit
     /// breaker (default 5).
@@ -112,8 +112,8 @@ impl Default for DispatcherConfig {
             ]),
             per_channel_concurrency: 64,
             per_destination_concurrency: 128,
-            slow_destination_after: Duration::from_millis(250),
-            defer_delay: Duration::from_secs(2),
+            slow_destination_after: Duration::from_secs(1),
+            defer_delay: Duration::from_secs(1),
             breaker_failures: 5,
             breaker_cooldown: Duration::from_secs(30),
             flush_max: 256,

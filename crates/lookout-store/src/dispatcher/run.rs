@@ -70,7 +70,14 @@ impl<D: Deliver> Dispatcher<D> {
         // Every outcome series exists from the start (at zero), so dashboards and alerts see
         // them before the first delivery.
         for channel in ChannelKind::ALL {
-            for outcome in ["delivered", "retry", "dead", "released", "lease_lost", "expired"] {
+            for outcome in [
+                "delivered",
+                "retry",
+                "dead",
+                "released",
+                "lease_lost",
+                "expired",
+            ] {
                 metrics::counter!("lookout_notifications_total", "channel" => channel.as_str(), "outcome" => outcome)
                     .increment(0);
             }
