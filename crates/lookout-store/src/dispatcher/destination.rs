@@ -97,6 +97,12 @@ impl<J> Destinations<J> {
         self.map.values().map(|d| d.parked.len()).sum()
     }
 
+    /// Parked jobs counted against the claim room: at most `cap` per destination, so one
+    /// destination's backlog waiting for its cap does not stop claims for the others.
+    pub(super) fn n_parked_counted(&self, cap: usize) -> usize {
+        self.map.values().map(|d| d.parked.len().min(cap)).sum()
+    }
+
     pub(super) fn get_mut(&mut self, key: &str) -> Option<&mut Destination<J>> {
         self.map.get_mut(key)
     }

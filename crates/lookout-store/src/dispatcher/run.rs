@@ -134,12 +134,20 @@ impl<D: Deliver> Dispatcher<D> {
             } else {
                 self.shed_slow(&mut engine);
             }
-            let held = engine.sends.len() + engine.destinations.n_parked();
+            // Held: sends in flight plus parked claims, a destination's parked ones counted up to
+            // its cap (so one receiver's backlog cannot stop claims for the others), and never
+            // more than twice `max_in_flight` in all.
+            let n_total = engine.sends.len() + engine.destinations.n_parked();
+            let held = engine.sends.len()
+                + engine
+                    .destinations
+                    .n_parked_counted(self.config.per_destination_concurrency.max(1));
+            let room =
+                (capacity - held.min(capacity)).min(2 * capacity - n_total.min(2 * capacity));
             // Claim in batches, not a row per freed slot: wait for half a batch of room
             // (or an idle loop), so each claim and flush carries many rows.
             let min_room = (self.config.batch_size.min(capacity) / 2).max(1);
-            let want_claim =
-                claim_due && !stopping && (capacity - held.min(capacity) >= min_room || held == 0);
+            let want_claim = claim_due && !stopping && (room >= min_room || n_total == 0);
             if self.flush_due(&engine, want_claim || (stopping && engine.sends.is_empty())) {
                 let buffer = std::mem::take(&mut engine.buffer);
                 engine.buffer_since = None;
@@ -154,7 +162,7 @@ impl<D: Deliver> Dispatcher<D> {
                 claim_due = false;
                 let now = alongside(db_now(&self.store), &mut engine.sends, &mut finished).await;
                 engine.clock = Clock::new(now);
-                let room = (capacity - held).min(self.config.batch_size.max(1));
+                let room = room.min(self.config.batch_size.max(1));
                 match alongside(
                     self.claim(now, room, &mut report),
                     &mut engine.sends,
