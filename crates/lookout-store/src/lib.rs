@@ -20,6 +20,7 @@
 //! The notification lifecycle (states, who moves them, purging) is in the crate README and on
 //! [`State`].
 
+mod claim;
 mod digest;
 mod dispatcher;
 mod error;
