@@ -311,7 +311,9 @@ pub trait Deliver: Send + Sync + 'static {
 pub struct VesselCheckpoint {
     /// The vessel.
     pub mmsi: Mmsi,
-    /// Tracker-defined serialised state (JSON).
+    /// Tracker-defined serialised state (JSON). The EMPTY string means "delete this vessel's
+    /// row" (an evicted vessel): `Store::commit` removes it in the same transaction; when one
+    /// commit lists an MMSI more than once, the last entry wins.
     pub data: String,
 }
 

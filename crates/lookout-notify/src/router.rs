@@ -9,10 +9,10 @@ use std::sync::{Arc, RwLock};
 use lookout_core::{ChannelKind, Deliver, DigestBatch, Notification, SendError};
 
 use crate::channels::{
-    HttpChannel, HttpSettings, MaildirChannel, SetupError, SmtpChannel, build_message,
+    HttpChannel, HttpSettings, MaildirChannel, SetupError, SmtpChannel, build_message, redact,
 };
 use crate::config::Config;
-use crate::model::{Model, User};
+use crate::model::{Model, User, WebhookEndpoint};
 use crate::render::TemplateProblem;
 use crate::render::{Rendered, Renderer};
 
@@ -154,11 +154,7 @@ impl Router {
                     .map(|_| ())
             }
             ChannelKind::Webhook => {
-                let endpoint = model.webhook_by_url(destination).ok_or_else(|| {
-                    SendError::Permanent(format!(
-                        "webhook endpoint for {destination:?} is no longer configured"
-                    ))
-                })?;
+                let endpoint = webhook_for(model, destination)?;
                 let body = rendered.json.unwrap_or_default();
                 self.http
                     .send_webhook(&endpoint.url, &endpoint.secret, id, body)
@@ -166,10 +162,35 @@ impl Router {
             }
             ChannelKind::Slack => {
                 let body = rendered.json.unwrap_or_default();
-                self.http.send_slack(destination, body).await
+                self.http.send_slack(destination, id, body).await
             }
         }
     }
+}
+
+/// The webhook endpoint configured for `url`. Two endpoints sharing a URL with different
+/// secrets are ambiguous: signing with either could be wrong, so that is a permanent failure
+/// naming both (never a silent pick of the first). Error texts carry only the redacted URL.
+fn webhook_for<'m>(model: &'m Model, url: &str) -> Result<&'m WebhookEndpoint, SendError> {
+    let mut matches = model.webhooks.values().filter(|w| w.url == url);
+    let Some(first) = matches.next() else {
+        return Err(SendError::Permanent(format!(
+            "webhook endpoint for {} is no longer configured",
+            redact(url)
+        )));
+    };
+    let clashing: Vec<&str> = matches
+        .filter(|w| w.secret != first.secret)
+        .map(|w| w.name.as_str())
+        .collect();
+    if !clashing.is_empty() {
+        return Err(SendError::Permanent(format!(
+            "webhook endpoints {:?} and {clashing:?} share the url {} with different secrets; give each its own url",
+            first.name,
+            redact(url)
+        )));
+    }
+    Ok(first)
 }
 
 /// The vessel registry's name for an event whose AIS static data carried none.

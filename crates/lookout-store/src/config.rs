@@ -10,7 +10,7 @@
 //! let config = options.into_config(&OutboxConfig::default());
 //! assert_eq!(config.lease.as_secs(), 120);
 //! assert_eq!(config.channel_concurrency[&lookout_core::ChannelKind::Slack], 2);
-//! assert_eq!(config.batch_size, 64); // the dispatcher's own default
+//! assert_eq!(config.batch_size, 256); // the dispatcher's own default
 //! ```
 //!
 //! Adding an option is one field here (with its serde attributes) and, for the dispatcher, one
@@ -76,7 +76,8 @@ impl Default for OutboxConfig {
 }
 
 /// `[dispatcher]`: the options of [`DispatcherConfig`] an operator sets. Every default is the
-/// dispatcher's own ([`DispatcherConfig::default`]: batch 64, 8 attempts, 8 sends per channel).
+/// dispatcher's own ([`DispatcherConfig::default`]: claims of 256, 1,024 in flight, 8 attempts,
+/// per channel webhook 1,024 / slack 256 / email 32 / maildir 64, 128 per destination).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DispatcherOptions {
@@ -99,9 +100,33 @@ pub struct DispatcherOptions {
     #[serde(with = "duration")]
     pub backoff_max: Duration,
     /// Concurrent sends per channel, e.g. `{ email = 8, slack = 4 }`; a channel not named
-    /// gets [`DispatcherConfig::per_channel_concurrency`].
+    /// keeps its default.
     #[serde(deserialize_with = "concurrency")]
     pub concurrency: BTreeMap<ChannelKind, usize>,
+    /// Most claimed items held at once, in flight or waiting for their destination.
+    #[serde(deserialize_with = "positive")]
+    pub max_in_flight: usize,
+    /// Concurrent sends per destination (one URL, mailbox or Maildir).
+    #[serde(deserialize_with = "positive")]
+    pub per_destination_concurrency: usize,
+    /// A destination with sends in flight and none finished for this long is slow.
+    #[serde(with = "duration")]
+    pub slow_destination_after: Duration,
+    /// How long a claim given back for a slow destination waits before it is claimable again.
+    #[serde(with = "duration")]
+    pub defer_delay: Duration,
+    /// Consecutive transient failures that open a destination's circuit breaker.
+    #[serde(deserialize_with = "positive")]
+    pub breaker_failures: u32,
+    /// How long an open breaker holds its destination back before one probe.
+    #[serde(with = "duration")]
+    pub breaker_cooldown: Duration,
+    /// Most outcomes flushed in one fenced statement.
+    #[serde(deserialize_with = "positive")]
+    pub flush_max: usize,
+    /// Longest an outcome waits before the flush.
+    #[serde(with = "duration")]
+    pub flush_interval: Duration,
 }
 
 impl Default for DispatcherOptions {
@@ -115,6 +140,14 @@ impl Default for DispatcherOptions {
             backoff_base: d.backoff_base,
             backoff_max: d.backoff_max,
             concurrency: d.channel_concurrency,
+            max_in_flight: d.max_in_flight,
+            per_destination_concurrency: d.per_destination_concurrency,
+            slow_destination_after: d.slow_destination_after,
+            defer_delay: d.defer_delay,
+            breaker_failures: d.breaker_failures,
+            breaker_cooldown: d.breaker_cooldown,
+            flush_max: d.flush_max,
+            flush_interval: d.flush_interval,
         }
     }
 }
@@ -123,6 +156,10 @@ impl DispatcherOptions {
     /// The dispatcher's configuration: these options and the outbox TTL over
     /// [`DispatcherConfig::default`].
     pub fn into_config(self, outbox: &OutboxConfig) -> DispatcherConfig {
+        let defaults = DispatcherConfig::default();
+        // A channel named overrides its default; the others keep theirs.
+        let mut channel_concurrency = defaults.channel_concurrency.clone();
+        channel_concurrency.extend(self.concurrency);
         DispatcherConfig {
             batch_size: self.batch_size,
             lease: self.lease,
@@ -130,9 +167,17 @@ impl DispatcherOptions {
             max_attempts: self.max_attempts,
             backoff_base: self.backoff_base,
             backoff_max: self.backoff_max,
-            channel_concurrency: self.concurrency,
+            channel_concurrency,
+            max_in_flight: self.max_in_flight,
+            per_destination_concurrency: self.per_destination_concurrency,
+            slow_destination_after: self.slow_destination_after,
+            defer_delay: self.defer_delay,
+            breaker_failures: self.breaker_failures,
+            breaker_cooldown: self.breaker_cooldown,
+            flush_max: self.flush_max,
+            flush_interval: self.flush_interval,
             ttl: outbox.ttl,
-            ..DispatcherConfig::default()
+            ..defaults
         }
     }
 }
@@ -173,9 +218,9 @@ mod tests {
         assert_eq!(options, DispatcherOptions::default());
         let config = options.into_config(&OutboxConfig::default());
         let d = DispatcherConfig::default();
-        assert_eq!((config.batch_size, config.max_attempts), (64, 8));
+        assert_eq!((config.batch_size, config.max_attempts), (d.batch_size, 8));
         assert_eq!(config.ttl, d.ttl);
-        assert!(config.channel_concurrency.is_empty());
+        assert_eq!(config.channel_concurrency, d.channel_concurrency);
         let store: StoreConfig = serde_json::from_str("{}").unwrap();
         assert_eq!(store.url, "sqlite://lookout.db");
     }

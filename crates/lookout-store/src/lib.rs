@@ -22,11 +22,14 @@
 //! The notification lifecycle (states, who moves them, purging) is in the crate README and on
 //! [`State`].
 
+mod claim;
 mod config;
 mod digest;
 mod dispatcher;
 mod error;
+mod ingest;
 pub mod outbox;
+mod outcome;
 mod store;
 
 pub use config::{DigestConfig, DispatcherOptions, OutboxConfig, StoreConfig};
@@ -35,5 +38,6 @@ pub use digest::{
 };
 pub use dispatcher::{Dispatcher, DispatcherConfig, RoundReport};
 pub use error::StoreError;
-pub use outbox::{JobKind, Lease, OutboxStats, State, Status};
+pub use outbox::{JobKind, LONGEST_DIGEST_PERIOD, Lease, OutboxStats, State, Status};
+pub use outcome::{Finish, Transition};
 pub use store::{Backend, Store, StoreOptions};

@@ -14,7 +14,7 @@ use lookout_core::{ChannelKind, Delivery, DigestBatch, Event, NewNotification, N
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::error::{DbContext, StoreError};
-use crate::store::{Backend, Store, from_ms, in_tx, ms, on_pool};
+use crate::store::{Store, from_ms, in_tx, ms, on_pool};
 
 /// Where a notification or digest is in its life. Stored as the plain word of [`State::as_str`].
 ///
@@ -127,6 +127,10 @@ pub struct ClaimedNotifications {
     pub lease: Lease,
     /// The notifications, `attempt` already counting this one.
     pub notifications: Vec<Notification>,
+    /// `(id, reason)` of claimed rows that could not be decoded (a channel or event kind this
+    /// version does not know, corrupt JSON): already moved to `dead` with the reason, in the
+    /// claim's transaction, so one bad row neither strands the batch nor loops.
+    pub undecodable: Vec<(String, String)>,
 }
 
 /// Digests claimed under one lease.
@@ -138,6 +142,9 @@ pub struct ClaimedDigests {
     pub digests: Vec<DigestBatch>,
     /// Delivery attempt of each digest (1 for the first), parallel to `digests`.
     pub attempts: Vec<u32>,
+    /// `(id, reason)` of claimed digests that could not be decoded (or had an undecodable
+    /// item): already `dead` with the reason, their items with them.
+    pub undecodable: Vec<(String, String)>,
 }
 
 /// Current status of one notification (ops, tests).
@@ -185,6 +192,10 @@ impl Expired {
     }
 }
 
+/// The longest digest period (weekly): digest items wait this long, plus a day, beyond the TTL
+/// before the sweep expires them.
+pub const LONGEST_DIGEST_PERIOD: Duration = Duration::from_secs(7 * 24 * 3600);
+
 pub(crate) const NOTIFICATION_COLS: &str = "id, attempt, created_at, dedupe_key, org_id, user_id, \
      rule_id, channel, destination, delivery, event";
 
@@ -224,6 +235,7 @@ macro_rules! raw_notification {
         })()
     }};
 }
+pub(crate) use raw_notification;
 
 pub(crate) fn corrupt(table: &'static str, id: &str, detail: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
@@ -274,28 +286,11 @@ impl RawNotification {
     }
 }
 
-fn duration_ms(d: Duration) -> i64 {
+pub(crate) fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The SQL that claims up to `$5` rows of `table`: PostgreSQL skips rows other claimers hold
-/// locked; SQLite runs it under `BEGIN IMMEDIATE`, the single writer.
-fn claim_sql(backend: Backend, table: &str, filter: &str, returning: &str) -> String {
-    let lock = match backend {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    format!(
-        "UPDATE {table} SET state = 'leased', lease_owner = $1, lease_token = $2, \
-         lease_expires_at = $3, available_at = $3, attempt = attempt + 1, updated_at = $4 \
-         WHERE id IN (SELECT id FROM {table} WHERE {filter} \
-         state IN ('pending', 'leased', 'retry_scheduled') AND available_at <= $4 \
-         ORDER BY available_at LIMIT $5{lock}) \
-         RETURNING {returning}"
-    )
-}
-
-fn new_lease(owner: &str, now: Timestamp, lease: Duration) -> Result<Lease, StoreError> {
+pub(crate) fn new_lease(owner: &str, now: Timestamp, lease: Duration) -> Result<Lease, StoreError> {
     let expires_at = now
         .checked_add(jiff::SignedDuration::from_millis(duration_ms(lease)))
         .map_err(|e| corrupt("outbox", owner, format!("lease end out of range: {e}")))?;
@@ -307,142 +302,6 @@ fn new_lease(owner: &str, now: Timestamp, lease: Duration) -> Result<Lease, Stor
 }
 
 impl Store {
-    /// Claims up to `limit` realtime notifications that are due (`pending`, `retry_scheduled`
-    /// whose time has come, or `leased` with a lapsed lease) for `owner`, for `lease`.
-    ///
-    /// # Cancel safety
-    /// If dropped before completion the claim either did not happen or happened and is lost
-    /// to the caller; the rows then become claimable again when the lease lapses.
-    pub async fn claim_notifications(
-        &self,
-        owner: &str,
-        limit: usize,
-        lease: Duration,
-        now: Timestamp,
-    ) -> Result<ClaimedNotifications, StoreError> {
-        const OP: &str = "claiming notifications";
-        let lease = new_lease(owner, now, lease)?;
-        let sql = claim_sql(
-            self.backend(),
-            "outbox",
-            "delivery = 'realtime' AND",
-            NOTIFICATION_COLS,
-        );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let raws = in_tx!(self, OP, tx => {
-            let rows = sqlx::query(AssertSqlSafe(sql))
-                .bind(lease.owner.as_str())
-                .bind(lease.token.as_str())
-                .bind(ms(lease.expires_at))
-                .bind(ms(now))
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await
-                .ctx(OP)?;
-            rows.iter().map(|row| raw_notification!(row)).collect::<Result<Vec<_>, _>>().ctx(OP)?
-        });
-        let mut notifications = Vec::with_capacity(raws.len());
-        for raw in raws {
-            notifications.push(raw.into_notification()?);
-        }
-        notifications.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        Ok(ClaimedNotifications {
-            lease,
-            notifications,
-        })
-    }
-
-    /// Claims up to `limit` due digests, with their items, for `owner`.
-    ///
-    /// # Cancel safety
-    /// As [`Store::claim_notifications`].
-    pub async fn claim_digests(
-        &self,
-        owner: &str,
-        limit: usize,
-        lease: Duration,
-        now: Timestamp,
-    ) -> Result<ClaimedDigests, StoreError> {
-        const OP: &str = "claiming digests";
-        let lease = new_lease(owner, now, lease)?;
-        let sql = claim_sql(
-            self.backend(),
-            "digests",
-            "",
-            "id, user_id, channel, destination, period_start, period_end, attempt",
-        );
-        let items_sql = format!(
-            "SELECT {NOTIFICATION_COLS} FROM outbox WHERE digest_id = $1 ORDER BY created_at, id"
-        );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        #[allow(clippy::type_complexity)]
-        let raws: Vec<(
-            (String, String, String, String, i64, i64, i64),
-            Vec<RawNotification>,
-        )> = in_tx!(self, OP, tx => {
-            let rows = sqlx::query(AssertSqlSafe(sql))
-                .bind(lease.owner.as_str())
-                .bind(lease.token.as_str())
-                .bind(ms(lease.expires_at))
-                .bind(ms(now))
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await
-                .ctx(OP)?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let head = (|| {
-                    Ok::<_, sqlx::Error>((
-                        row.try_get::<String, _>("id")?,
-                        row.try_get::<String, _>("user_id")?,
-                        row.try_get::<String, _>("channel")?,
-                        row.try_get::<String, _>("destination")?,
-                        row.try_get::<i64, _>("period_start")?,
-                        row.try_get::<i64, _>("period_end")?,
-                        row.try_get::<i64, _>("attempt")?,
-                    ))
-                })()
-                .ctx(OP)?;
-                let items = sqlx::query(AssertSqlSafe(items_sql.clone()))
-                    .bind(head.0.as_str())
-                    .fetch_all(&mut *tx)
-                    .await
-                    .ctx(OP)?;
-                let items = items
-                    .iter()
-                    .map(|row| raw_notification!(row))
-                    .collect::<Result<Vec<_>, _>>()
-                    .ctx(OP)?;
-                out.push((head, items));
-            }
-            out
-        });
-        let mut digests = Vec::with_capacity(raws.len());
-        let mut attempts = Vec::with_capacity(raws.len());
-        for ((id, user_id, channel, destination, start, end, attempt), items) in raws {
-            const T: &str = "digests";
-            let mut notifications = Vec::with_capacity(items.len());
-            for raw in items {
-                notifications.push(raw.into_notification()?);
-            }
-            attempts.push(attempt_u32(T, &id, attempt)?);
-            digests.push(DigestBatch {
-                channel: parse_channel(T, &id, &channel)?,
-                period_start: from_ms(T, &id, start)?,
-                period_end: from_ms(T, &id, end)?,
-                items: notifications,
-                user_id,
-                destination,
-                id,
-            });
-        }
-        Ok(ClaimedDigests {
-            lease,
-            digests,
-            attempts,
-        })
-    }
-
     /// Extends the lease on `ids` (all claimed with `token`) until `until`. Returns how many
     /// are still held; the others were lost (expired and re-claimed, or expired by the TTL).
     pub async fn renew(
@@ -536,13 +395,13 @@ impl Store {
              WHERE id = $1 AND lease_token = $2 AND state = 'leased'",
             kind.table()
         );
-        let n = on_pool!(self, pool => sqlx::query(AssertSqlSafe(sql))
+        let n = in_tx!(self, OP, tx => sqlx::query(AssertSqlSafe(sql))
             .bind(id)
             .bind(token)
             .bind(ms(next_attempt_at))
             .bind(error)
             .bind(ms(now))
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .ctx(OP)?
             .rows_affected());
@@ -611,11 +470,11 @@ impl Store {
              WHERE id = $1 AND lease_token = $2 AND state = 'leased'",
             kind.table()
         );
-        let n = on_pool!(self, pool => sqlx::query(AssertSqlSafe(sql))
+        let n = in_tx!(self, OP, tx => sqlx::query(AssertSqlSafe(sql))
             .bind(id)
             .bind(token)
             .bind(ms(now))
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .ctx(OP)?
             .rows_affected());
@@ -623,13 +482,18 @@ impl Store {
     }
 
     /// Moves everything created before `now - ttl` that is still waiting (pending,
-    /// retry_scheduled, or leased with a lapsed lease) to `expired`. Digest items not yet in a
-    /// digest get one extra day (they wait for their schedule by design). Nothing is deleted.
+    /// retry_scheduled, or leased with a lapsed lease) to `expired`; a row under a live lease is
+    /// never touched (its holder is mid-send and renews it). Digest items not yet in a digest
+    /// wait for their schedule by design, so they get the longest digest period
+    /// ([`LONGEST_DIGEST_PERIOD`], a week) plus a day on top of the TTL: a weekly digest never
+    /// loses the start of its week. Nothing is deleted.
     pub async fn expire(&self, now: Timestamp, ttl: Duration) -> Result<Expired, StoreError> {
         const OP: &str = "expiring stale notifications";
         let now_ms = ms(now);
         let cutoff = now_ms.saturating_sub(duration_ms(ttl));
-        let digest_item_cutoff = cutoff.saturating_sub(24 * 3600 * 1000);
+        let digest_item_cutoff = cutoff.saturating_sub(duration_ms(
+            LONGEST_DIGEST_PERIOD + Duration::from_secs(24 * 3600),
+        ));
         let waiting = "(state IN ('pending', 'retry_scheduled') OR (state = 'leased' AND lease_expires_at <= $1))";
         let realtime_sql = format!(
             "UPDATE outbox SET state = 'expired', finished_at = $1, updated_at = $1, \

@@ -15,6 +15,14 @@ use sqlx::sqlite::{
 use tokio::sync::Notify;
 
 use crate::error::{DbContext, StoreError};
+use crate::ingest::CommitRows;
+
+/// The database clock in Unix milliseconds, PostgreSQL (`clock_timestamp`, not the
+/// transaction's start).
+pub(crate) const PG_NOW_MS: &str = "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+/// The database clock in Unix milliseconds, SQLite.
+pub(crate) const SQLITE_NOW_MS: &str =
+    "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
 /// PostgreSQL `NOTIFY` channel raised when new work is committed.
 pub(crate) const PG_CHANNEL: &str = "lookout_outbox";
@@ -77,6 +85,12 @@ pub struct Store {
     pub(crate) pool: Pool,
     /// Raised after a commit that queued new work, for dispatchers in this process.
     pub(crate) wake: Arc<Notify>,
+    /// SQLite's single writer: every writing transaction of this process (the recorder's
+    /// commits, the dispatcher's flushes, claims, sweeps, digests) takes it before `BEGIN
+    /// IMMEDIATE`, so writers queue in FIFO order here instead of spinning in SQLite's busy
+    /// handler (where a long wait ends in `SQLITE_BUSY`, a lapsed lease and a repeated send).
+    /// Shared by every clone. Unused on PostgreSQL.
+    pub(crate) writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend,
@@ -91,12 +105,15 @@ macro_rules! on_pool {
 }
 
 /// Runs `$body` inside a write transaction bound to `$tx` and commits it; an early return (or
-/// `?`) drops the transaction, which rolls it back. SQLite takes the write lock up front with
-/// `BEGIN IMMEDIATE`, so a transaction never fails half-way for want of it.
+/// `?`) drops the transaction, which rolls it back. On SQLite the store's single-writer lock is
+/// taken first, then the write lock up front with `BEGIN IMMEDIATE`, so a transaction never
+/// fails half-way for want of it and never waits in the busy handler for a writer of this
+/// process.
 macro_rules! in_tx {
     ($store:expr, $op:expr, $tx:ident => $body:expr) => {
         match &$store.pool {
             $crate::store::Pool::Sqlite(pool) => {
+                let _writer = $store.writer.lock().await;
                 let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await.ctx($op)?;
                 let out = $body;
                 $tx.commit().await.ctx($op)?;
@@ -186,6 +203,7 @@ impl Store {
         Ok(Store {
             pool,
             wake: Arc::new(Notify::new()),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -235,11 +253,37 @@ impl Store {
         self.wake.notify_one();
     }
 
-    /// Records `events`, queues `notifications` and saves `checkpoint`, all in ONE transaction.
+    /// The database's clock, in milliseconds since the Unix epoch: the one clock every
+    /// instance agrees on for leases, `available_at`, the TTL and digest cut-offs (a process
+    /// clock running ahead would otherwise steal live leases, one jumping back would strand them).
+    pub async fn db_now(&self) -> Result<Timestamp, StoreError> {
+        const OP: &str = "reading the database clock";
+        let value: i64 = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query_scalar(SQLITE_NOW_MS)
+                .fetch_one(pool)
+                .await
+                .ctx(OP)?,
+            Pool::Postgres(pool) => sqlx::query_scalar(PG_NOW_MS)
+                .fetch_one(pool)
+                .await
+                .ctx(OP)?,
+        };
+        from_ms("clock", "now", value)
+    }
+
+    /// Records `events`, queues `notifications` and saves `checkpoint`, all in ONE transaction,
+    /// stamped with the database clock.
     ///
     /// Events and notifications already stored (same event key / same `dedupe_key`) are left
     /// as they are, so replaying input creates no second notification. Returns how many
-    /// notifications were new.
+    /// notifications were new. A checkpoint row whose `data` is empty deletes that vessel's
+    /// row (an evicted vessel); for an MMSI listed twice the last entry wins.
+    ///
+    /// Each table is written with multi-row statements (PostgreSQL `INSERT … SELECT … FROM
+    /// UNNEST(…)`, SQLite multi-row `VALUES` chunked under its parameter limit), so a call with
+    /// thousands of rows costs a handful of round trips. On SQLite the call queues on the
+    /// store's single writer: group commit is the caller calling again as soon as the previous
+    /// call returned, with everything gathered meanwhile.
     ///
     /// # Cancel safety
     /// Dropping the future before it completes rolls the transaction back: nothing is written.
@@ -249,7 +293,7 @@ impl Store {
         notifications: &[NewNotification],
         checkpoint: &[VesselCheckpoint],
     ) -> Result<u64, StoreError> {
-        self.commit_at(Timestamp::now(), events, notifications, checkpoint)
+        self.commit_inner(None, events, notifications, checkpoint)
             .await
     }
 
@@ -262,101 +306,48 @@ impl Store {
         notifications: &[NewNotification],
         checkpoint: &[VesselCheckpoint],
     ) -> Result<u64, StoreError> {
+        self.commit_inner(Some(now), events, notifications, checkpoint)
+            .await
+    }
+
+    async fn commit_inner(
+        &self,
+        now: Option<Timestamp>,
+        events: &[Event],
+        notifications: &[NewNotification],
+        checkpoint: &[VesselCheckpoint],
+    ) -> Result<u64, StoreError> {
         const OP: &str = "committing events, notifications and checkpoint";
-        let now_ms = ms(now);
-        let mut bodies = Vec::with_capacity(events.len());
-        for event in events {
-            bodies.push(
-                serde_json::to_string(event).map_err(|e| StoreError::Corrupt {
-                    table: "events",
-                    id: format!("{}:{}:{}", event.mmsi, event.area_id, event.kind),
-                    detail: format!("event does not serialise: {e}"),
-                })?,
-            );
-        }
-        let mut outbox_events = Vec::with_capacity(notifications.len());
-        for n in notifications {
-            outbox_events.push(serde_json::to_string(&n.event).map_err(|e| {
-                StoreError::Corrupt {
-                    table: "outbox",
-                    id: n.dedupe_key.clone(),
-                    detail: format!("event does not serialise: {e}"),
-                }
-            })?);
-        }
-        let is_pg = self.backend() == Backend::Postgres;
-        let n_new = in_tx!(self, OP, tx => {
-            for (event, body) in events.iter().zip(&bodies) {
-                sqlx::query(
-                    "INSERT INTO events (kind, mmsi, area_id, at_ms, body, recorded_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (mmsi, area_id, kind, at_ms) DO NOTHING",
-                )
-                .bind(event.kind.as_str())
-                .bind(i64::from(event.mmsi))
-                .bind(event.area_id.as_str())
-                .bind(ms(event.at))
-                .bind(body.as_str())
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await
-                .ctx(OP)?;
-            }
-            let mut n_new = 0u64;
-            for (n, event) in notifications.iter().zip(&outbox_events) {
-                let id = uuid::Uuid::now_v7().to_string();
-                let done = sqlx::query(
-                    "INSERT INTO outbox (id, dedupe_key, org_id, user_id, rule_id, channel, \
-                     destination, delivery, event, state, attempt, created_at, available_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10, $10) \
-                     ON CONFLICT (dedupe_key) DO NOTHING",
-                )
-                .bind(id)
-                .bind(n.dedupe_key.as_str())
-                .bind(n.org_id.as_str())
-                .bind(n.user_id.as_str())
-                .bind(n.rule_id.as_str())
-                .bind(n.channel.as_str())
-                .bind(n.destination.as_str())
-                .bind(n.delivery.as_str())
-                .bind(event.as_str())
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await
-                .ctx(OP)?;
-                n_new += done.rows_affected();
-            }
-            for cp in checkpoint {
-                if cp.data.is_empty() {
-                    // Empty data: the tracker evicted this vessel; delete its row.
-                    sqlx::query("DELETE FROM vessel_checkpoints WHERE mmsi = $1")
-                        .bind(i64::from(cp.mmsi))
-                        .execute(&mut *tx)
+        let rows = CommitRows::new(events, notifications, checkpoint)?;
+        let n_new = match &self.pool {
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.ctx(OP)?;
+                let now_ms = match now {
+                    Some(now) => ms(now),
+                    None => sqlx::query_scalar(PG_NOW_MS)
+                        .fetch_one(&mut *tx)
                         .await
-                        .ctx(OP)?;
-                    continue;
-                }
-                sqlx::query(
-                    "INSERT INTO vessel_checkpoints (mmsi, data, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (mmsi) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-                )
-                .bind(i64::from(cp.mmsi))
-                .bind(cp.data.as_str())
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await
-                .ctx(OP)?;
+                        .ctx(OP)?,
+                };
+                let n_new = rows.write_pg(&mut tx, now_ms).await.ctx(OP)?;
+                tx.commit().await.ctx(OP)?;
+                n_new
             }
-            if is_pg && n_new > 0 {
-                // Delivered to listeners only when the transaction commits.
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(PG_CHANNEL)
-                    .execute(&mut *tx)
-                    .await
-                    .ctx(OP)?;
+            Pool::Sqlite(pool) => {
+                let _writer = self.writer.lock().await;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.ctx(OP)?;
+                let now_ms = match now {
+                    Some(now) => ms(now),
+                    None => sqlx::query_scalar(SQLITE_NOW_MS)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .ctx(OP)?,
+                };
+                let n_new = rows.write_sqlite(&mut tx, now_ms).await.ctx(OP)?;
+                tx.commit().await.ctx(OP)?;
+                n_new
             }
-            n_new
-        });
+        };
         if n_new > 0 {
             self.wake_local();
         }

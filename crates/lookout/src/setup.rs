@@ -298,14 +298,10 @@ mod tests {
         let config = options.into_config(&lookout_store::OutboxConfig::default());
         assert_eq!(config.channel_concurrency[&ChannelKind::Slack], 2);
         assert_eq!(config.channel_concurrency[&ChannelKind::Email], 5);
-        assert!(
-            !config
-                .channel_concurrency
-                .contains_key(&ChannelKind::Webhook)
-        );
         assert_eq!(
-            config.per_channel_concurrency, 8,
-            "the default for channels not named"
+            config.channel_concurrency[&ChannelKind::Webhook],
+            lookout_store::DispatcherConfig::default().channel_concurrency[&ChannelKind::Webhook],
+            "a channel not named keeps its default"
         );
     }
 }

@@ -516,7 +516,10 @@ events = ["entered"]
     assert_eq!(got.len(), 1);
     assert!(lookout_notify::channels::verify_signature(
         b"s",
+        got[0].header("x-lookout-signature").unwrap(),
+        got[0].header("idempotency-key").unwrap(),
         &got[0].body,
-        got[0].header("x-lookout-signature").unwrap()
+        jiff::Timestamp::now(),
+        std::time::Duration::from_secs(300),
     ));
 }

@@ -131,6 +131,25 @@ pub fn build_message(
         .map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))
 }
 
+/// What the SMTP channel may do beyond its [`SmtpSettings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SmtpPolicy {
+    /// Allow `security = none` together with a username and password, i.e. sending the
+    /// password in clear text (`AUTH PLAIN` without TLS). Default `false`: such settings are
+    /// refused when the channel is built. Only for a relay on the same host or a test server.
+    pub allow_plaintext_auth: bool,
+}
+
+impl SmtpPolicy {
+    /// A policy that allows plaintext AUTH (see [`SmtpPolicy::allow_plaintext_auth`]).
+    pub fn allowing_plaintext_auth() -> SmtpPolicy {
+        SmtpPolicy {
+            allow_plaintext_auth: true,
+        }
+    }
+}
+
 /// Sends mail over SMTP.
 #[derive(Clone)]
 pub struct SmtpChannel {
@@ -147,8 +166,28 @@ impl std::fmt::Debug for SmtpChannel {
 }
 
 impl SmtpChannel {
-    /// Builds the transport (no connection is made until the first send).
+    /// Builds the transport (no connection is made until the first send) with the default
+    /// [`SmtpPolicy`]: credentials over `security = none` are refused.
     pub fn new(settings: SmtpSettings) -> Result<SmtpChannel, super::SetupError> {
+        SmtpChannel::with_policy(settings, SmtpPolicy::default())
+    }
+
+    /// [`SmtpChannel::new`] under an explicit `policy`.
+    pub fn with_policy(
+        settings: SmtpSettings,
+        policy: SmtpPolicy,
+    ) -> Result<SmtpChannel, super::SetupError> {
+        let has_credentials = settings.username.is_some() || settings.password.is_some();
+        if settings.security == SmtpSecurity::None
+            && has_credentials
+            && !policy.allow_plaintext_auth
+        {
+            return Err(super::SetupError(format!(
+                "smtp {}:{}: security = \"none\" with a username or password would send the password in clear text; \
+                 use security = \"starttls\" or \"tls\", or set allow_plaintext_auth = true for a local relay",
+                settings.host, settings.port
+            )));
+        }
         let tls = match settings.security {
             SmtpSecurity::None => Tls::None,
             SmtpSecurity::Starttls | SmtpSecurity::Tls => {

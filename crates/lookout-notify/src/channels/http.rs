@@ -1,9 +1,17 @@
 //! Webhooks and Slack incoming webhooks over HTTP with `reqwest`.
 //!
-//! Webhook requests carry `Idempotency-Key: <notification id>` and
-//! `X-Lookout-Signature: sha256=<hex HMAC-SHA256 of the body>` keyed with the endpoint's
-//! secret. Status classes: 2xx ok; 408, 429 and 5xx transient (honouring `Retry-After` in
-//! seconds or as an HTTP date); other 4xx permanent; timeouts and connection errors transient.
+//! Webhook requests carry `Idempotency-Key: <notification id>` and, in the Stripe style,
+//! `X-Lookout-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<idempotency key>.<body>">`
+//! keyed with the endpoint's secret. The timestamp and the key are signed with the body, so a
+//! captured request cannot be replayed later or under another key: a receiver recomputes the
+//! HMAC, compares it in constant time, rejects a `t` further than its tolerance (5 minutes is
+//! usual) from its own clock, and dedupes by `Idempotency-Key` ([`verify_signature`] does the
+//! first three). Slack requests carry the same `Idempotency-Key` as a hint.
+//!
+//! Status classes: 2xx ok; 408, 429 and 5xx transient (honouring `Retry-After` in seconds or as
+//! an HTTP date); other 4xx permanent; timeouts and connection errors transient. No error text
+//! ever contains a URL's path or query (Slack webhook URLs are secrets): reqwest errors are
+//! stripped with `without_url()` and URLs are reduced to scheme, host and port.
 
 use std::time::Duration;
 
@@ -38,30 +46,64 @@ impl Default for HttpSettings {
     }
 }
 
-/// `sha256=<hex>` of the HMAC-SHA256 of `body` under `secret`.
-pub fn sign(secret: &[u8], body: &[u8]) -> String {
+/// The HMAC of `"<t>.<idempotency_key>.<body>"` under `secret`.
+fn signature_mac(
+    secret: &[u8],
+    t: i64,
+    idempotency_key: &str,
+    body: &[u8],
+) -> Option<Hmac<Sha256>> {
     // HMAC accepts keys of any length; new_from_slice cannot fail for it.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(mac) => mac,
-        Err(_) => return String::new(),
-    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).ok()?;
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(idempotency_key.as_bytes());
+    mac.update(b".");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    Some(mac)
 }
 
-/// Checks a signature header value in constant time (what a receiver does).
-pub fn verify_signature(secret: &[u8], body: &[u8], header: &str) -> bool {
-    let Some(hex_sig) = header.strip_prefix("sha256=") else {
+/// The signature header value `t=<unix seconds>,v1=<hex>` for `body` sent at `at` under
+/// `idempotency_key`: HMAC-SHA256 of `"<t>.<idempotency_key>.<body>"` keyed with `secret`.
+pub fn sign(secret: &[u8], at: Timestamp, idempotency_key: &str, body: &[u8]) -> String {
+    let t = at.as_second();
+    match signature_mac(secret, t, idempotency_key, body) {
+        Some(mac) => format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes())),
+        None => String::new(),
+    }
+}
+
+/// What a receiver does with a signature header: true when `header` is `t=…,v1=…`, the HMAC
+/// matches `"<t>.<idempotency_key>.<body>"` (compared in constant time) and `t` is within
+/// `tolerance` of `now` (either side). Dedupe by `Idempotency-Key` on top of this.
+pub fn verify_signature(
+    secret: &[u8],
+    header: &str,
+    idempotency_key: &str,
+    body: &[u8],
+    now: Timestamp,
+    tolerance: Duration,
+) -> bool {
+    let mut t = None;
+    let mut sig = None;
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("v1", v)) => sig = hex::decode(v).ok(),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(sig)) = (t, sig) else {
         return false;
     };
-    let Ok(sig) = hex::decode(hex_sig) else {
+    let age = now.as_second().abs_diff(t);
+    if age > tolerance.as_secs() {
         return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-        return false;
-    };
-    mac.update(body);
-    mac.verify_slice(&sig).is_ok()
+    }
+    match signature_mac(secret, t, idempotency_key, body) {
+        Some(mac) => mac.verify_slice(&sig).is_ok(),
+        None => false,
+    }
 }
 
 /// Makes `ring` the process's rustls crypto provider: the workspace's one TLS provider (reqwest is
@@ -104,7 +146,7 @@ impl HttpChannel {
         idempotency_key: &str,
         body: String,
     ) -> Result<(), SendError> {
-        let signature = sign(secret, body.as_bytes());
+        let signature = sign(secret, Timestamp::now(), idempotency_key, body.as_bytes());
         let request = self
             .client
             .post(url)
@@ -117,13 +159,22 @@ impl HttpChannel {
 
     /// Posts a Slack incoming-webhook payload. `Ok` on 2xx.
     ///
+    /// `idempotency_key` (the notification id) goes out as `Idempotency-Key`, a hint for
+    /// proxies and Slack-compatible receivers that dedupe.
+    ///
     /// # Cancel safety
     /// Dropping the future abandons the request; Slack may or may not have posted it.
-    pub async fn send_slack(&self, url: &str, body: String) -> Result<(), SendError> {
+    pub async fn send_slack(
+        &self,
+        url: &str,
+        idempotency_key: &str,
+        body: String,
+    ) -> Result<(), SendError> {
         let request = self
             .client
             .post(url)
             .header(CONTENT_TYPE, "application/json")
+            .header("Idempotency-Key", idempotency_key)
             .body(body);
         self.execute(url, request).await
     }
@@ -147,6 +198,8 @@ impl HttpChannel {
                 } else {
                     "request failed"
                 };
+                // reqwest's Display appends the URL, which for Slack is the secret.
+                let err = err.without_url();
                 return Err(SendError::Transient {
                     reason: format!("POST {} {what}: {err}", redact(url)),
                     retry_after: None,
@@ -163,9 +216,9 @@ impl HttpChannel {
     }
 }
 
-/// The URL without query or credentials, for error messages (Slack URLs carry secrets in the
+/// The URL without path, query or credentials, for error messages and logs (Slack URLs carry secrets in the
 /// path, so only scheme and host are kept).
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(parsed) => format!(
             "{}://{}{}",
@@ -213,13 +266,57 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     #[test]
-    fn signature_round_trips() {
-        let sig = sign(b"k", b"{\"a\":1}");
-        assert!(sig.starts_with("sha256="));
-        assert_eq!(sig.len(), 7 + 64);
-        assert!(verify_signature(b"k", b"{\"a\":1}", &sig));
-        assert!(!verify_signature(b"other", b"{\"a\":1}", &sig));
-        assert!(!verify_signature(b"k", b"{\"a\":2}", &sig));
+    fn signature_round_trips_and_covers_time_and_key() {
+        let at: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let tol = Duration::from_secs(300);
+        let body = b"{\"a\":1}";
+        let sig = sign(b"k", at, "id-1", body);
+        assert!(sig.starts_with("t=1735689600,v1="), "{sig}");
+        assert!(verify_signature(b"k", &sig, "id-1", body, at, tol));
+        assert!(verify_signature(
+            b"k",
+            &sig,
+            "id-1",
+            body,
+            at + jiff::SignedDuration::from_secs(299),
+            tol
+        ));
+        // Replayed later than the tolerance.
+        assert!(!verify_signature(
+            b"k",
+            &sig,
+            "id-1",
+            body,
+            at + jiff::SignedDuration::from_secs(301),
+            tol
+        ));
+        // Another key, secret or body.
+        assert!(!verify_signature(b"k", &sig, "id-2", body, at, tol));
+        assert!(!verify_signature(b"other", &sig, "id-1", body, at, tol));
+        assert!(!verify_signature(b"k", &sig, "id-1", b"{\"a\":2}", at, tol));
+        // A forged timestamp with the old HMAC.
+        let forged = sig.replace("t=1735689600", "t=1735689900");
+        assert!(!verify_signature(
+            b"k",
+            &forged,
+            "id-1",
+            body,
+            at + jiff::SignedDuration::from_secs(300),
+            tol
+        ));
+        assert!(!verify_signature(b"k", "sha256=00", "id-1", body, at, tol));
+    }
+
+    #[test]
+    fn redact_keeps_only_scheme_host_port() {
+        assert_eq!(
+            redact("https://hooks.slack.com/services/T000/B000/SECRETxyz?x=1"),
+            "https://hooks.slack.com"
+        );
+        assert_eq!(
+            redact("http://user:pw@127.0.0.1:9/a/b"),
+            "http://127.0.0.1:9"
+        );
     }
 
     #[test]

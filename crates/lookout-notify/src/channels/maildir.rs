@@ -1,12 +1,26 @@
 //! Maildir delivery: the RFC 5322 message is written and synced under `tmp/`, then renamed
-//! into `new/`, so a reader never sees a partial file. The file name is derived from the
-//! notification id, so a retry overwrites rather than duplicates.
+//! into `new/`, and `new/` itself is synced, so the rename survives a power cut before the
+//! channel says delivered. The name in `new/` is derived from the notification id, so a retry
+//! overwrites rather than duplicates; the name in `tmp/` is unique per attempt (pid and a
+//! counter), so two workers delivering the same id never write into one file.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Makes every `tmp/` name of this process unique.
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 use lookout_core::SendError;
 
 use super::EmailMessage;
+
+/// Syncs a directory, so a rename into it is durable.
+async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+        .await
+        .map_err(std::io::Error::other)?
+}
 
 /// Writes messages into Maildirs.
 #[derive(Debug, Clone, Default)]
@@ -50,7 +64,10 @@ impl MaildirChannel {
             })
             .collect();
         let name = format!("{safe_id}.lookout");
-        let tmp = root.join("tmp").join(&name);
+        let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let tmp = root
+            .join("tmp")
+            .join(format!("{safe_id}.{}.{seq}.lookout", std::process::id()));
         let new = root.join("new").join(&name);
         let bytes = message.message.formatted();
         {
@@ -68,6 +85,10 @@ impl MaildirChannel {
         tokio::fs::rename(&tmp, &new)
             .await
             .map_err(|e| io("cannot move into new/", &new, e))?;
+        let new_dir = root.join("new");
+        sync_dir(&new_dir)
+            .await
+            .map_err(|e| io("cannot sync", &new_dir, e))?;
         Ok(new)
     }
 }

@@ -10,8 +10,8 @@ mod email;
 mod http;
 mod maildir;
 
-pub use email::{EmailMessage, SmtpChannel, SmtpSecurity, SmtpSettings, build_message};
-pub use http::{HttpChannel, HttpSettings, SIGNATURE_HEADER, sign, verify_signature};
+pub use email::{EmailMessage, SmtpChannel, SmtpPolicy, SmtpSecurity, SmtpSettings, build_message};
+pub use http::{HttpChannel, HttpSettings, SIGNATURE_HEADER, redact, sign, verify_signature};
 pub use maildir::MaildirChannel;
 
 /// A channel could not be set up (bad TLS parameters, HTTP client construction).

@@ -183,8 +183,34 @@ async fn webhook_is_signed_and_carries_the_idempotency_key() {
     assert_eq!(req.header("idempotency-key"), Some("0190a1b2-c3d4"));
     assert_eq!(req.header("content-type"), Some("application/json"));
     let sig = req.header(SIGNATURE_HEADER).unwrap();
-    assert!(verify_signature(b"topsecret", &req.body, sig));
-    assert!(!verify_signature(b"wrong", &req.body, sig));
+    let now = jiff::Timestamp::now();
+    let tol = Duration::from_secs(300);
+    assert!(verify_signature(
+        b"topsecret",
+        sig,
+        "0190a1b2-c3d4",
+        &req.body,
+        now,
+        tol
+    ));
+    assert!(!verify_signature(
+        b"wrong",
+        sig,
+        "0190a1b2-c3d4",
+        &req.body,
+        now,
+        tol
+    ));
+    // The timestamp is signed: the same request replayed an hour later fails.
+    let later = now + jiff::SignedDuration::from_hours(1);
+    assert!(!verify_signature(
+        b"topsecret",
+        sig,
+        "0190a1b2-c3d4",
+        &req.body,
+        later,
+        tol
+    ));
     let json: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(json["kind"], "entered");
 }
@@ -251,7 +277,7 @@ async fn slack_posts_text_and_blocks() {
     let receiver = HttpReceiver::start(HttpMode::Ok).await.unwrap();
     let body = rendered(ChannelKind::Slack).json.unwrap();
     short_http()
-        .send_slack(&receiver.url("/services/T/B/X"), body)
+        .send_slack(&receiver.url("/services/T/B/X"), "n-1", body)
         .await
         .unwrap();
     let req = &receiver.received()[0];
@@ -262,6 +288,87 @@ async fn slack_posts_text_and_blocks() {
     );
     assert!(json["blocks"].as_array().unwrap().len() >= 2);
     assert!(req.header(SIGNATURE_HEADER).is_none());
+    assert_eq!(req.header("idempotency-key"), Some("n-1"));
+}
+
+/// Hole 3: a Slack URL is a secret; no failure text may contain its path.
+#[tokio::test]
+async fn slack_url_never_appears_in_errors() {
+    // A port nobody listens on: the connection is refused, and reqwest's error would name the URL.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let secret_url = format!("http://127.0.0.1:{port}/services/T0SECRET/B0SECRET/XSECRETTOKEN");
+    let err = short_http()
+        .send_slack(&secret_url, "n-1", "{}".to_owned())
+        .await
+        .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("SECRET"), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    // A timeout and a status answer as well.
+    let receiver = HttpReceiver::start(HttpMode::Status(503, None))
+        .await
+        .unwrap();
+    let url = receiver.url("/services/T0SECRET/B0SECRET/XSECRETTOKEN");
+    let err = short_http()
+        .send_slack(&url, "n-1", "{}".to_owned())
+        .await
+        .unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("SECRET"), "{err:?}");
+    receiver.set_mode(HttpMode::Hang);
+    let err = http_with(Duration::from_millis(300))
+        .send_slack(&url, "n-1", "{}".to_owned())
+        .await
+        .unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("SECRET"), "{err:?}");
+}
+
+/// Hole 10: credentials over a plain-text connection are refused unless explicitly allowed.
+#[test]
+fn smtp_plaintext_auth_is_refused_unless_allowed() {
+    let mut settings =
+        lookout_notify::channels::SmtpSettings::plain("127.0.0.1", 2525, "l@localhost");
+    settings.username = Some("u".into());
+    settings.password = Some("p".into());
+    let err = SmtpChannel::new(settings.clone()).unwrap_err();
+    assert!(err.to_string().contains("clear text"), "{err}");
+    SmtpChannel::with_policy(
+        settings,
+        lookout_notify::channels::SmtpPolicy::allowing_plaintext_auth(),
+    )
+    .unwrap();
+}
+
+/// Hole 8: two workers delivering the same id at once do not share a tmp file; `new/` holds
+/// one complete message and `tmp/` is left empty.
+#[tokio::test]
+async fn maildir_concurrent_same_id_deliveries_do_not_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mail/bob");
+    let msg = build_message(
+        "n-7",
+        "Lookout <l@localhost>",
+        "localhost",
+        "bob@example.com",
+        &rendered(ChannelKind::Maildir),
+    )
+    .unwrap();
+    let channel = MaildirChannel::new();
+    let (a, b, c, d) = tokio::join!(
+        channel.deliver(&root, "n-7", &msg),
+        channel.deliver(&root, "n-7", &msg),
+        channel.deliver(&root, "n-7", &msg),
+        channel.deliver(&root, "n-7", &msg),
+    );
+    for result in [a, b, c, d] {
+        result.unwrap();
+    }
+    assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+    let files: Vec<_> = std::fs::read_dir(root.join("new")).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    assert_eq!(text.as_bytes(), msg.message.formatted().as_slice());
 }
 
 #[tokio::test]

@@ -220,3 +220,40 @@ async fn digests_are_delivered_by_email() {
         mail[0].data
     );
 }
+
+/// Hole 9: two endpoints sharing a URL with different secrets are never resolved by picking the
+/// first (a wrong signature); the failure is permanent, names both, and shows no URL path.
+#[tokio::test]
+async fn webhook_url_shared_with_different_secrets_is_refused() {
+    let s = setup().await;
+    let mut model = s.model.clone();
+    model.webhooks.insert(
+        "audit".into(),
+        WebhookEndpoint {
+            name: "audit".into(),
+            url: s.hook.url("/ops"),
+            secret: b"other".to_vec(),
+        },
+    );
+    s.router.replace_model(Arc::new(model.clone()));
+    let alice = &model.users["alice"];
+    let n = notification(
+        "n-hook",
+        alice,
+        ChannelKind::Webhook,
+        &s.hook.url("/ops"),
+        event(EventKind::Entered, "2024-12-31T11:00:00Z"),
+    );
+    let err = s.router.deliver(&n).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, SendError::Permanent(_)), "{text}");
+    assert!(text.contains("audit") && text.contains("ops"), "{text}");
+    assert!(!text.contains("/ops"), "{text}");
+    assert!(s.hook.received().is_empty());
+
+    // Same secret twice is not ambiguous.
+    model.webhooks.get_mut("audit").unwrap().secret = b"k".to_vec();
+    s.router.replace_model(Arc::new(model));
+    s.router.deliver(&n).await.unwrap();
+    assert_eq!(s.hook.received().len(), 1);
+}

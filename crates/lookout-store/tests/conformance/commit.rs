@@ -9,6 +9,8 @@ use crate::conformance;
 use crate::support::{TestDb, event, notification, realtime, t0};
 
 conformance!(
+    empty_checkpoint_data_deletes_the_row,
+    large_commit_is_one_transaction,
     replay_creates_no_second_notification,
     failed_commit_writes_nothing,
     checkpoint_round_trips
@@ -110,4 +112,40 @@ async fn checkpoint_round_trips(db: Arc<TestDb>) {
             },
         ]
     );
+}
+
+/// The tracker's evicted vessels: a checkpoint row with empty `data` deletes that vessel's row
+/// in the same transaction; the last entry for an MMSI wins.
+async fn empty_checkpoint_data_deletes_the_row(db: Arc<TestDb>) {
+    let store = &db.store;
+    let cp = |mmsi: u32, data: &str| VesselCheckpoint {
+        mmsi,
+        data: data.into(),
+    };
+    store
+        .commit(&[], &[], &[cp(1, "a"), cp(2, "b"), cp(3, "c")])
+        .await
+        .unwrap();
+    store
+        .commit(
+            &[],
+            &[],
+            &[cp(2, ""), cp(3, ""), cp(3, "c2"), cp(4, "d"), cp(4, "")],
+        )
+        .await
+        .unwrap();
+    let loaded = db.reopen().await.load_checkpoint().await.unwrap();
+    assert_eq!(loaded, vec![cp(1, "a"), cp(3, "c2")]);
+}
+
+/// Thousands of rows per call (several SQLite chunks), duplicates inside the call included:
+/// all in, once.
+async fn large_commit_is_one_transaction(db: Arc<TestDb>) {
+    let mut notes = crate::support::realtime("bulk", 5000);
+    notes.extend(crate::support::realtime("bulk", 10));
+    let n_new = db.store.commit(&[], &notes, &[]).await.unwrap();
+    assert_eq!(n_new, 5000);
+    assert_eq!(db.store.commit(&[], &notes, &[]).await.unwrap(), 0);
+    let counts = db.store.count_by_state().await.unwrap();
+    assert_eq!(counts.get(&lookout_store::State::Pending), Some(&5000));
 }

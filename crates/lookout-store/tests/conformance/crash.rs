@@ -1,5 +1,7 @@
-//! SIGKILL a dispatcher process mid-batch, restart it: nothing is lost, and a notification
-//! sent twice (sent, then killed before it was marked) carries the same id both times.
+//! SIGKILL one of two running dispatcher processes mid-batch: the live one takes over once the
+//! dead one's leases lapse. Nothing is lost, duplicates are at most 0.5% (only the killed
+//! instance's sends in flight or not yet flushed) and each carries the same id. PostgreSQL runs
+//! with `synchronous_commit = on` (the server default; the test databases do not change it).
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -9,11 +11,11 @@ use std::time::Duration;
 use lookout_store::State;
 
 use crate::conformance;
-use crate::support::{TestDb, realtime};
+use crate::support::{Kind, TestDb, realtime};
 
-conformance!(kill_9_mid_batch_loses_nothing);
+conformance!(kill_9_one_of_two_instances_the_other_takes_over);
 
-const N: usize = 120;
+const N: usize = 4000;
 
 /// The fixture process, SIGKILLed when dropped (also when an assertion fails).
 struct Fixture(Child);
@@ -22,6 +24,10 @@ impl Fixture {
     fn kill(&mut self) {
         let _ = self.0.kill(); // SIGKILL: no cleanup, leases left behind
         let _ = self.0.wait();
+    }
+
+    fn pid(&self) -> String {
+        self.0.id().to_string()
     }
 }
 
@@ -33,7 +39,7 @@ impl Drop for Fixture {
 
 fn start(db: &TestDb, log: &std::path::Path) -> Fixture {
     let child = Command::new(env!("CARGO_BIN_EXE_lookout-store-crashtest"))
-        .args([db.url.as_str(), log.to_str().unwrap(), "1500"])
+        .args([db.url.as_str(), log.to_str().unwrap(), "1500", "5"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -41,12 +47,19 @@ fn start(db: &TestDb, log: &std::path::Path) -> Fixture {
     Fixture(child)
 }
 
-fn lines(log: &std::path::Path) -> Vec<(String, String)> {
+/// `(id, attempt, pid)` of every logged send.
+fn lines(log: &std::path::Path) -> Vec<(String, String, String)> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(id, attempt)| (id.to_owned(), attempt.to_owned()))
+        .filter_map(|l| {
+            let mut parts = l.split(' ');
+            Some((
+                parts.next()?.to_owned(),
+                parts.next()?.to_owned(),
+                parts.next()?.to_owned(),
+            ))
+        })
         .collect()
 }
 
@@ -61,7 +74,21 @@ async fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     false
 }
 
-async fn kill_9_mid_batch_loses_nothing(db: Arc<TestDb>) {
+async fn kill_9_one_of_two_instances_the_other_takes_over(db: Arc<TestDb>) {
+    if db.kind == Kind::Postgres {
+        let row: (String,) = sqlx::query_as("SHOW synchronous_commit")
+            .fetch_one(
+                &mut <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            row.0, "on",
+            "the crash test runs with synchronous_commit = on"
+        );
+    }
     db.store
         .commit(&[], &realtime("crash", N as u32), &[])
         .await
@@ -69,22 +96,28 @@ async fn kill_9_mid_batch_loses_nothing(db: Arc<TestDb>) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("sent.log");
 
-    let mut first = start(&db, &log);
+    let mut victim = start(&db, &log);
+    let survivor = start(&db, &log);
+    let victim_pid = victim.pid();
     assert!(
-        wait_for(Duration::from_secs(20), || lines(&log).len() >= 10).await,
-        "first dispatcher never sent"
+        wait_for(Duration::from_secs(30), || {
+            let l = lines(&log);
+            l.iter().filter(|(_, _, pid)| *pid == victim_pid).count() >= N / 8
+                && l.iter().any(|(_, _, pid)| *pid == survivor.pid())
+        })
+        .await,
+        "both instances send"
     );
-    first.kill();
+    victim.kill();
     let n_before = lines(&log).len();
     assert!(
         n_before < N,
         "killed too late to be mid-batch ({n_before} sent)"
     );
 
-    let mut second = start(&db, &log);
     let store = db.store.clone();
     let mut all_delivered = false;
-    for _ in 0..600 {
+    for _ in 0..2400 {
         let counts = store.count_by_state().await.unwrap();
         if counts.get(&State::Delivered) == Some(&(N as u64)) {
             all_delivered = true;
@@ -92,7 +125,7 @@ async fn kill_9_mid_batch_loses_nothing(db: Arc<TestDb>) {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    second.kill();
+    drop(survivor);
     assert!(
         all_delivered,
         "{:?}",
@@ -109,16 +142,21 @@ async fn kill_9_mid_batch_loses_nothing(db: Arc<TestDb>) {
         .map(|(n, _)| n.id)
         .collect();
     let mut times: HashMap<&str, usize> = HashMap::new();
-    for (id, _) in &sent {
+    for (id, _, _) in &sent {
         assert!(
             stored.contains(id),
             "sent id {id} is a stored notification id"
         );
         *times.entry(id).or_default() += 1;
     }
-    assert_eq!(times.len(), N, "every notification was sent");
-    let n_dup = times.values().filter(|&&n| n > 1).count();
-    // Only what was in flight at the kill can be sent twice: at most one claimed batch.
-    assert!(n_dup <= 16, "{n_dup} duplicates");
-    println!("kill -9 after {n_before} sends: {N} delivered, {n_dup} sent twice (same id)");
+    assert_eq!(times.len(), N, "every notification was sent: 0 lost");
+    let n_dup: usize = times.values().map(|n| n - 1).sum();
+    assert!(
+        n_dup * 200 <= N,
+        "{n_dup} duplicate sends of {N} (more than 0.5%)"
+    );
+    println!(
+        "{:?}: kill -9 of one of two instances after {n_before} sends: {N} delivered, 0 lost, {n_dup} sent twice (same id)",
+        db.kind
+    );
 }

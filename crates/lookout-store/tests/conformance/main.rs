@@ -12,5 +12,7 @@ mod crash;
 mod digests;
 
 mod dispatch;
+mod holes;
+mod isolation;
 mod leases;
 mod metrics;
