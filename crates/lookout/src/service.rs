@@ -38,10 +38,11 @@ use crate::ops::{self, OpsState};
 const OBSERVATION_QUEUE: usize = 8192;
 /// Capacity of the channel between tracker shards and the recorder.
 const OUTPUT_QUEUE: usize = 4096;
-/// The recorder commits at least this often while events are waiting.
+/// The recorder beats its heartbeat (and commits anything left waiting) at least this often;
+/// otherwise it commits as soon as the previous commit finished (group commit).
 const COMMIT_EVERY: Duration = Duration::from_millis(250);
-/// The recorder commits at once when this many events are waiting.
-const COMMIT_BATCH: usize = 512;
+/// Most events plus checkpoint rows one group commit takes.
+const COMMIT_BATCH: usize = 5000;
 
 /// Everything the service needs, resolved and ready.
 pub struct ServiceParts {
@@ -407,9 +408,23 @@ async fn record(
             () = token.cancelled() => break,
             output = rx.recv() => match output {
                 Some(TrackerOutput::Changes(changes)) => {
+                    // Group commit: take whatever else is already queued (bounded), then commit
+                    // at once; what arrives meanwhile waits in the channel for the next round.
                     batch.push(changes, &rules);
-                    if batch.events.len() >= COMMIT_BATCH {
-                        commit(&store, &mut batch, &token, &heartbeat).await;
+                    let mut barrier = None;
+                    while batch.events.len() + batch.checkpoint.len() < COMMIT_BATCH {
+                        match rx.try_recv() {
+                            Ok(TrackerOutput::Changes(more)) => batch.push(more, &rules),
+                            Ok(TrackerOutput::Barrier(ack)) => {
+                                barrier = Some(ack);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    commit(&store, &mut batch, &token, &heartbeat).await;
+                    if let Some(ack) = barrier {
+                        let _ = ack.send(());
                     }
                 }
                 Some(TrackerOutput::Barrier(ack)) => {

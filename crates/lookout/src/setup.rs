@@ -181,10 +181,7 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Resolves a loaded configuration into service parts (opens and migrates the store).
-pub async fn parts(
-    config: &Config,
-    mut shard_config: ShardConfig,
-) -> anyhow::Result<ServiceParts> {
+pub async fn parts(config: &Config, mut shard_config: ShardConfig) -> anyhow::Result<ServiceParts> {
     let areas = Arc::new(build_areas(config)?);
     let model = Arc::new(config.notify.model.clone());
     let rules = Arc::new(RuleIndex::new(Arc::clone(&model)));

@@ -14,8 +14,8 @@ use lookout_notify::channels::{HttpSettings, SmtpSettings};
 use lookout_notify::config::{SmtpConfig, WebhookConfig};
 use lookout_notify::model::{DigestSchedule, WebhookEndpoint};
 use lookout_store::{DigestConfig, DispatcherOptions, OutboxConfig, StoreConfig};
-use lookout_track::config::TrackerOptions;
 use lookout_track::areas::{self, Area, AreaProblem, AreaSpec, ProblemKind};
+use lookout_track::config::TrackerOptions;
 use serde::Deserialize;
 
 use super::EnvSource;
