@@ -295,7 +295,7 @@ pub const CATALOGUE: &[MetricDef] = &[
         &["channel", "to"],
         "dispatch",
         "Circuit-breaker transitions of a destination, by channel and new state (open, half_open, closed).",
-        &[],
+        &[CHANNELS, &["open", "half_open", "closed"]],
     ),
     def(
         "lookout_notifications_dead_total",
@@ -448,16 +448,16 @@ pub const CATALOGUE: &[MetricDef] = &[
         Counter,
         &["op"],
         "tasks",
-        "Retries (attempts after the first) of a sentinel::retry operation.",
-        &[],
+        "Retries (attempts after the first) of a sentinel::retry operation (the store connection at start-up).",
+        &[&["store_connect"]],
     ),
     def(
         "sentinel_timeouts_total",
         Counter,
         &["op"],
         "tasks",
-        "Operations that hit their sentinel::timeout.",
-        &[],
+        "Operations that hit their sentinel::timeout (a send past the dispatcher's delivery timeout, the PostgreSQL listener's connect).",
+        &[&["dispatcher-send", "dispatcher-listen"]],
     ),
     def(
         "sentinel_heartbeat_age_seconds",
@@ -570,6 +570,7 @@ pub fn touch_source(source: &str) {
         .increment(0);
     }
     metrics::counter!("lookout_feed_bytes_total", "source" => source.to_owned()).increment(0);
+    metrics::counter!("lookout_feed_clock_skew_total", "source" => source.to_owned()).increment(0);
     metrics::counter!("lookout_feed_reconnects_total", "source" => source.to_owned()).increment(0);
     for reason in ["max_connections", "max_per_peer"] {
         metrics::counter!("lookout_feed_rejected_total",

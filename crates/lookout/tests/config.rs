@@ -398,7 +398,11 @@ fn dispatcher_workers_is_a_problem_naming_what_to_use_instead() {
     .unwrap();
     let config = load(&dir.path().join("lookout.toml"), &env(&[])).unwrap();
     let dispatcher = config.dispatcher.into_config(&config.outbox);
-    assert_eq!((dispatcher.batch_size, dispatcher.max_attempts), (64, 8));
+    let defaults = lookout_store::DispatcherConfig::default();
+    assert_eq!(
+        (dispatcher.batch_size, dispatcher.max_attempts),
+        (defaults.batch_size, defaults.max_attempts)
+    );
 }
 
 #[test]

@@ -104,9 +104,9 @@ async fn each_channel_gets_its_own_limit() {
         .await
         .unwrap();
 
-    let options: DispatcherOptions = toml::from_str("concurrency = { slack = 3 }").unwrap();
-    let mut config = options.into_config(&OutboxConfig::default());
-    config.per_channel_concurrency = 1; // for channels not named: webhook
+    let options: DispatcherOptions =
+        toml::from_str("concurrency = { slack = 3, webhook = 1 }").unwrap();
+    let config = options.into_config(&OutboxConfig::default());
     let gate = Arc::new(Gate::new());
     let dispatcher = Dispatcher::new(store, Arc::clone(&gate), config);
 

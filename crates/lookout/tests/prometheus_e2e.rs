@@ -135,11 +135,21 @@ fn feeder(addr: SocketAddr, ctl: Arc<FeedControl>) {
             }
             if let Some(stream) = conn.as_mut() {
                 let n = ctl.next_mmsi.fetch_add(1, Ordering::Relaxed);
+                // Each vessel reports twice, 200 ms and ~5 m apart: the tracker uses a first
+                // fix only once a second report agrees with it.
                 let mut batch = sentence(512_000_000 + n, -36.80, 174.90);
                 batch.push_str("\r\n");
+                if n > 0 {
+                    batch.push_str(&sentence(512_000_000 + n - 1, -36.80005, 174.90));
+                    batch.push_str("\r\n");
+                }
                 if ctl.poison.load(Ordering::Relaxed) {
                     batch.push_str(&sentence(512_500_000 + n, -36.75, 174.90));
                     batch.push_str("\r\n");
+                    if n > 0 {
+                        batch.push_str(&sentence(512_500_000 + n - 1, -36.75005, 174.90));
+                        batch.push_str("\r\n");
+                    }
                 }
                 if ctl.garbage.load(Ordering::Relaxed) {
                     batch.push_str("!AIVDM,1,1,,A,15MgK45P3@G?fl0E`JbR0OwT0@MS,0*00\r\n");

@@ -21,16 +21,15 @@ use std::path::{Path, PathBuf};
 /// Most lines a file in `src/` may have before its `#[cfg(test)]` module.
 const MAX_LINES: usize = 800;
 
-/// Files known to be over [`MAX_LINES`], being split on other branches of issue 13. The lead
-/// empties this list after merging them; do not add to it.
+/// Files allowed over [`MAX_LINES`] while they are being split (none today): the test fails when
+/// a listed file is no longer over, so the list cannot go stale.
 const OVER_LIMIT_PENDING: &[&str] = &[
-    // Split into the stage crates' config and `crates/lookout/src/config/` (configuration owner).
-    // Split by the store/dispatcher owner.
-    "crates/lookout-store/src/outbox.rs",
+    // Empty: `lookout-notify/src/config/resolve.rs` (1,381) became `crates/lookout/src/config/`
+    // and the stage crates' config structs; `lookout-store/src/outbox.rs` (838) gave its claims
+    // to `claim.rs`.
 ];
 
-/// `pub` items without a doc comment in files other engineers own on issue 13, reported to
-/// them; the lead empties this list after merging.
+/// Files allowed to have `pub` items without a doc comment (none today).
 const DOCS_PENDING: &[&str] = &[];
 
 #[test]

@@ -56,11 +56,12 @@ pub struct DispatcherConfig {
     /// Age after which undelivered notifications become `expired` (default 48 h; digest items
     /// get [`crate::LONGEST_DIGEST_PERIOD`] and a day on top).
     pub ttl: Duration,
-    /// Concurrent sends per channel; a channel missing here gets `per_channel_concurrency`.
+    /// Concurrent sends per channel; a channel missing here gets `per_channel_concurrency`
+    /// (the default names every channel).
     /// Defaults: webhook 1024, slack 256, email 32, maildir 64.
     pub channel_concurrency: BTreeMap<ChannelKind, usize>,
-    /// Fallback for channels missing from `channel_concurrency` (kept while the configuration
-    /// still sets it; the configuration rework replaces it by `channel_concurrency`).
+    /// Fallback for a channel missing from `channel_concurrency` (a test or library user that
+    /// builds the map by hand).
     pub per_channel_concurrency: usize,
     /// Concurrent sends per destination (one webhook or Slack URL, mailbox or Maildir), so one
     /// receiver cannot take a whole channel's slots (default 128).
