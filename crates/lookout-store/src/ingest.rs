@@ -8,7 +8,7 @@ use lookout_core::{Event, NewNotification, VesselCheckpoint};
 use sqlx::{AssertSqlSafe, Postgres, Sqlite, Transaction};
 
 use crate::error::StoreError;
-use crate::store::{PG_CHANNEL, ms};
+use crate::millis::{PG_CHANNEL, ms};
 
 /// Rows per SQLite statement: 10 parameters each stays far below SQLite's 32,766 limit while
 /// keeping statements (and their prepared-statement cache entries) few.

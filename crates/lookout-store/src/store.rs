@@ -24,8 +24,7 @@ pub(crate) const PG_NOW_MS: &str = "SELECT (EXTRACT(EPOCH FROM clock_timestamp()
 pub(crate) const SQLITE_NOW_MS: &str =
     "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
-/// PostgreSQL `NOTIFY` channel raised when new work is committed.
-pub(crate) const PG_CHANNEL: &str = "lookout_outbox";
+pub(crate) use crate::millis::PG_CHANNEL;
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +74,17 @@ impl Default for StoreOptions {
 pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+/// A snapshot of the store's connection pool ([`Store::pool_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open.
+    pub open: u32,
+    /// Connections checked out by a query or transaction.
+    pub in_use: u32,
+    /// The pool's maximum.
+    pub max: u32,
 }
 
 /// The durable store: outbox, digests, events and tracker checkpoints on SQLite or PostgreSQL.
@@ -131,10 +141,7 @@ macro_rules! in_tx {
 
 pub(crate) use {in_tx, on_pool};
 
-/// Milliseconds since the Unix epoch, as stored.
-pub(crate) fn ms(at: Timestamp) -> i64 {
-    at.as_millisecond()
-}
+pub(crate) use crate::millis::ms;
 
 /// The stored milliseconds back as a timestamp.
 pub(crate) fn from_ms(table: &'static str, id: &str, value: i64) -> Result<Timestamp, StoreError> {
@@ -212,6 +219,20 @@ impl Store {
         match self.pool {
             Pool::Sqlite(_) => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The connection pool's state now: for the saturation gauges.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (open, idle, max) = match &self.pool {
+            Pool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Pool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(open);
+        PoolStats {
+            open,
+            in_use: open - idle,
+            max,
         }
     }
 

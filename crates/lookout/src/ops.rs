@@ -8,7 +8,7 @@
 //! with `profiling` `/debug/heap` ([`crate::profiling`]).
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Json;
@@ -28,12 +28,38 @@ use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use crate::metrics_catalogue::{self, CATALOGUE, Kind};
 use crate::process;
 
+/// Reads one bounded in-process queue: `(items waiting, capacity)`, or `None` once it is gone.
+pub type QueueProbe = Arc<dyn Fn() -> Option<(usize, usize)> + Send + Sync>;
+
+/// A probe of a bounded tokio channel through a weak sender, so the probe never keeps the
+/// channel open (its receiver still sees the end when the real senders are gone).
+pub fn channel_probe<T: Send + 'static>(tx: &tokio::sync::mpsc::Sender<T>) -> QueueProbe {
+    let weak = tx.downgrade();
+    Arc::new(move || {
+        weak.upgrade()
+            .map(|tx| (tx.max_capacity() - tx.capacity(), tx.max_capacity()))
+    })
+}
+
 /// Shared state of the ops endpoints.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OpsState {
     store: Store,
     registry: ConnectionRegistry,
     started_at: Timestamp,
+    queues: Vec<(&'static str, QueueProbe)>,
+}
+
+impl std::fmt::Debug for OpsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpsState")
+            .field("started_at", &self.started_at)
+            .field(
+                "queues",
+                &self.queues.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl OpsState {
@@ -43,7 +69,14 @@ impl OpsState {
             store,
             registry,
             started_at: Timestamp::now(),
+            queues: Vec::new(),
         }
+    }
+
+    /// Adds a queue whose depth `/metrics` reports as `lookout_queue_depth{queue}`.
+    pub fn with_queue(mut self, name: &'static str, probe: QueueProbe) -> OpsState {
+        self.queues.push((name, probe));
+        self
     }
 }
 
@@ -182,6 +215,18 @@ pub async fn refresh_gauges(state: &OpsState) {
     if let Some(fds) = process::open_fds() {
         metrics::gauge!("lookout_process_open_fds").set(fds as f64);
     }
+    for (name, probe) in &state.queues {
+        if let Some((depth, capacity)) = probe() {
+            metrics::gauge!("lookout_queue_depth", "queue" => *name).set(depth as f64);
+            metrics::gauge!("lookout_queue_capacity", "queue" => *name).set(capacity as f64);
+        }
+    }
+    let pool = state.store.pool_stats();
+    metrics::gauge!("lookout_store_pool_connections", "state" => "in_use")
+        .set(f64::from(pool.in_use));
+    metrics::gauge!("lookout_store_pool_connections", "state" => "idle")
+        .set(f64::from(pool.open - pool.in_use));
+    metrics::gauge!("lookout_store_pool_max_connections").set(f64::from(pool.max));
     let ready = readiness(state).await.ready;
     metrics::gauge!("lookout_ready").set(if ready { 1.0 } else { 0.0 });
 }

@@ -121,7 +121,9 @@ pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<S
     // Cancelled by the tracker stage once its shards flushed on shutdown.
     let flushed = CancellationToken::new();
 
-    let ops_state = OpsState::new(parts.store.clone(), registry.clone());
+    let ops_state = OpsState::new(parts.store.clone(), registry.clone())
+        .with_queue("observations", ops::channel_probe(&obs_tx))
+        .with_queue("tracker_output", ops::channel_probe(&out_tx));
 
     // Children stop in reverse order of this list, but each stage orders its own shutdown
     // (see the module docs), so the list reads along the data path.

@@ -208,11 +208,12 @@ fn a_thousand_feed_connections_open_and_close_without_leaking() {
     let mut after_rounds = Vec::new();
     for round in 1..=2 {
         let conns = open(feed, CONNECTIONS);
-        // One task and one descriptor per connection.
+        // One task and one descriptor per connection (give or take the few the service runs
+        // by itself: the baseline may have caught a periodic task running).
         let busy = wait_for(&service, "1,000 connections with their tasks", |s| {
             s.connections == CONNECTIONS
-                && s.tasks >= baseline.tasks + CONNECTIONS
-                && s.fds >= baseline.fds + CONNECTIONS
+                && s.tasks + 4 >= baseline.tasks + CONNECTIONS
+                && s.fds + 4 >= baseline.fds + CONNECTIONS
         });
         let per_conn = busy.rss.saturating_sub(baseline.rss) / CONNECTIONS as u64;
         let per_conn_allocated = busy
