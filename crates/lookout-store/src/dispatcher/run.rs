@@ -328,18 +328,27 @@ impl<D: Deliver> Dispatcher<D> {
             .destinations
             .gate(&key, channel, &self.config, Instant::now())
         {
-            Gate::Go(permit) => {
-                let clock = engine.clock;
-                engine
-                    .sends
-                    .push(Box::pin(self.send(job, permit, clock, cancel)));
-            }
+            Gate::Go(permit) => self.start(engine, job, permit, cancel),
             Gate::Wait => match engine.destinations.get_mut(&key) {
                 Some(d) => d.parked.push_back(job),
                 None => self.give_back(engine, job, self.config.defer_delay),
             },
             Gate::Defer(delay) => self.give_back(engine, job, delay),
         }
+    }
+
+    /// Starts `job`'s send under the destination's `permit`, on the engine's clock.
+    fn start<'a>(
+        &'a self,
+        engine: &mut Engine<'a>,
+        job: Job,
+        permit: Permit,
+        cancel: &'a CancellationToken,
+    ) {
+        let clock = engine.clock;
+        engine
+            .sends
+            .push(Box::pin(self.send(job, permit, clock, cancel)));
     }
 
     /// Bookkeeping for a finished send: the destination's breaker, its parked jobs, the buffer.
@@ -361,12 +370,7 @@ impl<D: Deliver> Dispatcher<D> {
                 .destinations
                 .gate(&key, channel, &self.config, Instant::now())
             {
-                Gate::Go(permit) => {
-                    let clock = engine.clock;
-                    engine
-                        .sends
-                        .push(Box::pin(self.send(job, permit, clock, cancel)));
-                }
+                Gate::Go(permit) => self.start(engine, job, permit, cancel),
                 Gate::Wait => {
                     if let Some(d) = engine.destinations.get_mut(&key) {
                         d.parked.push_front(job);

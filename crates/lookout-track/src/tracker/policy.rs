@@ -62,9 +62,6 @@ pub struct TrackerConfig {
     /// A first fix is used only once a second report agrees with it (default `true`). Off,
     /// the first fix is used at once (only for tests written against single reports).
     pub confirm_first_fix: bool,
-    /// Kept for configuration compatibility; no longer used: a jump is accepted as a fresh fix
-    /// as soon as a second report agrees with it (see the module docs).
-    pub max_consecutive_jumps: u8,
 }
 
 impl Default for TrackerConfig {
@@ -74,7 +71,6 @@ impl Default for TrackerConfig {
             policies: HashMap::new(),
             max_speed_knots: 100.0,
             duplicate_window: Duration::from_secs(10),
-            max_consecutive_jumps: 3,
             confirm_first_fix: true,
             area_dwells: HashMap::new(),
             max_skew: Duration::from_secs(300),
