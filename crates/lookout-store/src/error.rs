@@ -10,6 +10,14 @@ pub enum StoreError {
         /// The URL as given (passwords are not logged by us, but mind where you print this).
         url: String,
     },
+    /// The operation exists on another backend only (partitioned tracking needs PostgreSQL).
+    #[error("{op} needs PostgreSQL; this store is {backend}")]
+    Unsupported {
+        /// What was asked.
+        op: &'static str,
+        /// `sqlite`.
+        backend: &'static str,
+    },
     /// The database URL could not be parsed.
     #[error("invalid database url for {backend}")]
     InvalidUrl {

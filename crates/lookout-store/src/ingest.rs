@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use lookout_core::{Event, NewNotification, VesselCheckpoint};
-use sqlx::{AssertSqlSafe, Postgres, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, PgConnection, Sqlite, Transaction};
 
 use crate::error::StoreError;
 use crate::millis::{PG_CHANNEL, ms};
@@ -87,11 +87,14 @@ impl CommitRows {
         Ok(rows)
     }
 
-    /// Writes every row inside `tx`; returns how many notifications were new.
+    /// Writes every row inside the transaction open on `tx`; returns how many notifications were
+    /// new. `partition`: the checkpoint rows are that log partition's (table
+    /// `partition_checkpoints`), else the single-process tracker's (`vessel_checkpoints`).
     pub(crate) async fn write_pg(
         &self,
-        tx: &mut Transaction<'static, Postgres>,
+        tx: &mut PgConnection,
         now_ms: i64,
+        partition: Option<u32>,
     ) -> Result<u64, sqlx::Error> {
         if !self.ev_kind.is_empty() {
             sqlx::query(
@@ -105,7 +108,7 @@ impl CommitRows {
             .bind(&self.ev_at)
             .bind(&self.ev_body)
             .bind(now_ms)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         }
         let mut n_new = 0;
@@ -128,33 +131,62 @@ impl CommitRows {
             .bind(&self.n_delivery)
             .bind(&self.n_event)
             .bind(now_ms)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
         }
-        if !self.cp_mmsi.is_empty() {
-            sqlx::query(
-                "INSERT INTO vessel_checkpoints (mmsi, data, updated_at) \
-                 SELECT m, d, $3 FROM UNNEST($1::bigint[], $2::text[]) AS u(m, d) \
-                 ON CONFLICT (mmsi) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-            )
-            .bind(&self.cp_mmsi)
-            .bind(&self.cp_data)
-            .bind(now_ms)
-            .execute(&mut **tx)
-            .await?;
-        }
-        if !self.cp_delete.is_empty() {
-            sqlx::query("DELETE FROM vessel_checkpoints WHERE mmsi = ANY($1)")
-                .bind(&self.cp_delete)
-                .execute(&mut **tx)
-                .await?;
+        match partition {
+            None => {
+                if !self.cp_mmsi.is_empty() {
+                    sqlx::query(
+                        "INSERT INTO vessel_checkpoints (mmsi, data, updated_at) \
+                         SELECT m, d, $3 FROM UNNEST($1::bigint[], $2::text[]) AS u(m, d) \
+                         ON CONFLICT (mmsi) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                    )
+                    .bind(&self.cp_mmsi)
+                    .bind(&self.cp_data)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if !self.cp_delete.is_empty() {
+                    sqlx::query("DELETE FROM vessel_checkpoints WHERE mmsi = ANY($1)")
+                        .bind(&self.cp_delete)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            Some(partition) => {
+                let partition = i64::from(partition);
+                if !self.cp_mmsi.is_empty() {
+                    sqlx::query(
+                        "INSERT INTO partition_checkpoints (partition, mmsi, data, updated_at) \
+                         SELECT $1, m, d, $4 FROM UNNEST($2::bigint[], $3::text[]) AS u(m, d) \
+                         ON CONFLICT (partition, mmsi) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                    )
+                    .bind(partition)
+                    .bind(&self.cp_mmsi)
+                    .bind(&self.cp_data)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if !self.cp_delete.is_empty() {
+                    sqlx::query(
+                        "DELETE FROM partition_checkpoints WHERE partition = $1 AND mmsi = ANY($2)",
+                    )
+                    .bind(partition)
+                    .bind(&self.cp_delete)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
         }
         if n_new > 0 {
             // Delivered to listeners only when the transaction commits.
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(PG_CHANNEL)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
         Ok(n_new)

@@ -350,7 +350,7 @@ impl Store {
                         .await
                         .ctx(OP)?,
                 };
-                let n_new = rows.write_pg(&mut tx, now_ms).await.ctx(OP)?;
+                let n_new = rows.write_pg(&mut tx, now_ms, None).await.ctx(OP)?;
                 tx.commit().await.ctx(OP)?;
                 n_new
             }
@@ -380,6 +380,82 @@ impl Store {
             "committed"
         );
         Ok(n_new)
+    }
+
+    /// [`Store::commit`] for one partition of the observation log (PostgreSQL only), inside a
+    /// transaction the caller opened on `tx` and commits: the partition runner's fenced
+    /// transaction, whose first statement was the fence and whose last records the log
+    /// sequence, so events, notifications, checkpoint rows and the sequence commit together or
+    /// not at all. Checkpoint rows go to `partition`'s rows of `partition_checkpoints`.
+    /// Dispatchers are woken by `NOTIFY` when the transaction commits.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] on SQLite; a failed statement.
+    pub async fn commit_partition(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        partition: u32,
+        events: &[Event],
+        notifications: &[NewNotification],
+        checkpoint: &[VesselCheckpoint],
+    ) -> Result<u64, StoreError> {
+        const OP: &str = "committing a partition's events, notifications and checkpoint";
+        if !matches!(self.pool, Pool::Postgres(_)) {
+            return Err(StoreError::Unsupported {
+                op: OP,
+                backend: self.backend().as_str(),
+            });
+        }
+        let rows = CommitRows::new(events, notifications, checkpoint)?;
+        let now_ms: i64 = sqlx::query_scalar(PG_NOW_MS)
+            .fetch_one(&mut *tx)
+            .await
+            .ctx(OP)?;
+        rows.write_pg(tx, now_ms, Some(partition)).await.ctx(OP)
+    }
+
+    /// The saved checkpoint rows of one log partition (PostgreSQL only), by MMSI.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] on SQLite; the query failed; a row is corrupt.
+    pub async fn load_partition_checkpoint(
+        &self,
+        partition: u32,
+    ) -> Result<Vec<VesselCheckpoint>, StoreError> {
+        const OP: &str = "loading a partition's tracker checkpoint";
+        let Pool::Postgres(pool) = &self.pool else {
+            return Err(StoreError::Unsupported {
+                op: OP,
+                backend: self.backend().as_str(),
+            });
+        };
+        let rows = sqlx::query(
+            "SELECT mmsi, data FROM partition_checkpoints WHERE partition = $1 ORDER BY mmsi",
+        )
+        .bind(i64::from(partition))
+        .fetch_all(pool)
+        .await
+        .ctx(OP)?;
+        rows.iter()
+            .map(|row| {
+                let mmsi: i64 = row.try_get("mmsi").ctx(OP)?;
+                let data: String = row.try_get("data").ctx(OP)?;
+                let mmsi = u32::try_from(mmsi).map_err(|_| StoreError::Corrupt {
+                    table: "partition_checkpoints",
+                    id: mmsi.to_string(),
+                    detail: "mmsi out of range".into(),
+                })?;
+                Ok(VesselCheckpoint { mmsi, data })
+            })
+            .collect()
+    }
+
+    /// The PostgreSQL pool (the partition leases share it), `None` on SQLite.
+    pub fn pg_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.pool {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite(_) => None,
+        }
     }
 
     /// Every saved vessel checkpoint, by MMSI.

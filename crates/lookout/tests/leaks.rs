@@ -262,13 +262,22 @@ fn a_thousand_feed_connections_open_and_close_without_leaking() {
             "descriptors or tasks grew from round 1 to round 2: {first:?} -> {second:?}"
         );
     }
-    // Allocated bytes return to the baseline (within 1 MiB: the registry's and metrics'
-    // bounded caches). Resident memory is only reported: glibc keeps freed pages in per-thread
-    // arenas, so RSS measures the allocator as much as the program.
-    for (round, idle) in after_rounds.iter().enumerate() {
-        if let (Some(base), Some(now)) = (baseline.allocated, idle.allocated) {
+    // Allocated bytes: a leak of a KiB per connection grows them by a MiB from round to round;
+    // what the service keeps by itself is bounded (jemalloc's thread caches, the SQLite page
+    // cache, the registries' bounded caches: the first rounds measured +0.6 MiB and +1.1 MiB
+    // over the baseline, +0.5 MiB between them), so rounds may not grow by a MiB and neither
+    // may exceed the baseline by 4 MiB. Resident memory is only reported: glibc keeps freed
+    // pages in per-thread arenas, so RSS measures the allocator as much as the program.
+    let allocated: Vec<u64> = after_rounds.iter().filter_map(|s| s.allocated).collect();
+    if let (Some(base), [first, second]) = (baseline.allocated, allocated.as_slice()) {
+        assert!(
+            *second <= first + (1 << 20),
+            "allocated bytes grew by {} KiB from round 1 to round 2 (a leak of about a KiB per connection): {first} -> {second}",
+            second.saturating_sub(*first) / 1024
+        );
+        for (round, now) in [first, second].into_iter().enumerate() {
             assert!(
-                now <= base + (1 << 20),
+                *now <= base + (4 << 20),
                 "round {}: {} KiB still allocated after every connection closed ({base} -> {now} bytes)",
                 round + 1,
                 now.saturating_sub(base) / 1024
