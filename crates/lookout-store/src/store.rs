@@ -152,6 +152,20 @@ pub(crate) fn from_ms(table: &'static str, id: &str, value: i64) -> Result<Times
     })
 }
 
+/// A stored checkpoint row of `table` back as a [`VesselCheckpoint`] (the MMSI checked).
+fn checkpoint_row(
+    table: &'static str,
+    mmsi: i64,
+    data: String,
+) -> Result<VesselCheckpoint, StoreError> {
+    let mmsi = u32::try_from(mmsi).map_err(|_| StoreError::Corrupt {
+        table,
+        id: mmsi.to_string(),
+        detail: "mmsi out of range".into(),
+    })?;
+    Ok(VesselCheckpoint { mmsi, data })
+}
+
 impl Store {
     /// Opens the database at `url` with default [`StoreOptions`].
     ///
@@ -440,12 +454,7 @@ impl Store {
             .map(|row| {
                 let mmsi: i64 = row.try_get("mmsi").ctx(OP)?;
                 let data: String = row.try_get("data").ctx(OP)?;
-                let mmsi = u32::try_from(mmsi).map_err(|_| StoreError::Corrupt {
-                    table: "partition_checkpoints",
-                    id: mmsi.to_string(),
-                    detail: "mmsi out of range".into(),
-                })?;
-                Ok(VesselCheckpoint { mmsi, data })
+                checkpoint_row("partition_checkpoints", mmsi, data)
             })
             .collect()
     }
@@ -472,14 +481,7 @@ impl Store {
                 .ctx(OP)?
         });
         rows.into_iter()
-            .map(|(mmsi, data)| {
-                let mmsi = u32::try_from(mmsi).map_err(|_| StoreError::Corrupt {
-                    table: "vessel_checkpoints",
-                    id: mmsi.to_string(),
-                    detail: "mmsi out of range".into(),
-                })?;
-                Ok(VesselCheckpoint { mmsi, data })
-            })
+            .map(|(mmsi, data)| checkpoint_row("vessel_checkpoints", mmsi, data))
             .collect()
     }
 }
