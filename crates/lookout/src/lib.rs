@@ -8,6 +8,7 @@
 
 pub mod args;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod delivery_metrics;

@@ -7,7 +7,7 @@
 //! id. With the `fault-injection` feature, `/debug/fault/*` ([`crate::fault`]) is mounted too,
 //! with `profiling` `/debug/heap` ([`crate::profiling`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -41,6 +41,10 @@ pub fn channel_probe<T: Send + 'static>(tx: &tokio::sync::mpsc::Sender<T>) -> Qu
     })
 }
 
+/// One more readiness condition (e.g. the NATS connection, partitions owned): `Err` says why
+/// the instance is not ready.
+pub type ReadyCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// Shared state of the ops endpoints.
 #[derive(Clone)]
 pub struct OpsState {
@@ -48,6 +52,7 @@ pub struct OpsState {
     registry: ConnectionRegistry,
     started_at: Timestamp,
     queues: Vec<(&'static str, QueueProbe)>,
+    checks: Vec<(&'static str, ReadyCheck)>,
 }
 
 impl std::fmt::Debug for OpsState {
@@ -70,7 +75,15 @@ impl OpsState {
             registry,
             started_at: Timestamp::now(),
             queues: Vec::new(),
+            checks: Vec::new(),
         }
+    }
+
+    /// Adds a readiness condition, reported by `/readyz` under `checks.<name>` (and evaluated at
+    /// every scrape, so a check may set its own gauge).
+    pub fn with_check(mut self, name: &'static str, check: ReadyCheck) -> OpsState {
+        self.checks.push((name, check));
+        self
     }
 
     /// Adds a queue whose depth `/metrics` reports as `lookout_queue_depth{queue}`.
@@ -180,6 +193,9 @@ async fn metrics_text(State(state): State<OpsState>) -> Response {
 /// touches the run-time labelled series at zero (every task name, every source).
 #[allow(clippy::cast_precision_loss)]
 pub async fn refresh_gauges(state: &OpsState) {
+    for (_, check) in &state.checks {
+        let _ = check();
+    }
     // Refreshes `sentinel_heartbeat_age_seconds` as well.
     let health = sentinel::health();
     for l in &health.loops {
@@ -288,6 +304,9 @@ pub struct Readiness {
     pub store: String,
     /// `ok`, or why ingest is down.
     pub ingest: String,
+    /// The added conditions ([`OpsState::with_check`]): `ok` or why not.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<&'static str, String>,
 }
 
 /// Ingest is down when sources are configured, none of them is up, and one is backing off
@@ -322,8 +341,16 @@ pub async fn readiness(state: &OpsState) -> Readiness {
         Err(_) => Err("store did not answer within 2 s".to_owned()),
     };
     let ingest = ingest_state(&state.registry);
+    let mut checks = BTreeMap::new();
+    let mut checks_ok = true;
+    for (name, check) in &state.checks {
+        let outcome = check();
+        checks_ok &= outcome.is_ok();
+        checks.insert(*name, outcome.err().unwrap_or_else(|| "ok".to_owned()));
+    }
     Readiness {
-        ready: store.is_ok() && ingest.is_ok(),
+        ready: store.is_ok() && ingest.is_ok() && checks_ok,
+        checks,
         store: store.err().unwrap_or_else(|| "ok".to_owned()),
         ingest: ingest.err().unwrap_or_else(|| "ok".to_owned()),
     }

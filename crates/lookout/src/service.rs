@@ -32,6 +32,7 @@ use lookout_track::tracker::{TrackerConfig, TrackerInput};
 use sentinel::{CancellationToken, ChildSpec, Heartbeat, Restart, Shutdown, Supervisor};
 use tokio::sync::{Mutex, mpsc};
 
+use crate::cluster::{ClusterOptions, Role, Roles};
 use crate::ops::{self, OpsState};
 
 /// Capacity of the observation channel between sources and tracker.
@@ -68,6 +69,11 @@ pub struct ServiceParts {
     pub digest_interval: Duration,
     /// Ops endpoints address (port 0: any free port).
     pub http_listen: SocketAddr,
+    /// The roles this instance runs (default all).
+    pub roles: Roles,
+    /// `[cluster]`: ingest publishes to the observation log and tracking runs on leased
+    /// partitions ([`crate::cluster`]); `None` runs both in this process.
+    pub cluster: Option<ClusterOptions>,
 }
 
 impl std::fmt::Debug for ServiceParts {
@@ -76,6 +82,8 @@ impl std::fmt::Debug for ServiceParts {
             .field("sources", &self.sources.len())
             .field("areas", &self.areas.len())
             .field("http_listen", &self.http_listen)
+            .field("roles", &self.roles.to_string())
+            .field("cluster", &self.cluster.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -121,9 +129,25 @@ pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<S
     // Cancelled by the tracker stage once its shards flushed on shutdown.
     let flushed = CancellationToken::new();
 
-    let ops_state = OpsState::new(parts.store.clone(), registry.clone())
+    let roles = parts.roles.clone();
+    if parts.cluster.is_none()
+        && let Some(problem) = roles.need_cluster()
+    {
+        return Err(crate::error::UsageError(problem).into());
+    }
+    let cluster = match &parts.cluster {
+        Some(options) => Some(cluster_connect(options, &parts.store).await?),
+        None => None,
+    };
+    let mut ops_state = OpsState::new(parts.store.clone(), registry.clone())
         .with_queue("observations", ops::channel_probe(&obs_tx))
         .with_queue("tracker_output", ops::channel_probe(&out_tx));
+    if let Some(cluster) = &cluster {
+        ops_state = ops_state.with_check("log", cluster.connection_check());
+        if roles.has(Role::Track) {
+            ops_state = ops_state.with_check("partitions", cluster.partitions_check());
+        }
+    }
 
     // Children stop in reverse order of this list, but each stage orders its own shutdown
     // (see the module docs), so the list reads along the data path.
@@ -131,16 +155,45 @@ pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<S
         .intensity(10, Duration::from_secs(60))
         .child(http_child(Arc::clone(&listener), ops_state).stop_timeout(Duration::from_secs(5)))
         .child(metrics_upkeep_child());
-    supervisor = supervisor
-        .child(dispatcher_child(&parts, shutdown.clone()).stop_timeout(Duration::from_secs(30)))
-        .child(digest_child(&parts).stop_timeout(Duration::from_secs(10)))
-        .child(
-            recorder_child(&parts, out_rx, flushed.clone()).stop_timeout(Duration::from_secs(20)),
-        )
-        .child(
-            tracker_child(&parts, obs_rx, out_tx, flushed).stop_timeout(Duration::from_secs(20)),
+    if roles.has(Role::Dispatch) {
+        supervisor = supervisor.child(
+            dispatcher_child(&parts, shutdown.clone()).stop_timeout(Duration::from_secs(30)),
         );
-    for source in &parts.sources {
+    }
+    if roles.has(Role::Digest) {
+        supervisor = supervisor.child(digest_child(&parts).stop_timeout(Duration::from_secs(10)));
+    }
+    match &cluster {
+        Some(cluster) => {
+            if roles.has(Role::Track) {
+                supervisor = supervisor
+                    .child(partitions_child(&parts, cluster).stop_timeout(Duration::from_secs(20)));
+            }
+            if roles.has(Role::Ingest) {
+                supervisor = supervisor.child(
+                    ingest_child(&parts, cluster, obs_rx).stop_timeout(Duration::from_secs(15)),
+                );
+            }
+        }
+        None if roles.has(Role::Track) => {
+            supervisor = supervisor
+                .child(
+                    recorder_child(&parts, out_rx, flushed.clone())
+                        .stop_timeout(Duration::from_secs(20)),
+                )
+                .child(
+                    tracker_child(&parts, obs_rx, out_tx, flushed)
+                        .stop_timeout(Duration::from_secs(20)),
+                );
+        }
+        None => {}
+    }
+    let sources: &[SourceConfig] = if roles.has(Role::Ingest) {
+        &parts.sources
+    } else {
+        &[]
+    };
+    for source in sources {
         let mut source = source.clone();
         if !parts.shards.wall_clock {
             // No wall clock (the accelerated demo): every source is timed by its data.
@@ -222,13 +275,7 @@ fn tracker_child(
     let areas = Arc::clone(&parts.areas);
     let tracker = parts.tracker.clone();
     let shards = parts.shards.clone();
-    // The wall clock drives the tracker only when a source is live (a file source replays
-    // the data's own clock).
-    let live = parts.shards.wall_clock
-        && parts
-            .sources
-            .iter()
-            .any(|s| !matches!(s.kind, lookout_feed::source::SourceKind::File(_)));
+    let live = is_live(parts);
     ChildSpec::with_token("tracker", move |token| {
         track(
             store.clone(),
@@ -244,9 +291,177 @@ fn tracker_child(
     })
 }
 
+/// The wall clock drives the tracker only when a source is live (a file source replays the
+/// data's own clock, and so does the accelerated demo).
+fn is_live(parts: &ServiceParts) -> bool {
+    parts.shards.wall_clock
+        && parts
+            .sources
+            .iter()
+            .any(|s| !matches!(s.kind, lookout_feed::source::SourceKind::File(_)))
+}
+
 /// No observation for this long (wall clock) means the feed is down: ticks stop moving the
 /// tracker clock until it is back.
-const FEED_SILENCE: Duration = Duration::from_secs(30);
+const FEED_SILENCE: Duration = crate::cluster::ingest::FEED_SILENCE;
+
+/// The connected cluster: the NATS client, the opened log, this instance's owner id and the
+/// partition runner's status.
+struct Cluster {
+    options: ClusterOptions,
+    owner: String,
+    client: async_nats::Client,
+    log: lookout_cluster::log::ObservationLog,
+    status: lookout_cluster::runner::RunnerStatus,
+}
+
+/// Connects to NATS (retried for up to 30 s, as the store), opens or checks the stream (its
+/// partition count against `[cluster] partitions`) and migrates the partition tables.
+async fn cluster_connect(options: &ClusterOptions, store: &Store) -> anyhow::Result<Cluster> {
+    let owner = options.owner_id();
+    let policy = sentinel::RetryPolicy::exponential(Duration::from_millis(500))
+        .max_delay(Duration::from_secs(5))
+        .max_attempts(8)
+        .max_elapsed(Duration::from_secs(30));
+    let client = sentinel::retry("nats_connect", policy)
+        .when(lookout_cluster::log::LogError::is_retryable)
+        .run(|| lookout_cluster::log::connect(&options.nats_url, &owner, Duration::from_secs(5)))
+        .await
+        .map_err(sentinel::RetryError::into_inner)
+        .with_context(|| format!("cannot connect to NATS at {}", options.nats_url))?;
+    let log = lookout_cluster::log::ObservationLog::open(client.clone(), options.log_config())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the observation log (stream {})",
+                options.stream
+            )
+        })?;
+    let pool = store
+        .pg_pool()
+        .context("[cluster] needs a PostgreSQL store")?;
+    lookout_cluster::partitions::migrate(pool, Duration::from_secs(10))
+        .await
+        .context("cannot migrate the partition tables")?;
+    tracing::info!(%owner, stream = %options.stream, partitions = options.partitions,
+        "joined the cluster");
+    Ok(Cluster {
+        options: options.clone(),
+        owner,
+        client,
+        log,
+        status: lookout_cluster::runner::RunnerStatus::default(),
+    })
+}
+
+impl Cluster {
+    /// Ready while the NATS connection is up (and sets `lookout_obslog_connected`).
+    fn connection_check(&self) -> ops::ReadyCheck {
+        let client = self.client.clone();
+        Arc::new(move || {
+            let state = client.connection_state();
+            let up = matches!(state, async_nats::connection::State::Connected);
+            metrics::gauge!("lookout_obslog_connected").set(if up { 1.0 } else { 0.0 });
+            if up {
+                Ok(())
+            } else {
+                Err(format!("NATS connection {state}"))
+            }
+        })
+    }
+
+    /// Ready while this instance owns partitions and keeps up with them.
+    fn partitions_check(&self) -> ops::ReadyCheck {
+        let status = self.status.clone();
+        Arc::new(move || {
+            let snapshot = status.snapshot();
+            if snapshot.partitions.is_empty() {
+                return Err("owns no partition (yet)".to_owned());
+            }
+            let lag = snapshot.max_lag();
+            if lag > MAX_READY_LAG {
+                return Err(format!("behind by {lag} records in a partition"));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A partition further behind than this many records makes the instance not ready.
+const MAX_READY_LAG: u64 = 10_000;
+
+/// The ingest role in a cluster: the sources' observations into the log.
+fn ingest_child(
+    parts: &ServiceParts,
+    cluster: &Cluster,
+    obs_rx: Arc<Mutex<mpsc::Receiver<Observation>>>,
+) -> ChildSpec {
+    let log = cluster.log.clone();
+    let config = crate::cluster::ingest::IngestConfig {
+        owner: cluster.owner.clone(),
+        live: is_live(parts),
+    };
+    let publisher = lookout_cluster::log::PublisherConfig {
+        max_in_flight: cluster.options.max_in_flight,
+        // Never give a record up: a NATS outage is waited out with the same ids.
+        max_attempts: u32::MAX,
+        ..lookout_cluster::log::PublisherConfig::default()
+    };
+    ChildSpec::with_token("ingest", move |token| {
+        crate::cluster::ingest::run(
+            log.clone(),
+            log.publisher(publisher.clone()),
+            config.clone(),
+            Arc::clone(&obs_rx),
+            token,
+        )
+    })
+}
+
+/// The track role in a cluster: leased partitions, each tracked from its log.
+fn partitions_child(parts: &ServiceParts, cluster: &Cluster) -> ChildSpec {
+    let store = parts.store.clone();
+    let log = cluster.log.clone();
+    let status = cluster.status.clone();
+    let n = cluster.options.partitions;
+    let mut lease = lookout_cluster::partitions::LeaseConfig::new(cluster.owner.clone(), n);
+    lease.lease = cluster.options.lease;
+    let mut tracker = parts.tracker.clone();
+    tracker.max_vessels = parts.shards.max_vessels.div_ceil(n as usize).max(1);
+    let app = Arc::new(crate::cluster::track::TrackerApp::new(
+        store.clone(),
+        Arc::clone(&parts.areas),
+        Arc::clone(&parts.rules),
+        tracker,
+        parts.shards.evict_after,
+    ));
+    ChildSpec::with_token("partitions", move |token| {
+        let (store, log, status, lease, app) = (
+            store.clone(),
+            log.clone(),
+            status.clone(),
+            lease.clone(),
+            Arc::clone(&app),
+        );
+        async move {
+            let pool = store
+                .pg_pool()
+                .cloned()
+                .context("[cluster] needs a PostgreSQL store")?;
+            let leases = lookout_cluster::partitions::PartitionLeases::open(pool, lease)
+                .await
+                .context("cannot open the partition leases")?;
+            let config = lookout_cluster::runner::RunnerConfig {
+                status,
+                ..lookout_cluster::runner::RunnerConfig::default()
+            };
+            lookout_cluster::runner::run_partitions(leases, log, app, config, token)
+                .await
+                .context("the partition runner failed")?;
+            Ok::<(), anyhow::Error>(())
+        }
+    })
+}
 
 /// The tracker stage: waits until the recorder committed everything a previous generation
 /// emitted, restores the checkpoint, routes observations to the shards, and on shutdown (or

@@ -210,6 +210,8 @@ pub async fn parts(config: &Config, mut shard_config: ShardConfig) -> anyhow::Re
         digests,
         digest_interval: config.digest.poll_interval,
         http_listen: config.http_listen,
+        roles: crate::cluster::Roles::default(),
+        cluster: config.cluster.clone(),
     })
 }
 

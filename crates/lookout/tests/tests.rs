@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod cli;
+mod cluster;
 mod config;
 mod dashboard;
 mod demo;

@@ -378,6 +378,28 @@ impl ObservationLog {
         .await?;
         Ok(info.state.last_sequence)
     }
+
+    /// When the newest record of the stream (any partition) was stored, `None` when the stream is empty: an
+    /// ingest instance starting up tells from it whether the others kept the log moving (no outage to resume
+    /// from) or the whole ingest was down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Read only.
+    pub async fn last_record_at(&self) -> Result<Option<jiff::Timestamp>, LogError> {
+        let mut stream = self.stream.clone();
+        let info = bounded(
+            "read the stream info",
+            self.config.request_timeout,
+            stream.info(),
+        )
+        .await?;
+        if info.state.messages == 0 {
+            return Ok(None);
+        }
+        let nanos = info.state.last_timestamp.unix_timestamp_nanos();
+        Ok(jiff::Timestamp::from_nanosecond(nanos).ok())
+    }
 }
 
 pub(crate) async fn bounded<T, E>(

@@ -135,7 +135,7 @@ impl<O: Serialize> Publisher<O> {
         let mut pending = self.encode(partition, msg_id, record)?;
         loop {
             pending.attempt += 1;
-            let (back, result) = match self.start(pending).await {
+            let (back, result) = match Self::start_send(&self.js, &self.config, pending).await {
                 Ok(ack) => ack.await,
                 Err((back, error)) => (back, Err(error)),
             };
@@ -200,7 +200,7 @@ impl<O: Serialize> Publisher<O> {
     async fn send(&mut self, mut pending: Pending) -> Result<(), LogError> {
         loop {
             pending.attempt += 1;
-            match self.start(pending).await {
+            match Self::start_send(&self.js, &self.config, pending).await {
                 Ok(ack) => {
                     self.in_flight.push(Box::pin(ack));
                     return Ok(());
@@ -214,8 +214,11 @@ impl<O: Serialize> Publisher<O> {
     }
 
     /// Hands one message to the client; on success returns the future of its ack (bounded by `ack_timeout`).
-    async fn start(
-        &self,
+    // Takes the two fields it needs, not `&self`: a future holding `&Publisher` would need the
+    // publisher (its unsynchronised set of ack futures) to be `Sync`, and the caller's task to be `Send`.
+    async fn start_send(
+        js: &jetstream::Context,
+        config: &PublisherConfig,
         pending: Pending,
     ) -> Result<impl Future<Output = AckResult> + Send + 'static, (Pending, async_nats::Error)>
     {
@@ -228,9 +231,8 @@ impl<O: Serialize> Publisher<O> {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, pending.msg_id.as_str());
         let sent = tokio::time::timeout(
-            self.config.send_timeout,
-            self.js
-                .publish_with_headers(pending.subject.clone(), headers, pending.payload.clone()),
+            config.send_timeout,
+            js.publish_with_headers(pending.subject.clone(), headers, pending.payload.clone()),
         )
         .await;
         let ack: PublishAckFuture = match sent {
@@ -243,7 +245,7 @@ impl<O: Serialize> Publisher<O> {
                 ));
             }
         };
-        let ack_timeout = self.config.ack_timeout;
+        let ack_timeout = config.ack_timeout;
         Ok(async move {
             let result = match tokio::time::timeout(ack_timeout, ack).await {
                 Ok(Ok(ack)) => Ok(ack),

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use lookout_track::runner::ShardConfig;
 
+use crate::cluster::Roles;
 use crate::runtime::{SHUTDOWN_DEADLINE, runtime, serve_until_shutdown, shutdown_on_signals};
 use crate::{service, setup};
 
@@ -14,6 +15,10 @@ pub struct Args {
     /// Path of `lookout.toml`.
     #[arg(long, short, default_value = "lookout.toml")]
     pub config: PathBuf,
+    /// The roles of this instance, comma-separated: ingest, track, dispatch, digest (default
+    /// all). Ingest and track run apart only with a `[cluster]` table.
+    #[arg(long, default_value = "ingest,track,dispatch,digest")]
+    pub roles: Roles,
 }
 
 /// Runs the service until SIGINT/SIGTERM.
@@ -21,9 +26,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let config = setup::load_config(&args.config, &crate::config::ProcessEnv)?;
     runtime()?.block_on(async {
         let shutdown = shutdown_on_signals(SHUTDOWN_DEADLINE)?;
-        let parts = setup::parts(&config, ShardConfig::default()).await?;
+        let mut parts = setup::parts(&config, ShardConfig::default()).await?;
+        parts.roles = args.roles.clone();
         let started = service::start(parts, &shutdown).await?;
-        tracing::info!(ops = %started.http_addr, config = %args.config.display(), "lookout running");
+        tracing::info!(ops = %started.http_addr, config = %args.config.display(),
+            roles = %args.roles, cluster = config.cluster.is_some(), "lookout running");
         Ok(serve_until_shutdown(started, &shutdown).await)
     })
 }

@@ -65,6 +65,7 @@ pub(crate) struct Main {
     pub(crate) digest: DigestConfig,
     pub(crate) tracker: TrackerOptions,
     pub(crate) default_schedule: Option<DigestSchedule>,
+    pub(crate) cluster: Option<crate::cluster::ClusterOptions>,
 }
 
 /// Reads every table of the main file; `root` is the whole document.
@@ -96,16 +97,18 @@ fn tables(
     let (store, http, sources, areas) = (t("store"), t("http"), t("sources"), t("areas"));
     let (smtp, webhooks, http_client) = (t("smtp"), t("webhooks"), t("http_client"));
     let (outbox, dispatcher, digest) = (t("outbox"), t("dispatcher"), t("digest"));
-    let tracker = t("tracker");
+    let (tracker, cluster) = (t("tracker"), t("cluster"));
     for (key, value) in table::entries(&root).unwrap_or_default() {
-        p.at(f, value.span(), "", &key, format!("unknown key `{key}`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, outbox, dispatcher, digest or tracker"));
+        p.at(f, value.span(), "", &key, format!("unknown key `{key}`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, outbox, dispatcher, digest, tracker or cluster"));
     }
     let (digest, default_schedule) = self::digest(p, f, digest);
+    let store: StoreConfig = or_default(p, f, "[store]", store.as_ref());
+    let cluster = cluster.and_then(|v| self::cluster(p, f, &v, &store));
     Main {
         users: file_name(p, f, users.as_ref(), "users", base_dir),
         rules: file_name(p, f, rules.as_ref(), "rules", base_dir),
         templates_dir: self::templates(p, f, templates.as_ref(), base_dir),
-        store: or_default(p, f, "[store]", store.as_ref()),
+        store,
         http_listen: or_default::<HttpTable>(p, f, "[http]", http.as_ref()).listen,
         sources: self::sources(p, f, sources.as_ref(), base_dir),
         areas: self::areas(p, f, areas.as_ref(), base_dir),
@@ -117,7 +120,37 @@ fn tables(
         digest,
         tracker: or_default(p, f, "[tracker]", tracker.as_ref()),
         default_schedule,
+        cluster,
     }
+}
+
+/// `[cluster]`: the options, each problem at its key, and PostgreSQL required (the partition
+/// leases and checkpoints live there).
+fn cluster(
+    p: &mut Problems,
+    f: &File,
+    value: &Value<'_>,
+    store: &StoreConfig,
+) -> Option<crate::cluster::ClusterOptions> {
+    let entry = "[cluster]";
+    let options: crate::cluster::ClusterOptions = typed(p, f, entry, value)?;
+    let mut ok = true;
+    for (field, problem) in options.problems() {
+        let span = span_of(value, field).unwrap_or_else(|| value.span());
+        p.at(f, span, entry, field, problem);
+        ok = false;
+    }
+    if !store.url.starts_with("postgres") {
+        p.at(
+            f,
+            value.span(),
+            entry,
+            "",
+            "needs a PostgreSQL store ([store] url = \"postgres://…\"): the partition leases and checkpoints live there".to_owned(),
+        );
+        ok = false;
+    }
+    ok.then_some(options)
 }
 
 /// A table into `T`, or `T::default()` when absent (or broken: the problem is reported).

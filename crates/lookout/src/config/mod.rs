@@ -103,6 +103,8 @@ pub struct Config {
     pub tracker: lookout_track::config::TrackerOptions,
     /// Templates, channels and the model (users, rules, vessels, fleets, webhooks).
     pub notify: lookout_notify::Config,
+    /// `[cluster]`: several instances over NATS JetStream and PostgreSQL (issue 10).
+    pub cluster: Option<crate::cluster::ClusterOptions>,
 }
 
 /// Loads and validates `path` and the files it names, reporting every problem.
@@ -172,6 +174,7 @@ pub fn load(path: &Path, env: &dyn EnvSource) -> Result<Config, ConfigError> {
         dispatcher: main.dispatcher,
         digest: main.digest,
         tracker: main.tracker,
+        cluster: main.cluster,
         notify: lookout_notify::Config {
             templates_dir: main.templates_dir,
             smtp: main.smtp,

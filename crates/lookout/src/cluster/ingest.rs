@@ -1,0 +1,301 @@
+//! The ingest role in a cluster: decoded observations from the sources into the observation
+//! log, each in its vessel's partition, with the clock facts the trackers derive time from.
+//!
+//! - An observation's `Nats-Msg-Id` is a hash of its JSON: two ingest instances reading one feed
+//!   for redundancy publish each report once within the stream's duplicate window (when the
+//!   report's time comes from the data, i.e. a tag block or `clock = "data"`; with the ingest
+//!   clock their copies differ by milliseconds and the tracker's duplicate filter drops the
+//!   second).
+//! - In a live service, every second a `Tick` (the feed is up, ingest time is T) goes into every
+//!   partition, with the id `t:<partition>:<second>`, so several ingest instances add one tick per
+//!   second, not one each. After [`FEED_SILENCE`] without an observation, `FeedDown` instead, and
+//!   `FeedUp` when they come back.
+//! - At start, `Resume` into every partition, but only when the log has been still for longer
+//!   than [`FEED_SILENCE`] (the whole ingest was down): a restart of one of several ingest
+//!   instances is no outage, and resuming would push every vessel's gap clock forward.
+//! - Publishing retries every failure with the same id until JetStream acknowledges it (a NATS
+//!   restart is a pause, not a loss): the bounded observation channel then pushes back on the
+//!   sources. The connection's state is a readiness check and the gauge `lookout_obslog_connected`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lookout_cluster::log::{
+    LogError, LogRecord, ObservationLog, PublishStats, Publisher, partition_of,
+};
+use lookout_core::Observation;
+use sentinel::CancellationToken;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, mpsc};
+
+/// No observation for this long (wall clock) means the feed is down.
+pub const FEED_SILENCE: Duration = Duration::from_secs(30);
+
+/// Bound on publishing what is left at shutdown.
+const DRAIN_WITHIN: Duration = Duration::from_secs(10);
+
+/// How the ingest stage runs.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// This instance's id (in the ids of its own feed facts).
+    pub owner: String,
+    /// A live service: ticks, feed facts and `Resume` from the wall clock. Off when every source
+    /// is timed by its data (the accelerated demo, a replayed file).
+    pub live: bool,
+}
+
+/// The `Nats-Msg-Id` of an observation: `o:` and the first 128 bits of the SHA-256 of its JSON.
+pub fn observation_id(json: &[u8]) -> String {
+    let digest = Sha256::digest(json);
+    let mut id = String::with_capacity(34);
+    id.push_str("o:");
+    for byte in &digest[..16] {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
+}
+
+/// Runs until `token` is cancelled (or the sources are gone), then publishes what the sources
+/// already delivered and waits for its acks (bounded by [`DRAIN_WITHIN`]).
+///
+/// # Errors
+/// An observation that cannot be encoded (never for the tracker's own type) or the log's
+/// configuration refused a partition.
+pub async fn run(
+    log: ObservationLog,
+    mut publisher: Publisher<Observation>,
+    config: IngestConfig,
+    obs_rx: Arc<Mutex<mpsc::Receiver<Observation>>>,
+    token: CancellationToken,
+) -> Result<(), LogError> {
+    let partitions = log.config().partitions;
+    let mut rx = obs_rx.lock().await;
+    let mut stage = Stage {
+        publisher: &mut publisher,
+        partitions,
+        owner: &config.owner,
+    };
+    if config.live {
+        resume_if_the_log_stood_still(&log, &mut stage, &token).await?;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_obs = tokio::time::Instant::now();
+    let mut feed_down = false;
+    let mut reported = PublishStats::default();
+    loop {
+        tokio::select! {
+            biased;
+            () = token.cancelled() => break,
+            obs = rx.recv() => match obs {
+                Some(obs) => {
+                    if config.live && feed_down {
+                        feed_down = false;
+                        let at = jiff::Timestamp::now();
+                        tracing::info!(%at, "feed is back; telling every partition");
+                        stage.everywhere("u", |_| LogRecord::FeedUp { source: config.owner.clone(), at }, &token).await?;
+                    }
+                    last_obs = tokio::time::Instant::now();
+                    stage.observation(&obs, &token).await?;
+                }
+                None => break,
+            },
+            _ = tick.tick(), if config.live => {
+                if !feed_down && last_obs.elapsed() >= FEED_SILENCE {
+                    feed_down = true;
+                    let silent = jiff::SignedDuration::try_from(last_obs.elapsed()).unwrap_or_default();
+                    let now = jiff::Timestamp::now();
+                    let at = now.checked_sub(silent).unwrap_or(now);
+                    tracing::warn!(%at, "no observation for {FEED_SILENCE:?}: the feed is down; telling every partition");
+                    stage.everywhere("d", |_| LogRecord::FeedDown { source: config.owner.clone(), at }, &token).await?;
+                } else if !feed_down {
+                    let now = jiff::Timestamp::now();
+                    let second = now.as_second();
+                    stage.ticks(second, now, &token).await?;
+                }
+                publish_state(stage.publisher, &mut reported);
+            }
+        }
+    }
+    // Shutting down: what the sources delivered goes out, then every ack is awaited.
+    rx.close();
+    let drain = async {
+        let never = CancellationToken::new();
+        while let Some(obs) = rx.recv().await {
+            stage.observation(&obs, &never).await?;
+        }
+        flush(stage.publisher, &never).await
+    };
+    let drained = tokio::time::timeout(DRAIN_WITHIN, drain).await;
+    match drained {
+        Ok(result) => result?,
+        Err(_) => tracing::warn!(
+            in_flight = publisher.in_flight(),
+            "the log did not acknowledge the last observations within {DRAIN_WITHIN:?}; \
+             the sources re-read them after restart only if they replay"
+        ),
+    }
+    Ok(())
+}
+
+/// Publishes `Resume` into every partition when nothing reached the log for longer than
+/// [`FEED_SILENCE`] (an empty log included).
+async fn resume_if_the_log_stood_still(
+    log: &ObservationLog,
+    stage: &mut Stage<'_>,
+    token: &CancellationToken,
+) -> Result<(), LogError> {
+    let now = jiff::Timestamp::now();
+    let last = loop {
+        match log.last_record_at().await {
+            Ok(last) => break last,
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(error = %sentinel::error_chain(&error), "cannot read the log's last record yet; retrying");
+                tokio::select! {
+                    () = token.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    };
+    let still = last.is_none_or(|last| {
+        now.duration_since(last) > jiff::SignedDuration::try_from(FEED_SILENCE).unwrap_or_default()
+    });
+    if still {
+        tracing::info!(%now, last_record = ?last, "the log stood still: tracking resumes now in every partition");
+        stage
+            .everywhere("r", |_| LogRecord::Resume { at: now }, token)
+            .await?;
+    } else {
+        tracing::info!(last_record = ?last, "the log kept moving (other ingest instances): no resume");
+    }
+    Ok(())
+}
+
+struct Stage<'a> {
+    publisher: &'a mut Publisher<Observation>,
+    partitions: u32,
+    owner: &'a str,
+}
+
+impl Stage<'_> {
+    async fn observation(
+        &mut self,
+        obs: &Observation,
+        token: &CancellationToken,
+    ) -> Result<(), LogError> {
+        let json = serde_json::to_vec(obs).map_err(|source| LogError::Encode {
+            msg_id: format!("observation of {}", obs.mmsi),
+            source,
+        })?;
+        let id = observation_id(&json);
+        let partition = partition_of(obs.mmsi, self.partitions);
+        let record = LogRecord::Observation {
+            observation: obs.clone(),
+        };
+        publish(self.publisher, partition, &id, &record, token).await
+    }
+
+    async fn ticks(
+        &mut self,
+        second: i64,
+        now: jiff::Timestamp,
+        token: &CancellationToken,
+    ) -> Result<(), LogError> {
+        let record = LogRecord::Tick { ingest_time: now };
+        for partition in 0..self.partitions {
+            let id = format!("t:{partition}:{second}");
+            publish(self.publisher, partition, &id, &record, token).await?;
+        }
+        Ok(())
+    }
+
+    /// One record into every partition, with ids `<kind>:<owner>:<partition>:<ms>`.
+    async fn everywhere(
+        &mut self,
+        kind: &str,
+        record: impl Fn(u32) -> LogRecord<Observation>,
+        token: &CancellationToken,
+    ) -> Result<(), LogError> {
+        let ms = jiff::Timestamp::now().as_millisecond();
+        for partition in 0..self.partitions {
+            let id = format!("{kind}:{}:{partition}:{ms}", self.owner);
+            publish(self.publisher, partition, &id, &record(partition), token).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Publishes, retrying (same id) every failure the publisher gave up on, until acknowledged or
+/// `token` is cancelled. Only errors no retry can fix are returned.
+async fn publish(
+    publisher: &mut Publisher<Observation>,
+    partition: u32,
+    id: &str,
+    record: &LogRecord<Observation>,
+    token: &CancellationToken,
+) -> Result<(), LogError> {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match publisher.publish(partition, id, record).await {
+            Ok(()) => return Ok(()),
+            Err(error) if error.is_retryable() => {
+                metrics::counter!("lookout_obslog_publish_failures_total").increment(1);
+                tracing::warn!(error = %sentinel::error_chain(&error), retry_in = ?delay,
+                    "cannot publish to the observation log; retrying (the sources wait)");
+                tokio::select! {
+                    () = token.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+async fn flush(
+    publisher: &mut Publisher<Observation>,
+    token: &CancellationToken,
+) -> Result<(), LogError> {
+    loop {
+        match publisher.flush().await {
+            Ok(_) => return Ok(()),
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(error = %sentinel::error_chain(&error), "cannot flush the observation log; retrying");
+                tokio::select! {
+                    () = token.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Publishes the publisher's counters as metrics (each second, from the tick).
+#[allow(clippy::cast_precision_loss)]
+fn publish_state(publisher: &Publisher<Observation>, reported: &mut PublishStats) {
+    let stats = publisher.stats();
+    metrics::gauge!("lookout_obslog_in_flight").set(publisher.in_flight() as f64);
+    metrics::counter!("lookout_obslog_published_total")
+        .increment(stats.acked.saturating_sub(reported.acked));
+    metrics::counter!("lookout_obslog_duplicates_total")
+        .increment(stats.duplicates.saturating_sub(reported.duplicates));
+    *reported = stats;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_observation_id_depends_on_its_content_only() {
+        let a = observation_id(br#"{"mmsi":1}"#);
+        assert_eq!(a, observation_id(br#"{"mmsi":1}"#));
+        assert_ne!(a, observation_id(br#"{"mmsi":2}"#));
+        assert_eq!(a.len(), 34);
+        assert!(a.starts_with("o:"));
+    }
+}

@@ -1,0 +1,324 @@
+//! Several instances on one feed (issue 10): `lookout run` with `[cluster]` on PostgreSQL and
+//! an own `nats-server -js`. Three instances read the same recording; one is SIGKILLed while
+//! tracking; the notifications in the outbox must be exactly those of one uninterrupted
+//! instance on the same recording (same dedupe keys: nothing lost, no false gap, one id per
+//! key), and every one of them is delivered.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{FreshPg, lookout, run_ok, sigterm};
+
+const VESSELS: u32 = 40;
+
+fn write_config(dir: &Path, feed: &Path, store_url: &str, nats_url: &str, stream: &str) {
+    let areas = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/areas/nz.geojson"
+    );
+    std::fs::write(
+        dir.join("lookout.toml"),
+        format!(
+            r#"users = "users.toml"
+rules = "rules.toml"
+
+[store]
+url = "{store_url}"
+
+[http]
+listen = "127.0.0.1:0"
+
+[cluster]
+nats_url = "{nats_url}"
+stream = "{stream}"
+subject_prefix = "{prefix}"
+partitions = 8
+lease = "3s"
+
+[dispatcher]
+lease = "5s"
+
+[[sources]]
+kind = "file"
+name = "recording"
+path = "{feed}"
+speed = 400.0
+clock = "data"
+
+[[areas]]
+kind = "geojson"
+path = "{areas}"
+"#,
+            feed = feed.display(),
+            prefix = stream.to_lowercase(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("users.toml"),
+        format!(
+            r#"[[organisations]]
+id = "acme"
+name = "Acme"
+
+[[users]]
+id = "ops"
+org = "acme"
+name = "Ops Desk"
+email = "ops@example.com"
+timezone = "Pacific/Auckland"
+channels = [{{ kind = "maildir", path = "{maildir}" }}]
+"#,
+            maildir = dir.join("maildir").display()
+        ),
+    )
+    .unwrap();
+    let mmsi: Vec<String> = (1..=VESSELS)
+        .map(|n| (512_900_000 + n).to_string())
+        .collect();
+    std::fs::write(
+        dir.join("rules.toml"),
+        format!(
+            r#"[[rules]]
+id = "all-traffic"
+owner = "ops"
+vessels = "any"
+areas = ["hauraki-gulf", "cook-strait"]
+events = ["entered", "exited"]
+
+[[rules]]
+id = "gaps"
+owner = "ops"
+mmsi = [{mmsi}]
+areas = ["hauraki-gulf", "cook-strait"]
+events = ["gap_started", "gap_ended"]
+gap_threshold = "15m"
+"#,
+            mmsi = mmsi.join(", ")
+        ),
+    )
+    .unwrap();
+}
+
+/// A running `lookout run`, its ops address and its log (drained on a thread).
+struct Instance {
+    child: Child,
+    ops: String,
+    log: std::thread::JoinHandle<String>,
+}
+
+fn start(config: &Path) -> Instance {
+    let mut child = lookout()
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(config)
+        .env("LOOKOUT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut ops = None;
+    let mut head = String::new();
+    let mut line = String::new();
+    while ops.is_none() && stderr.read_line(&mut line).unwrap() > 0 {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+            && let Some(addr) = v["fields"]["ops"].as_str()
+        {
+            ops = Some(addr.to_owned());
+        }
+        head.push_str(&line);
+        line.clear();
+    }
+    let ops = ops.unwrap_or_else(|| panic!("the instance did not start:\n{head}"));
+    let log = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        head + &rest
+    });
+    Instance { child, ops, log }
+}
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::Write;
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Sum of `lookout_partitions_owned` over the instances.
+fn owned(instances: &[&Instance]) -> u32 {
+    instances
+        .iter()
+        .map(|i| {
+            let (_, text) = get(&i.ops, "/metrics");
+            text.lines()
+                .find_map(|l| l.strip_prefix("lookout_partitions_owned "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .map_or(0, |v| v as u32)
+        })
+        .sum()
+}
+
+/// Outbox rows: `(dedupe_key, id, state)`.
+fn outbox(url: &str) -> Vec<(String, String, String)> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            let rows: Vec<(String, String, String)> =
+                sqlx::query_as("SELECT dedupe_key, id, state FROM outbox ORDER BY dedupe_key")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap_or_default();
+            let _ = conn.close().await;
+            rows
+        })
+}
+
+/// Waits until every notification is delivered and the count stayed put for 4 s.
+fn settle(url: &str, within: Duration) -> Vec<(String, String, String)> {
+    let deadline = Instant::now() + within;
+    let mut last = (usize::MAX, Instant::now());
+    loop {
+        let rows = outbox(url);
+        let delivered = rows.iter().all(|(_, _, state)| state == "delivered");
+        if rows.len() != last.0 {
+            last = (rows.len(), Instant::now());
+        }
+        if !rows.is_empty() && delivered && last.1.elapsed() >= Duration::from_secs(4) {
+            return rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outbox did not settle: {} rows, states {:?}",
+            rows.len(),
+            rows.iter().map(|r| r.2.as_str()).collect::<BTreeSet<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn stop(instance: Instance) -> String {
+    sigterm(&instance.child);
+    let mut child = instance.child;
+    let status = child.wait().unwrap();
+    let log = instance.log.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
+    log
+}
+
+#[test]
+fn three_instances_on_one_feed_with_a_kill_notify_exactly_what_one_does() {
+    let Some(truth_db) = FreshPg::create() else {
+        return;
+    };
+    let Some(cluster_db) = FreshPg::create() else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(nats) = runtime.block_on(async {
+        match lookout_cluster::rig::find_nats_server() {
+            Some(_) => Some(lookout_cluster::rig::NatsRig::start().await.unwrap()),
+            None => {
+                assert!(
+                    std::env::var("LOOKOUT_REQUIRE_NATS").as_deref() != Ok("1"),
+                    "nats-server not found and LOOKOUT_REQUIRE_NATS=1"
+                );
+                eprintln!("skipped: nats-server not found (set LOOKOUT_REQUIRE_NATS=1 to fail)");
+                None
+            }
+        }
+    }) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.nmea");
+    run_ok(
+        lookout()
+            .args(["simulate", "--vessels", &VESSELS.to_string()])
+            .args(["--hours", "3", "--seed", "11", "--out"])
+            .arg(&feed),
+    );
+
+    // Ground truth: one instance, never interrupted, its own database and stream.
+    let truth_dir = dir.path().join("truth");
+    std::fs::create_dir_all(&truth_dir).unwrap();
+    write_config(&truth_dir, &feed, &truth_db.url, &nats.url(), "TRUTH");
+    let truth = start(&truth_dir.join("lookout.toml"));
+    let expected = settle(&truth_db.url, Duration::from_secs(120));
+    stop(truth);
+    let expected_keys: BTreeSet<&str> = expected.iter().map(|r| r.0.as_str()).collect();
+    assert!(
+        expected.iter().any(|r| r.0.starts_with("gaps:")),
+        "the recording produces gap notifications: {expected_keys:?}"
+    );
+
+    // Three instances on the same recording; the first is killed once it tracks partitions.
+    let cluster_dir = dir.path().join("cluster");
+    std::fs::create_dir_all(&cluster_dir).unwrap();
+    write_config(&cluster_dir, &feed, &cluster_db.url, &nats.url(), "CLUSTER");
+    let config = cluster_dir.join("lookout.toml");
+    let mut instances: Vec<Instance> = (0..3).map(|_| start(&config)).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while owned(&instances.iter().collect::<Vec<_>>()) < 8 {
+        assert!(Instant::now() < deadline, "the partitions were not claimed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let mut victim = instances.remove(0);
+    victim.child.kill().unwrap();
+    let _ = victim.child.wait();
+    let killed_at = Instant::now();
+    let survivors: Vec<&Instance> = instances.iter().collect();
+    while owned(&survivors) < 8 {
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(20),
+            "the killed instance's partitions were not taken over"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let failover = killed_at.elapsed();
+    let (status, body) = get(&survivors[0].ops, "/readyz");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"partitions\":\"ok\""), "{body}");
+
+    let got = settle(&cluster_db.url, Duration::from_secs(120));
+    let got_keys: BTreeSet<&str> = got.iter().map(|r| r.0.as_str()).collect();
+    let lost: Vec<&&str> = expected_keys.difference(&got_keys).collect();
+    let spurious: Vec<&&str> = got_keys.difference(&expected_keys).collect();
+    assert!(lost.is_empty(), "lost notifications: {lost:?}");
+    assert!(spurious.is_empty(), "spurious notifications: {spurious:?}");
+    let ids: BTreeSet<&str> = got.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(ids.len(), got.len(), "one id per notification");
+    eprintln!(
+        "cluster: {} notifications as the truth, failover after the kill {failover:?}",
+        got.len()
+    );
+    for instance in instances {
+        stop(instance);
+    }
+    drop(nats);
+}
