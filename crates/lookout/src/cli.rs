@@ -38,6 +38,9 @@ pub enum Command {
     Check(commands::check::Args),
     /// Apply database migrations and exit.
     Migrate(commands::migrate::Args),
+    /// Run several instances in cluster mode under faults (kills, PostgreSQL and NATS
+    /// restarts, a failing receiver) and report lost, spurious and duplicate notifications.
+    Chaos(commands::chaos::Args),
 }
 
 /// Runs one subcommand.
@@ -50,5 +53,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Check(args) => commands::check::run(&args),
         Command::Migrate(args) => commands::migrate::run(&args),
+        Command::Chaos(args) => commands::chaos::run(&args),
     }
 }

@@ -291,14 +291,15 @@ fn tracker_child(
     })
 }
 
-/// The wall clock drives the tracker only when a source is live (a file source replays the
-/// data's own clock, and so does the accelerated demo).
+/// The wall clock drives the tracker only when a source is live: a network source on the
+/// ingest clock (a file source replays the data's own clock, a `clock = "data"` source such as
+/// an accelerated simulator is timed by its data, and so is the demo).
 fn is_live(parts: &ServiceParts) -> bool {
     parts.shards.wall_clock
-        && parts
-            .sources
-            .iter()
-            .any(|s| !matches!(s.kind, lookout_feed::source::SourceKind::File(_)))
+        && parts.sources.iter().any(|s| {
+            !matches!(s.kind, lookout_feed::source::SourceKind::File(_))
+                && s.clock == lookout_core::ClockMode::Live
+        })
 }
 
 /// No observation for this long (wall clock) means the feed is down: ticks stop moving the

@@ -35,11 +35,11 @@ pub struct Args {
 }
 
 /// The example configuration, embedded so that `lookout demo` works from any directory.
-mod embedded {
-    pub(super) const LOOKOUT_TOML: &str = include_str!("../../../../examples/lookout.toml");
-    pub(super) const USERS_TOML: &str = include_str!("../../../../examples/users.toml");
-    pub(super) const RULES_TOML: &str = include_str!("../../../../examples/rules.toml");
-    pub(super) const AREAS: [(&str, &str); 2] = [
+pub(crate) mod embedded {
+    pub(crate) const LOOKOUT_TOML: &str = include_str!("../../../../examples/lookout.toml");
+    pub(crate) const USERS_TOML: &str = include_str!("../../../../examples/users.toml");
+    pub(crate) const RULES_TOML: &str = include_str!("../../../../examples/rules.toml");
+    pub(crate) const AREAS: [(&str, &str); 2] = [
         (
             "nz.geojson",
             include_str!("../../../../examples/areas/nz.geojson"),

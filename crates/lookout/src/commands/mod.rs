@@ -1,6 +1,7 @@
 //! One module per subcommand, each owning its arguments (`Args`) and its entry function
 //! (`run`). [`crate::cli`] only dispatches to them.
 
+pub mod chaos;
 pub mod check;
 pub mod decode;
 pub mod demo;

@@ -1,0 +1,557 @@
+//! The pieces of the chaos run: databases, the webhook receiver, the traffic, the instances and
+//! their monitor, and waiting for the outbox to settle.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use lookout_feed::simulate::{self, ServeConfig, SimConfig};
+use sqlx::Connection;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use super::Args;
+use super::report::{Delivery, Row};
+
+/// Creates database `name` on the server of `admin` and returns its URL.
+pub(super) async fn create_database(admin: &str, name: &str) -> anyhow::Result<String> {
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .context("cannot connect to the chaos PostgreSQL")?;
+    // `name` is one of this module's literals.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("cannot create database {name}"))?;
+    let _ = conn.close().await;
+    let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
+    Ok(format!("{base}/{name}"))
+}
+
+/// How the receiver answers `/chaos` (`/truth` always succeeds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// 204.
+    Ok,
+    /// 503 at once.
+    Fail,
+    /// No answer until the period ends, then 503.
+    Hang,
+}
+
+#[derive(Debug, Default)]
+struct Recorded {
+    deliveries: Vec<(String, Delivery)>,
+}
+
+/// The webhook receiver: records every delivery it answered 2xx, by path.
+#[derive(Debug, Clone)]
+pub(super) struct Receiver {
+    addr: SocketAddr,
+    mode: Arc<AtomicU8>,
+    recorded: Arc<Mutex<Recorded>>,
+}
+
+impl Receiver {
+    /// Binds on loopback and serves until the process ends.
+    pub(super) async fn start() -> anyhow::Result<Receiver> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot bind the chaos webhook receiver")?;
+        let receiver = Receiver {
+            addr: listener.local_addr().context("receiver address")?,
+            mode: Arc::new(AtomicU8::new(0)),
+            recorded: Arc::default(),
+        };
+        let app = Router::new()
+            .route("/{path}", post(receive))
+            .with_state(receiver.clone());
+        let _server = sentinel::spawn(
+            "chaos/receiver",
+            sentinel::http::serve(listener, app, sentinel::CancellationToken::new()),
+        );
+        Ok(receiver)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub(super) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Switches how `/chaos` answers.
+    pub(super) fn set_mode(&self, mode: Mode) {
+        self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    fn mode(&self) -> Mode {
+        match self.mode.load(Ordering::SeqCst) {
+            1 => Mode::Fail,
+            2 => Mode::Hang,
+            _ => Mode::Ok,
+        }
+    }
+
+    /// The deliveries to `/<path>` answered 2xx.
+    pub(super) fn deliveries(&self, path: &str) -> Vec<Delivery> {
+        let recorded = self.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+        recorded
+            .deliveries
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, d)| d.clone())
+            .collect()
+    }
+}
+
+async fn receive(
+    State(rx): State<Receiver>,
+    UrlPath(path): UrlPath<String>,
+    headers: HeaderMap,
+) -> StatusCode {
+    if path == "chaos" {
+        match rx.mode() {
+            Mode::Ok => {}
+            Mode::Fail => return StatusCode::SERVICE_UNAVAILABLE,
+            Mode::Hang => {
+                while rx.mode() == Mode::Hang {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                return StatusCode::SERVICE_UNAVAILABLE;
+            }
+        }
+    }
+    let id = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let at_ms = jiff::Timestamp::now().as_millisecond();
+    rx.recorded
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .deliveries
+        .push((path, Delivery { id, at_ms }));
+    StatusCode::NO_CONTENT
+}
+
+/// The simulator on a TCP port, started by its first reader.
+pub(super) struct Traffic {
+    /// Where it listens.
+    pub(super) addr: SocketAddr,
+    handle: sentinel::TaskHandle<lookout_feed::simulate::SimSummary>,
+}
+
+impl Traffic {
+    /// `rate` simulated seconds per second (0: as fast as the readers read).
+    pub(super) async fn start(
+        args: &Args,
+        rate: f64,
+        token: sentinel::CancellationToken,
+    ) -> anyhow::Result<Traffic> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot bind the simulator")?;
+        let addr = listener.local_addr().context("simulator address")?;
+        let sim = SimConfig {
+            vessels: args.vessels,
+            hours: args.hours,
+            seed: args.seed,
+            ..SimConfig::default()
+        };
+        let serve = ServeConfig {
+            rate,
+            wait_for_client: true,
+            live_start: false,
+            max_clients: 16,
+            // Waits for its slowest reader (a NATS restart pauses every instance's ingest).
+            write_timeout: Duration::from_secs(120),
+        };
+        let handle = sentinel::spawn("chaos/simulator", async move {
+            simulate::serve_tcp(listener, &sim, &serve, token).await
+        });
+        Ok(Traffic { addr, handle })
+    }
+
+    /// Waits until the simulation has been served.
+    pub(super) async fn finished(self) {
+        match self.handle.await {
+            Ok(summary) => eprintln!("chaos: traffic served: {summary:?}"),
+            Err(error) => eprintln!("chaos: the simulator failed: {error}"),
+        }
+    }
+}
+
+/// What one run's configuration needs.
+pub(super) struct Scenario<'a> {
+    pub(super) store: &'a str,
+    pub(super) nats: &'a str,
+    pub(super) stream: &'a str,
+    pub(super) partitions: u32,
+    pub(super) feed: SocketAddr,
+    pub(super) webhook: &'a str,
+    pub(super) vessels: usize,
+}
+
+/// Writes `lookout.toml`, users, rules and areas into `dir`; returns the main file.
+pub(super) fn write_config(dir: &Path, s: &Scenario<'_>) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (name, areas) = crate::commands::demo::embedded::AREAS[0];
+    let write = |file: &str, text: &str| {
+        std::fs::write(dir.join(file), text)
+            .with_context(|| format!("cannot write {}", dir.join(file).display()))
+    };
+    write(name, areas)?;
+    write(
+        "lookout.toml",
+        &format!(
+            r#"users = "users.toml"
+rules = "rules.toml"
+
+[store]
+url = "{store}"
+
+[http]
+listen = "127.0.0.1:0"
+
+[cluster]
+nats_url = "{nats}"
+stream = "{stream}"
+subject_prefix = "{prefix}"
+partitions = {partitions}
+
+[[sources]]
+kind = "tcp_client"
+name = "simulator"
+clock = "data"
+addr = "{feed}"
+dial_timeout = "2s"
+
+[[areas]]
+kind = "geojson"
+path = "{name}"
+
+[webhooks.chaos]
+url = "{webhook}"
+secret_env = "LOOKOUT_CHAOS_WEBHOOK_SECRET"
+
+[http_client]
+connect_timeout = "2s"
+total_timeout = "3s"
+
+[dispatcher]
+lease = "10s"
+poll_interval = "1s"
+max_attempts = 1000
+backoff_base = "1s"
+backoff_max = "5s"
+"#,
+            store = s.store,
+            nats = s.nats,
+            stream = s.stream,
+            prefix = s.stream.to_lowercase(),
+            partitions = s.partitions,
+            feed = s.feed,
+            webhook = s.webhook,
+        ),
+    )?;
+    write(
+        "users.toml",
+        r#"[[organisations]]
+id = "chaos"
+name = "Chaos"
+
+[[users]]
+id = "watch"
+org = "chaos"
+name = "Watch"
+email = "watch@example.com"
+timezone = "Pacific/Auckland"
+channels = [{ kind = "webhook", endpoint = "chaos" }]
+"#,
+    )?;
+    let mmsi: Vec<String> = (1..=s.vessels.min(999))
+        .map(|n| (512_900_000 + n).to_string())
+        .collect();
+    write(
+        "rules.toml",
+        &format!(
+            r#"[[rules]]
+id = "traffic"
+owner = "watch"
+vessels = "any"
+areas = ["hauraki-gulf", "cook-strait"]
+events = ["entered", "exited"]
+
+[[rules]]
+id = "gaps"
+owner = "watch"
+mmsi = [{mmsi}]
+areas = ["hauraki-gulf", "cook-strait"]
+events = ["gap_started", "gap_ended"]
+gap_threshold = "30m"
+"#,
+            mmsi = mmsi.join(", ")
+        ),
+    )?;
+    Ok(dir.join("lookout.toml"))
+}
+
+/// The secret every chaos webhook is signed with (the receiver does not check it).
+const SECRET: &str = "lookout-chaos-secret";
+
+struct Slot {
+    child: tokio::process::Child,
+}
+
+/// The running instances, their ops addresses shared with the monitor.
+pub(super) struct Fleet {
+    config: PathBuf,
+    dir: PathBuf,
+    slots: Vec<Slot>,
+    ops: Arc<Mutex<Vec<Option<String>>>>,
+    generation: usize,
+}
+
+impl Fleet {
+    /// Starts `n` instances of `config`, logs into `dir/inst-<i>.log`.
+    pub(super) async fn start(config: &Path, n: usize, dir: &Path) -> anyhow::Result<Fleet> {
+        let mut fleet = Fleet {
+            config: config.to_path_buf(),
+            dir: dir.to_path_buf(),
+            slots: Vec::new(),
+            ops: Arc::new(Mutex::new(vec![None; n])),
+            generation: 0,
+        };
+        for i in 0..n {
+            let (child, ops) = fleet.spawn(i).await?;
+            fleet.slots.push(Slot { child });
+            fleet.set_ops(i, Some(ops));
+        }
+        Ok(fleet)
+    }
+
+    fn set_ops(&self, i: usize, ops: Option<String>) {
+        self.ops.lock().unwrap_or_else(PoisonError::into_inner)[i] = ops;
+    }
+
+    async fn spawn(&mut self, i: usize) -> anyhow::Result<(tokio::process::Child, String)> {
+        self.generation += 1;
+        let exe = std::env::current_exe().context("cannot find the lookout binary")?;
+        let mut child = tokio::process::Command::new(exe)
+            .args(["--log-format", "json", "run", "--config"])
+            .arg(&self.config)
+            .env("LOOKOUT_LOG", "info")
+            .env("LOOKOUT_CHAOS_WEBHOOK_SECRET", SECRET)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start an instance")?;
+        let stderr = child.stderr.take().context("no stderr pipe")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let log_path = self.dir.join(format!("inst-{i}.log"));
+        let mut log = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .await
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let ops = loop {
+            let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
+                .await
+                .context("an instance did not start within 60 s")?
+                .context("cannot read an instance's log")?
+                .with_context(|| {
+                    format!("an instance exited at start; see {}", log_path.display())
+                })?;
+            let _ = log.write_all(format!("{line}\n").as_bytes()).await;
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(ops) = v["fields"]["ops"].as_str()
+            {
+                break ops.to_owned();
+            }
+        };
+        let _copy = sentinel::spawn("chaos/instance-log", async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = log.write_all(format!("{line}\n").as_bytes()).await;
+            }
+            Ok::<(), std::convert::Infallible>(())
+        });
+        Ok((child, ops))
+    }
+
+    /// SIGKILLs instance `i` and starts it again at once.
+    pub(super) async fn kill_and_restart(&mut self, i: usize) -> anyhow::Result<()> {
+        self.set_ops(i, None);
+        let slot = &mut self.slots[i];
+        let _ = slot.child.start_kill();
+        let _ = slot.child.wait().await;
+        eprintln!("chaos: killed instance {i}");
+        let (child, ops) = self.spawn(i).await?;
+        self.slots[i] = Slot { child };
+        self.set_ops(i, Some(ops));
+        Ok(())
+    }
+
+    /// Samples the sum of `lookout_partitions_owned` over the instances every 250 ms.
+    pub(super) fn monitor(&self, partitions: u32) -> Monitor {
+        let samples: Arc<Mutex<Vec<(Instant, u32)>>> = Arc::default();
+        let (ops, out) = (Arc::clone(&self.ops), Arc::clone(&samples));
+        let _task = sentinel::spawn("chaos/monitor", async move {
+            loop {
+                let addrs: Vec<Option<String>> =
+                    ops.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                let mut sum = 0;
+                for addr in addrs.iter().flatten() {
+                    sum += owned(addr).await;
+                }
+                out.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((Instant::now(), sum));
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), std::convert::Infallible>(())
+        });
+        Monitor {
+            samples,
+            partitions,
+        }
+    }
+
+    /// SIGTERM to every instance, then SIGKILL after 20 s.
+    pub(super) async fn stop(&mut self) {
+        for slot in &self.slots {
+            if let Some(pid) = slot.child.id() {
+                let _ = tokio::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await;
+            }
+        }
+        for slot in &mut self.slots {
+            if tokio::time::timeout(Duration::from_secs(20), slot.child.wait())
+                .await
+                .is_err()
+            {
+                let _ = slot.child.start_kill();
+                let _ = slot.child.wait().await;
+            }
+        }
+    }
+}
+
+/// What the monitor saw.
+pub(super) struct Monitor {
+    samples: Arc<Mutex<Vec<(Instant, u32)>>>,
+    partitions: u32,
+}
+
+impl Monitor {
+    /// For each kill: the time from the kill to the first sample, after the dip it caused, in
+    /// which every partition is owned again (0 when no dip was seen: the victim owned nothing).
+    pub(super) fn failovers(&self, kills: &[Instant]) -> Vec<f64> {
+        let samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        kills
+            .iter()
+            .map(|kill| {
+                let after = samples.iter().filter(|(t, _)| t > kill);
+                let mut dipped = false;
+                for (t, sum) in after {
+                    if *sum < self.partitions {
+                        dipped = true;
+                    } else if dipped {
+                        return t.duration_since(*kill).as_secs_f64();
+                    } else if t.duration_since(*kill) > Duration::from_secs(1) {
+                        return 0.0;
+                    }
+                }
+                f64::NAN
+            })
+            .filter(|s| !s.is_nan())
+            .collect()
+    }
+}
+
+/// `lookout_partitions_owned` of one instance (0 when it does not answer).
+async fn owned(addr: &str) -> u32 {
+    let fetch = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await.ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("lookout_partitions_owned "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    match tokio::time::timeout(Duration::from_secs(2), fetch).await {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Ok(Some(v)) => v as u32,
+        _ => 0,
+    }
+}
+
+/// Waits until every notification of `store` is delivered and their number stayed put for
+/// 5 s; returns them.
+pub(super) async fn settle(
+    store: &str,
+    receiver: &Receiver,
+    path: &str,
+    within: Duration,
+) -> anyhow::Result<Vec<Row>> {
+    let deadline = Instant::now() + within;
+    let mut last = (usize::MAX, Instant::now());
+    loop {
+        let rows = outbox(store).await;
+        if let Ok((rows, undelivered)) = rows {
+            if rows.len() != last.0 {
+                last = (rows.len(), Instant::now());
+            }
+            if !rows.is_empty() && undelivered == 0 && last.1.elapsed() >= Duration::from_secs(5) {
+                return Ok(rows);
+            }
+            if Instant::now() > deadline {
+                eprintln!(
+                    "chaos: {path}: {} notifications, {undelivered} not delivered after {within:?}; reporting as is \
+                     ({} deliveries received)",
+                    rows.len(),
+                    receiver.deliveries(path).len()
+                );
+                return Ok(rows);
+            }
+        } else if Instant::now() > deadline {
+            anyhow::bail!("cannot read the {path} outbox");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn outbox(url: &str) -> anyhow::Result<(Vec<Row>, usize)> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let rows: Vec<(String, String, i64, String)> =
+        sqlx::query_as("SELECT dedupe_key, id, created_at, state FROM outbox")
+            .fetch_all(&mut conn)
+            .await?;
+    let _ = conn.close().await;
+    let undelivered = rows.iter().filter(|r| r.3 != "delivered").count();
+    Ok((
+        rows.into_iter()
+            .map(|(key, id, created_ms, _)| Row {
+                key,
+                id,
+                created_ms,
+            })
+            .collect(),
+        undelivered,
+    ))
+}
