@@ -31,6 +31,24 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let started = service::start(parts, &shutdown).await?;
         tracing::info!(ops = %started.http_addr, config = %args.config.display(),
             roles = %args.roles, cluster = config.cluster.is_some(), "lookout running");
+        #[cfg(feature = "systemd")]
+        let _watchdog = notify_systemd(&shutdown);
         Ok(serve_until_shutdown(started, &shutdown).await)
     })
+}
+
+/// Under systemd: `READY=1` now, `WATCHDOG=1` while every heartbeat is fresh (so a stuck loop
+/// gets the unit restarted), `STOPPING=1` when shutdown starts. Nothing outside systemd.
+#[cfg(feature = "systemd")]
+fn notify_systemd(shutdown: &sentinel::Shutdown) -> Option<sentinel::TaskHandle<()>> {
+    if let Err(error) = sentinel::systemd::notify_ready() {
+        tracing::warn!(error = %sentinel::error_chain(&error), "cannot tell systemd we are ready");
+    }
+    let stopping = shutdown.clone();
+    let _stopping = sentinel::spawn("systemd-stopping", async move {
+        stopping.triggered().await;
+        let _ = sentinel::systemd::notify_stopping();
+        Ok::<(), std::convert::Infallible>(())
+    });
+    sentinel::systemd::spawn_watchdog(shutdown.token())
 }

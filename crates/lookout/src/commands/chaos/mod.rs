@@ -19,6 +19,7 @@
 mod report;
 mod rig;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -72,7 +73,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         std::fs::write(path, &json)
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "chaos: expected {} delivered {} lost {} spurious {} duplicates {} ({:.2}%, {} with another id); \
          {} kills, failover p50 {:.1}s p99 {:.1}s; latency p50 {:.1}s p99 {:.1}s; faults: {}",
         report.expected,
@@ -89,7 +91,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         report.latency_p99_s,
         report.faults.join(", "),
     );
-    println!("{json}");
+    let _ = writeln!(std::io::stdout(), "{json}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -145,7 +147,7 @@ async fn chaos(args: &Args) -> anyhow::Result<Report> {
         }
         None => temp.path().to_path_buf(),
     };
-    eprintln!(
+    tracing::info!(
         "chaos: starting PostgreSQL and nats-server in {}",
         dir.display()
     );
@@ -176,7 +178,7 @@ async fn chaos(args: &Args) -> anyhow::Result<Report> {
     traffic.finished().await;
     let truth_rows = rig::settle(&truth_db, &receiver, "truth", Duration::from_secs(300)).await?;
     truth.stop().await;
-    eprintln!(
+    tracing::info!(
         "chaos: truth has {} notifications ({:.0}s)",
         truth_rows.len(),
         truth_started.elapsed().as_secs_f64()

@@ -181,8 +181,8 @@ impl Traffic {
     /// Waits until the simulation has been served.
     pub(super) async fn finished(self) {
         match self.handle.await {
-            Ok(summary) => eprintln!("chaos: traffic served: {summary:?}"),
-            Err(error) => eprintln!("chaos: the simulator failed: {error}"),
+            Ok(summary) => tracing::info!("chaos: traffic served: {summary:?}"),
+            Err(error) => tracing::error!("chaos: the simulator failed: {error}"),
         }
     }
 }
@@ -393,7 +393,7 @@ impl Fleet {
         let slot = &mut self.slots[i];
         let _ = slot.child.start_kill();
         let _ = slot.child.wait().await;
-        eprintln!("chaos: killed instance {i}");
+        tracing::info!("chaos: killed instance {i}");
         let (child, ops) = self.spawn(i).await?;
         self.slots[i] = Slot { child };
         self.set_ops(i, Some(ops));
@@ -521,7 +521,7 @@ pub(super) async fn settle(
                 return Ok(rows);
             }
             if Instant::now() > deadline {
-                eprintln!(
+                tracing::info!(
                     "chaos: {path}: {} notifications, {undelivered} not delivered after {within:?}; reporting as is \
                      ({} deliveries received)",
                     rows.len(),
