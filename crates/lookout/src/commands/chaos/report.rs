@@ -56,6 +56,12 @@ pub(super) struct Report {
     pub(super) faults: Vec<String>,
     /// Wall-clock seconds of the chaos phase.
     pub(super) duration_s: f64,
+    /// Up to 20 of the lost dedupe keys.
+    pub(super) lost_keys: Vec<String>,
+    /// Up to 20 of the spurious dedupe keys.
+    pub(super) spurious_keys: Vec<String>,
+    /// Every kill's failover (s), in kill order.
+    pub(super) failovers_s: Vec<f64>,
 }
 
 /// Nearest-rank percentile of `values` (sorted here); 0 when empty.
@@ -96,7 +102,19 @@ pub(super) fn compare(
     let delivered_keys: BTreeSet<&str> = ids_per_key.keys().copied().collect();
     let unknown = per_id.keys().filter(|id| !by_id.contains_key(*id)).count();
     let delivered = expected.intersection(&delivered_keys).count();
+    let failovers = failovers_s.to_vec();
     Report {
+        lost_keys: expected
+            .difference(&delivered_keys)
+            .take(20)
+            .map(|k| (*k).to_owned())
+            .collect(),
+        spurious_keys: delivered_keys
+            .difference(&expected)
+            .take(20)
+            .map(|k| (*k).to_owned())
+            .collect(),
+        failovers_s: failovers,
         expected: expected.len(),
         delivered,
         lost: expected.len() - delivered,
