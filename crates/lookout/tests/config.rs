@@ -329,7 +329,7 @@ fn every_bad_key_of_every_main_table_is_located() {
         .map(|p| p.to_string().replace(&root, ""))
         .collect();
     let want = [
-        r#"lookout.toml:3: field colour: unknown key `colour`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, outbox, dispatcher, digest or tracker"#,
+        r#"lookout.toml:3: field colour: unknown key `colour`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, outbox, dispatcher, digest, tracker or cluster"#,
         r#"lookout.toml:6: [store]: field url: unsupported store url "mysql://x": expected sqlite:... or postgres://..."#,
         r#"lookout.toml:9: [http]: field listen: invalid address "nowhere": invalid socket address syntax"#,
         r#"lookout.toml:14: source "feed": field dial_timeout: invalid duration "5x": expected e.g. "30s", "5m", "6h", "1d", "1h 30m""#,
