@@ -369,14 +369,7 @@ impl ObservationLog {
     ///
     /// Read only.
     pub async fn last_seq(&self) -> Result<u64, LogError> {
-        let mut stream = self.stream.clone();
-        let info = bounded(
-            "read the stream info",
-            self.config.request_timeout,
-            stream.info(),
-        )
-        .await?;
-        Ok(info.state.last_sequence)
+        Ok(self.info().await?.state.last_sequence)
     }
 
     /// When the newest record of the stream (any partition) was stored, `None` when the stream is empty: an
@@ -387,18 +380,26 @@ impl ObservationLog {
     ///
     /// Read only.
     pub async fn last_record_at(&self) -> Result<Option<jiff::Timestamp>, LogError> {
-        let mut stream = self.stream.clone();
-        let info = bounded(
-            "read the stream info",
-            self.config.request_timeout,
-            stream.info(),
-        )
-        .await?;
+        let info = self.info().await?;
         if info.state.messages == 0 {
             return Ok(None);
         }
         let nanos = info.state.last_timestamp.unix_timestamp_nanos();
         Ok(jiff::Timestamp::from_nanosecond(nanos).ok())
+    }
+}
+
+impl ObservationLog {
+    /// The stream's info, bounded by the request timeout.
+    async fn info(&self) -> Result<jetstream::stream::Info, LogError> {
+        let mut stream = self.stream.clone();
+        bounded(
+            "read the stream info",
+            self.config.request_timeout,
+            stream.info(),
+        )
+        .await
+        .cloned()
     }
 }
 
