@@ -59,9 +59,6 @@ pub struct ShardConfig {
     pub wall_clock: bool,
     /// Unused, kept for compatibility: checkpoint rows now travel with their events.
     pub checkpoint_every: Option<Duration>,
-    /// Every 10 minutes, forget vessels silent this long (by the tracker's clock) that are in
-    /// no area ([`Tracker::evict_silent`]). `None` keeps them until `max_vessels`.
-    pub evict_after: Option<Duration>,
     /// Most vessels over all shards (each shard keeps its share, least recently heard
     /// evicted beyond it). Default 1,000,000.
     pub max_vessels: usize,
@@ -75,7 +72,6 @@ impl Default for ShardConfig {
             tick: Duration::from_secs(1),
             wall_clock: true,
             checkpoint_every: None,
-            evict_after: Some(Duration::from_secs(24 * 3600)),
             max_vessels: 1_000_000,
         }
     }
@@ -239,8 +235,6 @@ pub fn shard_of(mmsi: Mmsi, n_shards: usize) -> usize {
     (mixed % n_shards.max(1) as u64) as usize
 }
 
-const EVICT_EVERY: Duration = Duration::from_secs(600);
-
 async fn run_shard(
     idx: usize,
     mut tracker: Tracker,
@@ -254,7 +248,6 @@ async fn run_shard(
     );
     let mut tick = tokio::time::interval(config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_eviction = tokio::time::Instant::now();
     let mut batch = Vec::with_capacity(256);
     let mut events = Vec::new();
     let mut published = TrackerStats::default();
@@ -273,16 +266,6 @@ async fn run_shard(
             }
             _ = tick.tick() => {
                 heartbeat.beat();
-                if let (Some(after), Some(clock)) = (config.evict_after, tracker.clock())
-                    && last_eviction.elapsed() >= EVICT_EVERY
-                {
-                    last_eviction = tokio::time::Instant::now();
-                    let after = jiff::SignedDuration::try_from(after).unwrap_or(jiff::SignedDuration::MAX);
-                    if let Ok(before) = clock.checked_sub(after) {
-                        tracker.evict_silent(before);
-                        emit(&output, &mut tracker, &mut events).await?;
-                    }
-                }
                 publish(&shard, &mut published, tracker.stats());
             }
         }

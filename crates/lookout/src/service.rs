@@ -434,7 +434,6 @@ fn partitions_child(parts: &ServiceParts, cluster: &Cluster) -> ChildSpec {
         Arc::clone(&parts.areas),
         Arc::clone(&parts.rules),
         tracker,
-        parts.shards.evict_after,
     ));
     ChildSpec::with_token("partitions", move |token| {
         let (store, log, status, lease, app) = (

@@ -169,7 +169,11 @@ pub struct Tracker {
     lateness_ms: i64,
     max_silent_ms: i64,
     dup_ms: i64,
+    forget_after_ms: Option<i64>,
 }
+
+/// Silent vessels are forgotten when the watermark enters a new period of this length.
+const FORGET_EVERY_MS: i64 = 600_000;
 
 impl Tracker {
     /// A tracker over `areas` with `config`.
@@ -185,6 +189,7 @@ impl Tracker {
             lateness_ms: policy::ms(config.allowed_lateness),
             max_silent_ms: policy::ms(config.max_silent_inside),
             dup_ms: policy::ms(config.duplicate_window),
+            forget_after_ms: config.forget_after.map(policy::ms),
             config,
             vessels: VesselMap::default(),
             timers: BinaryHeap::new(),
@@ -280,12 +285,14 @@ impl Tracker {
             TrackerInput::FeedDown { at } => {
                 if self.feed_down_at == i64::MIN {
                     self.feed_down_at = at.as_millisecond();
+                    self.meta_dirty = true;
                 }
             }
             TrackerInput::FeedUp { at } => {
                 let at_ms = at.as_millisecond();
                 let down = self.feed_down_at;
                 self.feed_down_at = i64::MIN;
+                self.meta_dirty = true;
                 if down != i64::MIN && at_ms - down > policy::ms(self.config.resume_grace) {
                     self.resume_into(*at, events);
                 } else {
@@ -363,7 +370,7 @@ impl Tracker {
             {
                 let mut held = std::mem::take(&mut self.ahead);
                 held.retain(|o| (o.at.as_millisecond() - agreed).abs() <= self.skew_ms);
-                self.stats.clock_skew -= held.len() as u64;
+                self.stats.clock_skew = self.stats.clock_skew.saturating_sub(held.len() as u64);
                 self.advance_ms(agreed, events);
                 for o in held {
                     self.accept(&o, events);
@@ -584,8 +591,15 @@ impl Tracker {
 
     fn advance_ms(&mut self, now: i64, events: &mut Vec<Event>) {
         if now > self.watermark {
+            let before = self.watermark;
             self.watermark = now;
             self.meta_dirty = true;
+            if let Some(after) = self.forget_after_ms
+                && before != i64::MIN
+                && before.div_euclid(FORGET_EVERY_MS) != now.div_euclid(FORGET_EVERY_MS)
+            {
+                self.forget_silent(now.saturating_sub(after));
+            }
         }
         let now = self.watermark;
         let first = events.len();
@@ -638,11 +652,14 @@ impl Tracker {
 
     /// Forgets vessels last heard before `before` that are in no area, have no pending change
     /// and no open gap: nothing can come of them but memory. A forgotten vessel that reports
-    /// again starts afresh. Scans every vessel, so call it rarely (the runner does every 10
-    /// minutes). Their checkpoint rows are deleted with the next [`Tracker::take_dirty`].
+    /// again starts afresh. Scans every vessel, so call it rarely (with
+    /// [`TrackerConfig::forget_after`] the tracker does it itself each 10 minutes of its clock). Their checkpoint rows are deleted with the next [`Tracker::take_dirty`].
     /// Returns how many were forgotten.
     pub fn evict_silent(&mut self, before: Timestamp) -> usize {
-        let before = before.as_millisecond();
+        self.forget_silent(before.as_millisecond())
+    }
+
+    fn forget_silent(&mut self, before: i64) -> usize {
         let n = self.vessels.len();
         let evicted = &mut self.evicted;
         self.vessels.retain(|mmsi, v| {
@@ -694,10 +711,16 @@ impl Tracker {
     fn meta_row(&self) -> VesselCheckpoint {
         state::save_meta(
             self.meta_key,
-            self.watermark,
-            self.resumed_at,
-            self.seq,
-            &self.startup,
+            &state::MetaRef {
+                watermark: self.watermark,
+                resumed_at: self.resumed_at,
+                seq: self.seq,
+                startup: &self.startup,
+                ahead: &self.ahead,
+                feed_down_at: self.feed_down_at,
+                sightings_window: self.sightings_window,
+                sightings: self.sightings,
+            },
         )
     }
 
@@ -720,27 +743,32 @@ impl Tracker {
     /// the input offset is this shard's own.
     pub fn restore(&mut self, rows: impl IntoIterator<Item = VesselCheckpoint>) -> RestoreReport {
         let mut report = RestoreReport::default();
-        for row in rows {
-            if row.data.is_empty() {
-                continue;
-            }
-            if is_meta_key(row.mmsi) {
-                match state::load_meta(&row) {
-                    Ok(meta) => {
-                        self.watermark = self.watermark.max(meta.watermark);
-                        self.resumed_at = self.resumed_at.max(meta.resumed_at);
-                        if row.mmsi == self.meta_key {
-                            self.seq = meta.seq;
-                            self.startup = meta.startup;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(key = row.mmsi, error = %e, "skipping unreadable tracker clock row");
-                        report.skipped.push(e);
+        // Clock rows first: the vessels' timers count from the restored `resumed_at`.
+        let (meta, vessels): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .filter(|row| !row.data.is_empty())
+            .partition(|row| is_meta_key(row.mmsi));
+        for row in meta {
+            match state::load_meta(&row) {
+                Ok(meta) => {
+                    self.watermark = self.watermark.max(meta.watermark);
+                    self.resumed_at = self.resumed_at.max(meta.resumed_at);
+                    if row.mmsi == self.meta_key {
+                        self.seq = meta.seq;
+                        self.startup = meta.startup;
+                        self.ahead = meta.ahead;
+                        self.feed_down_at = meta.feed_down_at;
+                        self.sightings_window = meta.sightings_window;
+                        self.sightings = meta.sightings;
                     }
                 }
-                continue;
+                Err(e) => {
+                    tracing::warn!(key = row.mmsi, error = %e, "skipping unreadable tracker clock row");
+                    report.skipped.push(e);
+                }
             }
+        }
+        for row in vessels {
             match state::load(&self.areas, &self.policies, &row) {
                 Ok((vessel, dropped)) => {
                     report.restored += 1;

@@ -62,6 +62,10 @@ pub struct TrackerConfig {
     /// A first fix is used only once a second report agrees with it (default `true`). Off,
     /// the first fix is used at once (only for tests written against single reports).
     pub confirm_first_fix: bool,
+    /// Vessels in no area silent this long are forgotten ([`super::Tracker::evict_silent`])
+    /// each time the watermark enters a new 10 minutes (default 24 h; `None` keeps them until
+    /// `max_vessels`). Driven by the clock, so a replay forgets at the same inputs.
+    pub forget_after: Option<Duration>,
 }
 
 impl Default for TrackerConfig {
@@ -79,6 +83,7 @@ impl Default for TrackerConfig {
             max_vessels: 1 << 20,
             max_silent_inside: Duration::from_secs(7 * 24 * 3600),
             max_first_sightings_per_minute: 20_000,
+            forget_after: Some(Duration::from_secs(24 * 3600)),
         }
     }
 }

@@ -85,14 +85,41 @@ struct SavedMember {
     gaps_started_ms: Vec<i64>,
 }
 
-/// A shard's clock row.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// A shard's clock row: everything of the clock a restored shard needs to go on exactly as the
+/// one that wrote it (reports held, whether the feed is down, the first-sighting count).
+#[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Meta {
     pub(super) watermark: i64,
     pub(super) resumed_at: i64,
     pub(super) seq: u64,
+    /// Observations held before the first watermark.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) startup: Vec<Observation>,
+    /// Reports held for being too far ahead of the watermark.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) ahead: Vec<Observation>,
+    /// When the feed went down (ms), absent while it is up.
+    #[serde(default = "no_time", skip_serializing_if = "is_no_time")]
+    pub(super) feed_down_at: i64,
+    /// The minute (of the watermark) first sightings are counted in, and their count.
+    #[serde(default = "no_time", skip_serializing_if = "is_no_time")]
+    pub(super) sightings_window: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(super) sightings: u32,
+}
+
+fn no_time() -> i64 {
+    i64::MIN
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_no_time(ms: &i64) -> bool {
+    *ms == i64::MIN
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A checkpoint row that could not be restored.
@@ -265,32 +292,29 @@ pub(super) fn load(
     Ok((vessel, dropped))
 }
 
-pub(super) fn save_meta(
-    key: Mmsi,
-    watermark: i64,
-    resumed_at: i64,
-    seq: u64,
-    startup: &[Observation],
-) -> VesselCheckpoint {
-    let meta = MetaRef {
-        watermark,
-        resumed_at,
-        seq,
-        startup,
-    };
+pub(super) fn save_meta(key: Mmsi, meta: &MetaRef<'_>) -> VesselCheckpoint {
     VesselCheckpoint {
         mmsi: key,
-        data: serde_json::to_string(&meta).unwrap_or_default(),
+        data: serde_json::to_string(meta).unwrap_or_default(),
     }
 }
 
+/// [`Meta`] borrowed from the tracker, for writing.
 #[derive(Serialize)]
-struct MetaRef<'a> {
-    watermark: i64,
-    resumed_at: i64,
-    seq: u64,
+pub(super) struct MetaRef<'a> {
+    pub(super) watermark: i64,
+    pub(super) resumed_at: i64,
+    pub(super) seq: u64,
     #[serde(skip_serializing_if = "<[Observation]>::is_empty")]
-    startup: &'a [Observation],
+    pub(super) startup: &'a [Observation],
+    #[serde(skip_serializing_if = "<[Observation]>::is_empty")]
+    pub(super) ahead: &'a [Observation],
+    #[serde(skip_serializing_if = "is_no_time")]
+    pub(super) feed_down_at: i64,
+    #[serde(skip_serializing_if = "is_no_time")]
+    pub(super) sightings_window: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(super) sightings: u32,
 }
 
 pub(super) fn load_meta(row: &VesselCheckpoint) -> Result<Meta, RestoreError> {

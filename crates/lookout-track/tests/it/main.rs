@@ -8,6 +8,7 @@ mod checkpoint;
 mod dma;
 mod kill;
 mod props;
+mod restore;
 mod runner;
 mod scenarios;
 mod time;

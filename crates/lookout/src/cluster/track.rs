@@ -3,15 +3,14 @@
 //!
 //! - `restore`: the partition's checkpoint rows (`partition_checkpoints`), which include every
 //!   record up to the lease's `last_applied_seq`.
-//! - `apply`: each record becomes a [`TrackerInput`] in log order; every ten minutes of the
-//!   partition's own clock, vessels silent for `evict_after` that are in no area are forgotten.
+//! - `apply`: each record becomes a [`TrackerInput`] in log order (the tracker forgets silent
+//!   vessels by its own clock, so a replay forgets at the same records).
 //! - `commit`: the events, the notifications the rules make of them and the changed checkpoint
 //!   rows, inside the runner's transaction fenced by the lease's epoch. A stale owner's commit
 //!   fails, and a new owner replays from the committed sequence to the same events with the
 //!   same dedupe keys, so the outbox keeps the first notification (and its id).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use lookout_cluster::log::{Entry, LogRecord};
 use lookout_cluster::runner::Partitioned;
@@ -20,9 +19,6 @@ use lookout_notify::rules::RuleIndex;
 use lookout_store::{Store, StoreError};
 use lookout_track::areas::AreaIndex;
 use lookout_track::tracker::{Tracker, TrackerConfig, TrackerInput};
-
-/// Vessels are forgotten at most this often (by the partition's clock).
-const EVICT_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 
 /// Errors of the partitioned tracker.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +38,6 @@ pub struct TrackerApp {
     areas: Arc<AreaIndex>,
     rules: Arc<RuleIndex>,
     config: TrackerConfig,
-    evict_after: Option<Duration>,
 }
 
 impl TrackerApp {
@@ -52,14 +47,12 @@ impl TrackerApp {
         areas: Arc<AreaIndex>,
         rules: Arc<RuleIndex>,
         config: TrackerConfig,
-        evict_after: Option<Duration>,
     ) -> TrackerApp {
         TrackerApp {
             store,
             areas,
             rules,
             config,
-            evict_after,
         }
     }
 }
@@ -70,7 +63,6 @@ pub struct PartitionState {
     tracker: Tracker,
     events: Vec<Event>,
     rows: Vec<VesselCheckpoint>,
-    last_eviction: Option<jiff::Timestamp>,
 }
 
 /// The tracker input of one log record.
@@ -110,7 +102,6 @@ impl Partitioned for TrackerApp {
             tracker,
             events: Vec::new(),
             rows: Vec::new(),
-            last_eviction: None,
         })
     }
 
@@ -123,19 +114,6 @@ impl Partitioned for TrackerApp {
                     metrics::counter!("lookout_obslog_undecodable_total").increment(1);
                     tracing::error!(partition, seq = entry.seq, error = %sentinel::error_chain(error),
                         "skipping a log record that does not decode");
-                }
-            }
-        }
-        if let (Some(after), Some(clock)) = (self.evict_after, state.tracker.clock()) {
-            let due = state
-                .last_eviction
-                .is_none_or(|last| clock.duration_since(last) >= EVICT_EVERY);
-            if due {
-                state.last_eviction = Some(clock);
-                let after =
-                    jiff::SignedDuration::try_from(after).unwrap_or(jiff::SignedDuration::MAX);
-                if let Ok(before) = clock.checked_sub(after) {
-                    state.tracker.evict_silent(before);
                 }
             }
         }
