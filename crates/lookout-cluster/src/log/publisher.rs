@@ -1,7 +1,14 @@
-//! At-least-once publishing into the log: `Nats-Msg-Id` de-duplication, bounded outstanding acks, a timeout on
-//! every send and ack, and retries with the same id (so a retry after a lost ack is dropped by the server as a
-//! duplicate instead of stored twice).
+//! At-least-once publishing into the log, in order per partition: `Nats-Msg-Id` de-duplication, one message
+//! outstanding per partition (the next of that partition goes out only once the server acknowledged it), a bound on
+//! messages accepted and not yet acknowledged over all partitions, a timeout on every send and ack, and retries
+//! with the same id (a retry after a lost ack is dropped by the server as a duplicate instead of stored twice).
+//!
+//! **Why one per partition.** A partition's order is what its tracker replays. With several messages of one
+//! partition outstanding, a server crash can lose an earlier one while the client still holds later ones in its
+//! buffer, which it writes after reconnecting: the retry of the earlier one would then land behind them. Waiting
+//! for each ack keeps the stored order the publish order; partitions still pipeline against each other.
 
+use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -16,14 +23,15 @@ use super::{LogConfig, LogError, LogRecord};
 /// How a [`Publisher`] bounds its work.
 #[derive(Debug, Clone)]
 pub struct PublisherConfig {
-    /// Outstanding (sent, not yet acknowledged) messages at most; `publish` waits for an ack beyond it
-    /// (back-pressure). Default 256.
+    /// Messages accepted and not yet acknowledged, over all partitions, at most; `publish` waits for acks
+    /// beyond it (back-pressure). At most one per partition is on the wire. Default 256.
     pub max_in_flight: usize,
     /// Bound on handing one message to the client (a full client buffer while disconnected). Default 5 s.
     pub send_timeout: Duration,
     /// Bound on one acknowledgement. Default 5 s.
     pub ack_timeout: Duration,
-    /// Sends of one message at most (the first included) before `publish`/`flush` fails. Default 5.
+    /// Sends of one message at most (the first included) before `publish`/`flush` returns a retryable error
+    /// (the message stays queued). Default 5.
     pub max_attempts: u32,
 }
 
@@ -55,18 +63,36 @@ struct Pending {
     subject: String,
     msg_id: String,
     payload: Bytes,
+    /// Failed sends of this message since it was accepted (or since its last reported failure).
     attempt: u32,
 }
 
-type AckResult = (Pending, Result<PublishAck, async_nats::Error>);
+/// One partition's messages in publish order: the first is on the wire (or waiting to be re-sent).
+#[derive(Default)]
+struct Lane {
+    queue: VecDeque<Pending>,
+    /// The head's send or ack is outstanding.
+    in_flight: bool,
+    /// The head failed its attempts: re-sent by the next `publish` or `flush`.
+    stalled: bool,
+}
 
-/// Publishes [`LogRecord`]s of observation type `O`. Not shared: one per ingest task (`&mut self`), which keeps
-/// the in-flight bound a plain count.
+type AckResult = (u32, Result<PublishAck, async_nats::Error>);
+
+/// Publishes [`LogRecord`]s of observation type `O`. Not shared: one per ingest task (`&mut self`).
+///
+/// A message, once accepted by [`publish`](Self::publish), is never given up: a call that cannot get the log to
+/// take what is queued returns a retryable error without accepting its own message, and the queue stays for the
+/// next call.
 pub struct Publisher<O> {
     js: jetstream::Context,
     log: LogConfig,
     config: PublisherConfig,
-    in_flight: FuturesUnordered<BoxFuture<'static, AckResult>>,
+    lanes: HashMap<u32, Lane>,
+    acks: FuturesUnordered<BoxFuture<'static, AckResult>>,
+    /// Messages accepted and not yet acknowledged.
+    accepted: usize,
+    last_ack: Option<PublishAck>,
     stats: PublishStats,
     _records: PhantomData<fn(&O)>,
 }
@@ -75,7 +101,7 @@ impl<O> std::fmt::Debug for Publisher<O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Publisher")
             .field("stream", &self.log.stream)
-            .field("in_flight", &self.in_flight.len())
+            .field("in_flight", &self.accepted)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
@@ -91,21 +117,27 @@ impl<O: Serialize> Publisher<O> {
                 max_attempts: config.max_attempts.max(1),
                 ..config
             },
-            in_flight: FuturesUnordered::new(),
+            lanes: HashMap::new(),
+            acks: FuturesUnordered::new(),
+            accepted: 0,
+            last_ack: None,
             stats: PublishStats::default(),
             _records: PhantomData,
         }
     }
 
-    /// Sends `record` to partition `partition` with message id `msg_id` (the de-duplication key: the same
-    /// sentence read by two ingest instances must get the same id). Returns once the message is handed to the
-    /// client; its ack is awaited later, by a following `publish` (when `max_in_flight` acks are outstanding) or
-    /// by [`flush`](Self::flush). An error of an earlier message's ack (after its retries) surfaces here.
+    /// Accepts `record` for partition `partition` with message id `msg_id` (the de-duplication key: the same
+    /// sentence read by two ingest instances must get the same id). It goes on the wire once the partition's
+    /// previous message is acknowledged; its ack is awaited by a following `publish` (when `max_in_flight`
+    /// messages are accepted and unacknowledged) or by [`flush`](Self::flush).
+    ///
+    /// # Errors
+    /// A retryable error when earlier messages could not be stored within their attempts (NATS down): `record`
+    /// was **not** accepted; call again with it (the earlier ones are kept and go first).
     ///
     /// # Cancel safety
     ///
-    /// Not cancel safe: a cancelled call may have sent the message without tracking its ack. Re-publishing it with
-    /// the same id is safe (de-duplicated).
+    /// Cancel safe: a cancelled call did not accept the message (messages already accepted stay queued).
     pub async fn publish(
         &mut self,
         partition: u32,
@@ -113,18 +145,28 @@ impl<O: Serialize> Publisher<O> {
         record: &LogRecord<O>,
     ) -> Result<(), LogError> {
         let pending = self.encode(partition, msg_id, record)?;
-        while self.in_flight.len() >= self.config.max_in_flight {
+        self.relaunch_stalled();
+        while self.accepted >= self.config.max_in_flight {
             self.settle_one().await?;
         }
-        self.send(pending).await
+        let lane = self.lanes.entry(partition).or_default();
+        lane.queue.push_back(pending);
+        self.accepted += 1;
+        if !lane.in_flight && !lane.stalled {
+            self.launch(partition);
+        }
+        Ok(())
     }
 
-    /// Sends `record` and waits for its ack (after the acks outstanding before it), returning the stream sequence
-    /// and whether the server recognised a duplicate.
+    /// Publishes `record` and waits until it and everything accepted before it is acknowledged, returning its
+    /// ack (the stream sequence, and whether the server recognised a duplicate).
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush): the message may then be accepted and still queued.
     ///
     /// # Cancel safety
     ///
-    /// As for [`publish`](Self::publish).
+    /// As for [`flush`](Self::flush).
     pub async fn publish_and_wait(
         &mut self,
         partition: u32,
@@ -132,31 +174,24 @@ impl<O: Serialize> Publisher<O> {
         record: &LogRecord<O>,
     ) -> Result<PublishAck, LogError> {
         self.flush().await?;
-        let mut pending = self.encode(partition, msg_id, record)?;
-        loop {
-            pending.attempt += 1;
-            let (back, result) = match Self::start_send(&self.js, &self.config, pending).await {
-                Ok(ack) => ack.await,
-                Err((back, error)) => (back, Err(error)),
-            };
-            pending = back;
-            match result {
-                Ok(ack) => {
-                    self.count(&ack);
-                    return Ok(ack);
-                }
-                Err(error) => self.retry_or_fail(&pending, error)?,
-            }
-        }
+        self.publish(partition, msg_id, record).await?;
+        self.flush().await?;
+        self.last_ack
+            .clone()
+            .ok_or_else(|| LogError::Config("no acknowledgement recorded after a flush".to_owned()))
     }
 
-    /// Waits for every outstanding ack (retrying as needed) and returns the counters.
+    /// Waits for every accepted message to be acknowledged (re-sending as needed) and returns the counters.
+    ///
+    /// # Errors
+    /// A retryable error when a message was not stored within its attempts (it stays queued).
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: unfinished acks stay outstanding for the next call.
+    /// Cancel safe: unacknowledged messages stay queued for the next call.
     pub async fn flush(&mut self) -> Result<PublishStats, LogError> {
-        while !self.in_flight.is_empty() {
+        self.relaunch_stalled();
+        while self.accepted > 0 {
             self.settle_one().await?;
         }
         Ok(self.stats)
@@ -167,9 +202,9 @@ impl<O: Serialize> Publisher<O> {
         self.stats
     }
 
-    /// Messages sent and not yet acknowledged.
+    /// Messages accepted and not yet acknowledged.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.accepted
     }
 
     fn encode(
@@ -196,107 +231,126 @@ impl<O: Serialize> Publisher<O> {
         })
     }
 
-    /// Sends (and re-sends after failures, up to the attempts) until the message is handed over.
-    async fn send(&mut self, mut pending: Pending) -> Result<(), LogError> {
-        loop {
-            pending.attempt += 1;
-            match Self::start_send(&self.js, &self.config, pending).await {
-                Ok(ack) => {
-                    self.in_flight.push(Box::pin(ack));
-                    return Ok(());
-                }
-                Err((back, error)) => {
-                    pending = back;
-                    self.retry_or_fail(&pending, error)?;
-                }
-            }
-        }
-    }
-
-    /// Hands one message to the client; on success returns the future of its ack (bounded by `ack_timeout`).
-    // Takes the two fields it needs, not `&self`: a future holding `&Publisher` would need the
-    // publisher (its unsynchronised set of ack futures) to be `Sync`, and the caller's task to be `Send`.
-    async fn start_send(
-        js: &jetstream::Context,
-        config: &PublisherConfig,
-        pending: Pending,
-    ) -> Result<impl Future<Output = AckResult> + Send + 'static, (Pending, async_nats::Error)>
-    {
-        if pending.attempt > 1 {
-            // A retry: give a restarting server or a reconnecting client a moment (100 ms, doubling, at most 2 s).
-            let shift = (pending.attempt - 2).min(5);
-            tokio::time::sleep(Duration::from_millis(100 << shift).min(Duration::from_secs(2)))
-                .await;
-        }
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, pending.msg_id.as_str());
-        let sent = tokio::time::timeout(
-            config.send_timeout,
-            js.publish_with_headers(pending.subject.clone(), headers, pending.payload.clone()),
-        )
-        .await;
-        let ack: PublishAckFuture = match sent {
-            Ok(Ok(ack)) => ack,
-            Ok(Err(error)) => return Err((pending, error.into())),
-            Err(_) => {
-                return Err((
-                    pending,
-                    "timed out handing the message to the nats client".into(),
-                ));
-            }
+    /// Puts the head of `partition`'s lane on the wire: after a pause when it is a re-send (a restarting server
+    /// or a reconnecting client gets a moment: 100 ms, doubling, at most 2 s), then handed to the client within
+    /// `send_timeout` and acknowledged within `ack_timeout`.
+    fn launch(&mut self, partition: u32) {
+        let Some(lane) = self.lanes.get_mut(&partition) else {
+            return;
         };
-        let ack_timeout = config.ack_timeout;
-        Ok(async move {
+        let Some(head) = lane.queue.front() else {
+            return;
+        };
+        lane.in_flight = true;
+        let js = self.js.clone();
+        let (subject, msg_id, payload) = (
+            head.subject.clone(),
+            head.msg_id.clone(),
+            head.payload.clone(),
+        );
+        let attempt = head.attempt;
+        let (send_timeout, ack_timeout) = (self.config.send_timeout, self.config.ack_timeout);
+        self.acks.push(Box::pin(async move {
+            if attempt > 0 {
+                let shift = (attempt - 1).min(5);
+                tokio::time::sleep(Duration::from_millis(100 << shift).min(Duration::from_secs(2)))
+                    .await;
+            }
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id.as_str());
+            let sent = tokio::time::timeout(
+                send_timeout,
+                js.publish_with_headers(subject, headers, payload),
+            )
+            .await;
+            let ack: PublishAckFuture = match sent {
+                Ok(Ok(ack)) => ack,
+                Ok(Err(error)) => return (partition, Err(error.into())),
+                Err(_) => {
+                    return (
+                        partition,
+                        Err("timed out handing the message to the nats client".into()),
+                    );
+                }
+            };
             let result = match tokio::time::timeout(ack_timeout, ack).await {
                 Ok(Ok(ack)) => Ok(ack),
                 Ok(Err(error)) => Err(error.into()),
                 Err(_) => Err(format!("no ack within {ack_timeout:?}").into()),
             };
-            (pending, result)
-        })
+            (partition, result)
+        }));
     }
 
-    /// Awaits the next ack; a failed one is re-sent (same id) until its attempts are spent.
+    /// Lanes whose head failed its attempts go on the wire again.
+    fn relaunch_stalled(&mut self) {
+        let stalled: Vec<u32> = self
+            .lanes
+            .iter_mut()
+            .filter(|(_, lane)| lane.stalled)
+            .map(|(partition, lane)| {
+                lane.stalled = false;
+                *partition
+            })
+            .collect();
+        for partition in stalled {
+            self.launch(partition);
+        }
+    }
+
+    /// Awaits the next ack of any partition: acknowledged, the partition's next message goes out; failed, the
+    /// same message is re-sent (same id) until its attempts are spent, then the lane waits for the next call.
     async fn settle_one(&mut self) -> Result<(), LogError> {
-        let Some((pending, result)) = self.in_flight.next().await else {
+        let Some((partition, result)) = self.acks.next().await else {
             return Ok(());
         };
+        let Some(lane) = self.lanes.get_mut(&partition) else {
+            return Ok(());
+        };
+        lane.in_flight = false;
         match result {
             Ok(ack) => {
-                self.count(&ack);
+                lane.queue.pop_front();
+                self.accepted = self.accepted.saturating_sub(1);
+                if lane.queue.is_empty() {
+                    self.lanes.remove(&partition);
+                } else {
+                    self.launch(partition);
+                }
+                self.count(ack);
                 Ok(())
             }
             Err(error) => {
-                self.retry_or_fail(&pending, error)?;
-                self.send(pending).await
+                let Some(head) = lane.queue.front_mut() else {
+                    return Ok(());
+                };
+                head.attempt += 1;
+                self.stats.retries += 1;
+                if head.attempt >= self.config.max_attempts {
+                    let attempts = head.attempt;
+                    head.attempt = 0;
+                    lane.stalled = true;
+                    return Err(LogError::Publish {
+                        subject: head.subject.clone(),
+                        msg_id: head.msg_id.clone(),
+                        attempts,
+                        source: error,
+                    });
+                }
+                tracing::debug!(target: "lookout_cluster::log", subject = %head.subject, msg_id = %head.msg_id,
+                    attempt = head.attempt, error = %error, "publish not acknowledged, retrying");
+                self.launch(partition);
+                Ok(())
             }
         }
     }
 
-    fn retry_or_fail(
-        &mut self,
-        pending: &Pending,
-        error: async_nats::Error,
-    ) -> Result<(), LogError> {
-        if pending.attempt >= self.config.max_attempts {
-            return Err(LogError::Publish {
-                subject: pending.subject.clone(),
-                msg_id: pending.msg_id.clone(),
-                attempts: pending.attempt,
-                source: error,
-            });
-        }
-        tracing::debug!(target: "lookout_cluster::log", subject = %pending.subject, msg_id = %pending.msg_id,
-            attempt = pending.attempt, error = %error, "publish not acknowledged, retrying");
-        self.stats.retries += 1;
-        Ok(())
-    }
-
-    fn count(&mut self, ack: &PublishAck) {
+    fn count(&mut self, ack: PublishAck) {
         self.stats.acked += 1;
         if ack.duplicate {
             self.stats.duplicates += 1;
         }
         self.stats.last_seq = self.stats.last_seq.max(ack.sequence);
+        self.last_ack = Some(ack);
     }
 }

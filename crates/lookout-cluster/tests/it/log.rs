@@ -354,3 +354,67 @@ async fn a_publish_to_a_dead_server_fails_in_bounded_time() {
     .await
     .expect("bounded");
 }
+
+/// The log's order is what trackers replay: a server killed while acks are outstanding, and
+/// publishing that goes on (retrying, as ingest does) while it is down, must leave every record
+/// of the partition once and in publish order.
+#[tokio::test]
+async fn a_server_killed_mid_stream_leaves_the_partition_complete_and_in_order() {
+    let Some(mut rig) = support::nats().await else {
+        return;
+    };
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let log = open(&rig, 4).await;
+        let mut publisher = log.publisher::<Obs>(PublisherConfig {
+            send_timeout: Duration::from_millis(500),
+            ack_timeout: Duration::from_millis(500),
+            ..PublisherConfig::default()
+        });
+        async fn publish_all(publisher: &mut log::Publisher<Obs>, range: std::ops::Range<u64>) {
+            for i in range {
+                loop {
+                    match publisher.publish(1, &format!("m-{i}"), &obs(1, i)).await {
+                        Ok(()) => break,
+                        Err(error) => {
+                            assert!(error.is_retryable(), "{error}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            }
+        }
+        publish_all(&mut publisher, 0..1500).await;
+        assert!(
+            publisher.in_flight() > 0,
+            "acks are outstanding at the kill"
+        );
+        rig.kill().await.unwrap();
+        let restart = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            rig.start_again().await.unwrap();
+        };
+        tokio::join!(publish_all(&mut publisher, 1500..3000), restart);
+        loop {
+            match publisher.flush().await {
+                Ok(_) => break,
+                Err(error) => assert!(error.is_retryable(), "{error}"),
+            }
+        }
+        let values: Vec<u64> = read_all(&log, 1, 0)
+            .await
+            .into_iter()
+            .map(|(_, record)| match record {
+                LogRecord::Observation { observation } => observation.value,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let inversions: Vec<&[u64]> = values.windows(2).filter(|w| w[0] >= w[1]).collect();
+        assert!(
+            inversions.is_empty(),
+            "records out of publish order: {inversions:?}"
+        );
+        assert_eq!(values, (0..3000).collect::<Vec<_>>(), "every record once");
+    })
+    .await
+    .expect("bounded");
+}
