@@ -390,6 +390,37 @@ impl ObservationLog {
 }
 
 impl ObservationLog {
+    /// The stream sequence of the newest record of `partition`, `None` when it has none: a tracker that committed
+    /// this sequence has applied everything the partition holds.
+    ///
+    /// # Cancel safety
+    ///
+    /// Read only.
+    pub async fn last_seq_of(&self, partition: u32) -> Result<Option<u64>, LogError> {
+        let subject = self.config.subject(partition);
+        let last = tokio::time::timeout(
+            self.config.request_timeout,
+            self.stream.get_last_raw_message_by_subject(&subject),
+        )
+        .await;
+        match last {
+            Ok(Ok(message)) => Ok(Some(message.sequence)),
+            Ok(Err(error))
+                if error.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+            {
+                Ok(None)
+            }
+            Ok(Err(error)) => Err(LogError::Api {
+                op: "read the last record of a partition",
+                source: error.into(),
+            }),
+            Err(_) => Err(LogError::TimedOut {
+                op: "read the last record of a partition",
+                after: self.config.request_timeout,
+            }),
+        }
+    }
+
     /// The stream's info, bounded by the request timeout.
     async fn info(&self) -> Result<jetstream::stream::Info, LogError> {
         let mut stream = self.stream.clone();

@@ -176,7 +176,19 @@ async fn chaos(args: &Args) -> anyhow::Result<Report> {
     )?;
     let mut truth = Fleet::start(&truth_config, 1, &dir.join("truth")).await?;
     traffic.finished().await;
-    let truth_rows = rig::settle(&truth_db, &receiver, "truth", Duration::from_secs(300)).await?;
+    let truth_log = rig::LogAt {
+        nats: &nats.url(),
+        stream: "TRUTH",
+        partitions: args.partitions,
+    };
+    let truth_rows = rig::settle(
+        &truth_db,
+        &truth_log,
+        &receiver,
+        "truth",
+        Duration::from_secs(300),
+    )
+    .await?;
     truth.stop().await;
     tracing::info!(
         "chaos: truth has {} notifications ({:.0}s)",
@@ -240,7 +252,20 @@ async fn chaos(args: &Args) -> anyhow::Result<Report> {
     traffic.finished().await;
     let duration_s = started.elapsed().as_secs_f64();
     receiver.set_mode(Mode::Ok);
-    let outbox = rig::settle(&chaos_db, &receiver, "chaos", Duration::from_secs(300)).await?;
+    let nats_url = nats.url();
+    let chaos_log = rig::LogAt {
+        nats: &nats_url,
+        stream: "CHAOS",
+        partitions: args.partitions,
+    };
+    let outbox = rig::settle(
+        &chaos_db,
+        &chaos_log,
+        &receiver,
+        "chaos",
+        Duration::from_secs(300),
+    )
+    .await?;
     let mut failovers = monitor.failovers(&kills_at);
     fleet.stop().await;
     let mut report = compare(

@@ -503,13 +503,51 @@ async fn owned(addr: &str) -> u32 {
 
 /// Waits until every notification of `store` is delivered and their number stayed put for
 /// 5 s; returns them.
+/// What a phase's instances consume: their stream, for [`settle`] to check they read it all.
+#[derive(Debug, Clone)]
+pub(super) struct LogAt<'a> {
+    /// The NATS URL.
+    pub(super) nats: &'a str,
+    /// The stream name (its subject prefix is the lower-cased name, as [`write_config`] writes).
+    pub(super) stream: &'a str,
+    /// Partitions of the stream.
+    pub(super) partitions: u32,
+}
+
+/// Waits until `log` stopped growing and the trackers committed the last record of every
+/// partition, then until
+/// every notification is delivered and the outbox stayed put for 5 s (or `within` passed:
+/// reported as is). Without the first condition a phase could be cut short while its trackers
+/// were still behind on the log, and the events they had yet to commit would count as missing.
 pub(super) async fn settle(
     store: &str,
+    log: &LogAt<'_>,
     receiver: &Receiver,
     path: &str,
     within: Duration,
 ) -> anyhow::Result<Vec<Row>> {
     let deadline = Instant::now() + within;
+    let observation_log = open_log(log).await?;
+    // The log must also have stopped growing (ingest may still hold what the feed sent).
+    let mut grew = (u64::MAX, Instant::now());
+    loop {
+        let last_seq = observation_log.last_seq().await.unwrap_or(u64::MAX);
+        if last_seq != grew.0 {
+            grew = (last_seq, Instant::now());
+        }
+        if grew.1.elapsed() >= Duration::from_secs(3)
+            && log_applied(store, &observation_log, log.partitions).await
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            tracing::info!(
+                "chaos: {path}: the trackers did not catch up with the log within {within:?}"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let mut last = (usize::MAX, Instant::now());
     loop {
         let rows = outbox(store).await;
@@ -534,6 +572,54 @@ pub(super) async fn settle(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+async fn open_log(log: &LogAt<'_>) -> anyhow::Result<lookout_cluster::log::ObservationLog> {
+    let client = lookout_cluster::log::connect(log.nats, "lookout-chaos", Duration::from_secs(5))
+        .await
+        .context("cannot connect to the chaos nats-server")?;
+    let config = lookout_cluster::log::LogConfig {
+        stream: log.stream.to_owned(),
+        subject_prefix: log.stream.to_lowercase(),
+        partitions: log.partitions,
+        ..lookout_cluster::log::LogConfig::default()
+    };
+    lookout_cluster::log::ObservationLog::open(client, config)
+        .await
+        .context("cannot open the chaos stream")
+}
+
+/// Whether every partition's committed `last_applied_seq` reached the partition's newest record.
+async fn log_applied(
+    store: &str,
+    log: &lookout_cluster::log::ObservationLog,
+    partitions: u32,
+) -> bool {
+    let Ok(mut conn) = sqlx::PgConnection::connect(store).await else {
+        return false;
+    };
+    let applied: Result<Vec<(i32, i64)>, _> =
+        sqlx::query_as("SELECT partition, last_applied_seq FROM partitions")
+            .fetch_all(&mut conn)
+            .await;
+    let _ = conn.close().await;
+    let Ok(applied) = applied else {
+        return false;
+    };
+    for partition in 0..partitions {
+        let Ok(last) = log.last_seq_of(partition).await else {
+            return false;
+        };
+        let Some(last) = last else { continue };
+        let committed = applied
+            .iter()
+            .find(|(p, _)| u32::try_from(*p).ok() == Some(partition))
+            .map_or(0, |(_, seq)| u64::try_from(*seq).unwrap_or(0));
+        if committed < last {
+            return false;
+        }
+    }
+    true
 }
 
 async fn outbox(url: &str) -> anyhow::Result<(Vec<Row>, usize)> {
