@@ -3,6 +3,8 @@
 //! - [`partitions`]: fenced partition leases in PostgreSQL. Which instance tracks which partition of the
 //!   observation log, balanced over the live instances, and the fence (`begin_fenced`) that makes a stale owner's
 //!   commit fail instead of writing.
+//! - [`leader`]: one leader at a time for a named role (the ingest instance that publishes), by a lease in
+//!   PostgreSQL on the database clock, self-fenced by the leader's own clock.
 //! - [`log`]: the observation log on NATS JetStream: one subject per partition, `partition_of(mmsi, P)` (a hash
 //!   that never changes), a publisher with `Nats-Msg-Id` de-duplication and bounded outstanding acks, and a
 //!   per-partition ordered consumer reading from a sequence with its lag.
@@ -47,6 +49,7 @@
 //! Nothing here knows the tracker's types: the log's observation payload is a type parameter and the runner
 //! applies records through a caller's closure. See the crate README for what the service must wire.
 
+pub mod leader;
 pub mod log;
 pub mod partitions;
 pub mod rig;

@@ -102,6 +102,12 @@ CREATE TABLE IF NOT EXISTS partitions (
     last_applied_seq BIGINT NOT NULL DEFAULT 0 CHECK (last_applied_seq >= 0),
     committed_at TIMESTAMPTZ
 );
+CREATE TABLE IF NOT EXISTS leaders (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    epoch BIGINT NOT NULL CHECK (epoch > 0),
+    expires_at TIMESTAMPTZ NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cluster_members (
     member TEXT PRIMARY KEY,
     expires_at TIMESTAMPTZ NOT NULL,
@@ -587,7 +593,7 @@ fn lease_of((partition, epoch, seq): (i32, i64, i64)) -> Lease {
     }
 }
 
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     op: &'static str,
     after: Duration,
     fut: impl Future<Output = Result<T, sqlx::Error>>,

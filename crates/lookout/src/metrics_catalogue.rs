@@ -314,6 +314,14 @@ pub const CATALOGUE: &[MetricDef] = &[
         &[],
     ),
     def(
+        "lookout_ingest_leader",
+        Gauge,
+        &[],
+        "cluster",
+        "1 while this instance leads the ingest (publishes to the observation log), 0 while it stands by with the feed's last stretch.",
+        &[],
+    ),
+    def(
         "lookout_obslog_undecodable_total",
         Counter,
         &[],

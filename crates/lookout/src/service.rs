@@ -171,7 +171,7 @@ pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<S
             }
             if roles.has(Role::Ingest) {
                 supervisor = supervisor.child(
-                    ingest_child(&parts, cluster, obs_rx).stop_timeout(Duration::from_secs(15)),
+                    ingest_child(&parts, cluster, obs_rx)?.stop_timeout(Duration::from_secs(15)),
                 );
             }
         }
@@ -391,16 +391,20 @@ impl Cluster {
 /// A partition further behind than this many records makes the instance not ready.
 const MAX_READY_LAG: u64 = 10_000;
 
-/// The ingest role in a cluster: the sources' observations into the log.
+/// The ingest role in a cluster: the sources' observations into the log, published by the
+/// instance that leads the ingest (a lease in PostgreSQL) while the others stand by with the
+/// feed's last stretch.
 fn ingest_child(
     parts: &ServiceParts,
     cluster: &Cluster,
     obs_rx: Arc<Mutex<mpsc::Receiver<Observation>>>,
-) -> ChildSpec {
+) -> anyhow::Result<ChildSpec> {
     let log = cluster.log.clone();
     let config = crate::cluster::ingest::IngestConfig {
         owner: cluster.owner.clone(),
         live: is_live(parts),
+        standby: cluster.options.standby,
+        standby_max: STANDBY_MAX,
     };
     let publisher = lookout_cluster::log::PublisherConfig {
         max_in_flight: cluster.options.max_in_flight,
@@ -408,16 +412,34 @@ fn ingest_child(
         max_attempts: u32::MAX,
         ..lookout_cluster::log::PublisherConfig::default()
     };
-    ChildSpec::with_token("ingest", move |token| {
+    let pool = parts
+        .store
+        .pg_pool()
+        .cloned()
+        .context("cluster mode needs a postgres:// store")?;
+    let leadership = Arc::new(
+        lookout_cluster::leader::Leadership::new(
+            pool,
+            "ingest",
+            cluster.owner.clone(),
+            cluster.options.lease,
+        )
+        .context("ingest leadership")?,
+    );
+    Ok(ChildSpec::with_token("ingest", move |token| {
         crate::cluster::ingest::run(
             log.clone(),
             log.publisher(publisher.clone()),
             config.clone(),
+            Some(Arc::clone(&leadership)),
             Arc::clone(&obs_rx),
             token,
         )
-    })
+    }))
 }
+
+/// Most observations an ingest standby keeps.
+const STANDBY_MAX: usize = 200_000;
 
 /// The track role in a cluster: leased partitions, each tracked from its log.
 fn partitions_child(parts: &ServiceParts, cluster: &Cluster) -> ChildSpec {

@@ -197,6 +197,17 @@ impl<O: Serialize> Publisher<O> {
         Ok(self.stats)
     }
 
+    /// Drops every message accepted and not yet acknowledged (they may or may not have been stored): for an
+    /// ingest instance that stopped leading, whose successor publishes the same stretch of the feed again.
+    /// Publishing them later would put them behind the successor's newer records.
+    pub fn abandon(&mut self) -> usize {
+        let dropped = self.accepted;
+        self.lanes.clear();
+        self.acks = FuturesUnordered::new();
+        self.accepted = 0;
+        dropped
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> PublishStats {
         self.stats

@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions: failing loudly is their job.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod leader;
 mod log;
 mod partitions;
 mod rig;

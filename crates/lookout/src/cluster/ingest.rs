@@ -13,6 +13,12 @@
 //! - At start, `Resume` into every partition, but only when the log has been still for longer
 //!   than [`FEED_SILENCE`] (the whole ingest was down): a restart of one of several ingest
 //!   instances is no outage, and resuming would push every vessel's gap clock forward.
+//! - **One publisher at a time.** Every ingest instance reads the feeds, but only the leader
+//!   ([`lookout_cluster::leader`]) publishes; the others keep the last [`IngestConfig::standby`]
+//!   of observations and a new leader publishes them first (same ids: what the old one stored
+//!   is a duplicate). Several instances publishing at once would interleave their progress: one
+//!   that joined the feed late (restarted) could store a vessel's later report before another
+//!   instance stored its earlier one, which the tracker then drops as stale.
 //! - Publishing retries every failure with the same id until JetStream acknowledges it (a NATS
 //!   restart is a pause, not a loss): the bounded observation channel then pushes back on the
 //!   sources. The connection's state is a readiness check and the gauge `lookout_obslog_connected`.
@@ -20,6 +26,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lookout_cluster::leader::{Leader, Leadership};
 use lookout_cluster::log::{
     LogError, LogRecord, ObservationLog, PublishStats, Publisher, partition_of,
 };
@@ -42,6 +49,32 @@ pub struct IngestConfig {
     /// A live service: ticks, feed facts and `Resume` from the wall clock. Off when every source
     /// is timed by its data (the accelerated demo, a replayed file).
     pub live: bool,
+    /// How much of the feed a standby keeps (wall clock) to publish again when it takes over;
+    /// shorter than the stream's duplicate window, longer than a takeover.
+    pub standby: Duration,
+    /// Most observations a standby keeps.
+    pub standby_max: usize,
+}
+
+/// What a standby keeps: the last stretch of the feed, bounded by age and count.
+#[derive(Debug, Default)]
+struct Standby {
+    kept: std::collections::VecDeque<(tokio::time::Instant, Observation)>,
+}
+
+impl Standby {
+    fn keep(&mut self, obs: Observation, config: &IngestConfig) {
+        let now = tokio::time::Instant::now();
+        self.kept.push_back((now, obs));
+        while self.kept.len() > config.standby_max
+            || self
+                .kept
+                .front()
+                .is_some_and(|(at, _)| now.duration_since(*at) > config.standby)
+        {
+            self.kept.pop_front();
+        }
+    }
 }
 
 /// The `Nats-Msg-Id` of an observation: `o:` and the first 128 bits of the SHA-256 of its JSON.
@@ -55,8 +88,9 @@ pub fn observation_id(json: &[u8]) -> String {
     id
 }
 
-/// Runs until `token` is cancelled (or the sources are gone), then publishes what the sources
-/// already delivered and waits for its acks (bounded by [`DRAIN_WITHIN`]).
+/// Runs until `token` is cancelled (or the sources are gone), then, when leading, publishes what
+/// the sources already delivered and waits for its acks (bounded by [`DRAIN_WITHIN`]). With
+/// `leader`, publishes only while it leads (see the module docs); without, always.
 ///
 /// # Errors
 /// An observation that cannot be encoded (never for the tracker's own type) or the log's
@@ -65,59 +99,142 @@ pub async fn run(
     log: ObservationLog,
     mut publisher: Publisher<Observation>,
     config: IngestConfig,
+    leadership: Option<Arc<Leadership>>,
+    obs_rx: Arc<Mutex<mpsc::Receiver<Observation>>>,
+    token: CancellationToken,
+) -> Result<(), LogError> {
+    // The lease is renewed by a task of its own (publishing may wait out a NATS outage), and
+    // released only after this stage drained: no standby publishes while we still do.
+    let leader_token = CancellationToken::new();
+    let _stop_leading = leader_token.clone().drop_guard();
+    let (mut leader, leader_task) = match leadership {
+        Some(leadership) => {
+            let (state, leader) = lookout_cluster::leader::leader();
+            let task = sentinel::spawn(
+                "ingest/leader",
+                lookout_cluster::leader::run(leadership, state, leader_token.clone()),
+            );
+            (Some(leader), Some(task))
+        }
+        None => (None, None),
+    };
+    let result = publish_loop(log, &mut publisher, &config, &mut leader, obs_rx, token).await;
+    leader_token.cancel();
+    if let Some(task) = leader_task {
+        // Its failure (a release that did not reach the database) is logged by sentinel; the
+        // lease then lapses by itself.
+        let _ = task.await;
+    }
+    result
+}
+
+async fn publish_loop(
+    log: ObservationLog,
+    publisher: &mut Publisher<Observation>,
+    config: &IngestConfig,
+    leader: &mut Option<Leader>,
     obs_rx: Arc<Mutex<mpsc::Receiver<Observation>>>,
     token: CancellationToken,
 ) -> Result<(), LogError> {
     let partitions = log.config().partitions;
     let mut rx = obs_rx.lock().await;
     let mut stage = Stage {
-        publisher: &mut publisher,
+        publisher,
         partitions,
         owner: &config.owner,
     };
-    if config.live {
-        resume_if_the_log_stood_still(&log, &mut stage, &token).await?;
-    }
+    let mut standby = Standby::default();
+    let mut leading = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_obs = tokio::time::Instant::now();
     let mut feed_down = false;
     let mut reported = PublishStats::default();
     loop {
+        let now_leading = leader.as_ref().is_none_or(Leader::is_leading);
+        if now_leading != leading {
+            leading = now_leading;
+            metrics::gauge!("lookout_ingest_leader").set(if leading { 1.0 } else { 0.0 });
+            if leading {
+                tracing::info!(
+                    kept = standby.kept.len(),
+                    "leading the ingest: publishing what the feed delivered meanwhile, then live"
+                );
+                if config.live {
+                    resume_if_the_log_stood_still(&log, &mut stage, &token).await?;
+                    if feed_down {
+                        let at = jiff::Timestamp::now();
+                        stage
+                            .everywhere(
+                                "d",
+                                |_| LogRecord::FeedDown {
+                                    source: config.owner.clone(),
+                                    at,
+                                },
+                                &token,
+                            )
+                            .await?;
+                    }
+                }
+                while let Some((_, obs)) = standby.kept.pop_front() {
+                    stage.observation(&obs, &token).await?;
+                }
+            } else {
+                let dropped = stage.publisher.abandon();
+                tracing::info!(
+                    unacknowledged = dropped,
+                    "another instance leads the ingest: keeping the feed's last stretch"
+                );
+            }
+        }
         tokio::select! {
             biased;
             () = token.cancelled() => break,
+            () = changed(leader) => {}
             obs = rx.recv() => match obs {
                 Some(obs) => {
                     if config.live && feed_down {
                         feed_down = false;
-                        let at = jiff::Timestamp::now();
-                        tracing::info!(%at, "feed is back; telling every partition");
-                        stage.everywhere("u", |_| LogRecord::FeedUp { source: config.owner.clone(), at }, &token).await?;
+                        if leading {
+                            let at = jiff::Timestamp::now();
+                            tracing::info!(%at, "feed is back; telling every partition");
+                            stage.everywhere("u", |_| LogRecord::FeedUp { source: config.owner.clone(), at }, &token).await?;
+                        }
                     }
                     last_obs = tokio::time::Instant::now();
-                    stage.observation(&obs, &token).await?;
+                    if leading {
+                        stage.observation(&obs, &token).await?;
+                    } else {
+                        standby.keep(obs, config);
+                    }
                 }
                 None => break,
             },
-            _ = tick.tick(), if config.live => {
-                if !feed_down && last_obs.elapsed() >= FEED_SILENCE {
+            _ = tick.tick() => {
+                if config.live && leading {
+                    if !feed_down && last_obs.elapsed() >= FEED_SILENCE {
+                        feed_down = true;
+                        let silent = jiff::SignedDuration::try_from(last_obs.elapsed()).unwrap_or_default();
+                        let now = jiff::Timestamp::now();
+                        let at = now.checked_sub(silent).unwrap_or(now);
+                        tracing::warn!(%at, "no observation for {FEED_SILENCE:?}: the feed is down; telling every partition");
+                        stage.everywhere("d", |_| LogRecord::FeedDown { source: config.owner.clone(), at }, &token).await?;
+                    } else if !feed_down {
+                        let now = jiff::Timestamp::now();
+                        let second = now.as_second();
+                        stage.ticks(second, now, &token).await?;
+                    }
+                } else if config.live && last_obs.elapsed() >= FEED_SILENCE {
                     feed_down = true;
-                    let silent = jiff::SignedDuration::try_from(last_obs.elapsed()).unwrap_or_default();
-                    let now = jiff::Timestamp::now();
-                    let at = now.checked_sub(silent).unwrap_or(now);
-                    tracing::warn!(%at, "no observation for {FEED_SILENCE:?}: the feed is down; telling every partition");
-                    stage.everywhere("d", |_| LogRecord::FeedDown { source: config.owner.clone(), at }, &token).await?;
-                } else if !feed_down {
-                    let now = jiff::Timestamp::now();
-                    let second = now.as_second();
-                    stage.ticks(second, now, &token).await?;
                 }
                 publish_state(stage.publisher, &mut reported);
             }
         }
     }
-    // Shutting down: what the sources delivered goes out, then every ack is awaited.
+    if !leading {
+        return Ok(());
+    }
+    // Shutting down while leading: what the sources delivered goes out, then every ack is awaited.
     rx.close();
     let drain = async {
         let never = CancellationToken::new();
@@ -130,12 +247,26 @@ pub async fn run(
     match drained {
         Ok(result) => result?,
         Err(_) => tracing::warn!(
-            in_flight = publisher.in_flight(),
+            in_flight = stage.publisher.in_flight(),
             "the log did not acknowledge the last observations within {DRAIN_WITHIN:?}; \
-             the sources re-read them after restart only if they replay"
+             the standbys publish them again when they take over"
         ),
     }
     Ok(())
+}
+
+/// Resolves when the leadership changed, or its deadline passed (checked each second); never
+/// without a leader.
+async fn changed(leader: &mut Option<Leader>) {
+    match leader {
+        Some(leader) => {
+            tokio::select! {
+                () = leader.changed() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Publishes `Resume` into every partition when nothing reached the log for longer than

@@ -45,6 +45,10 @@ pub struct ClusterOptions {
     pub replicas: usize,
     /// Outstanding publish acks at most per ingest instance (default 256).
     pub max_in_flight: usize,
+    /// How much of the feed (wall clock) an ingest standby keeps to publish again when it takes
+    /// over the ingest (default `60s`; shorter than `duplicate_window`, longer than `lease`).
+    #[serde(with = "lookout_core::config::duration")]
+    pub standby: Duration,
     /// A name for this instance in leases and logs (default: the host name); a random suffix
     /// is always added, so a restarted process never inherits its previous life's epochs.
     pub instance: Option<String>,
@@ -63,6 +67,7 @@ impl Default for ClusterOptions {
             max_age: log.max_age,
             replicas: log.replicas,
             max_in_flight: lookout_cluster::log::PublisherConfig::default().max_in_flight,
+            standby: Duration::from_secs(60),
             instance: None,
         }
     }
@@ -104,6 +109,17 @@ impl ClusterOptions {
         }
         if self.replicas == 0 || self.replicas > 5 {
             problems.push(("replicas", "must be between 1 and 5".to_owned()));
+        }
+        if self.standby <= self.lease || self.standby >= self.duplicate_window {
+            problems.push((
+                "standby",
+                format!(
+                    "must be longer than lease ({:?}) and shorter than duplicate_window ({:?}): a \
+                     new ingest leader publishes this much of the feed again, which the stream \
+                     must still recognise as duplicates",
+                    self.lease, self.duplicate_window
+                ),
+            ));
         }
         if self.max_in_flight == 0 {
             problems.push(("max_in_flight", "must be at least 1".to_owned()));
