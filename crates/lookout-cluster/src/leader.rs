@@ -13,6 +13,7 @@
 //! sixth of the lease fast.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -29,6 +30,8 @@ pub struct Leadership {
     owner: String,
     lease: Duration,
     statement_timeout: Duration,
+    /// Milliseconds an expired lease must have been expired before this owner takes it over.
+    patience_ms: Arc<AtomicU64>,
 }
 
 impl Leadership {
@@ -56,7 +59,17 @@ impl Leadership {
             owner,
             lease,
             statement_timeout: Duration::from_secs(5).min(lease / 2),
+            patience_ms: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// How long another owner's lease must have been expired before this owner takes it over
+    /// (default 0). A candidate that is a worse successor (an ingest standby that has not kept
+    /// enough of the feed yet) waits, so a better one, trying with no patience, wins; it still
+    /// takes over when no better one is there. Renewing one's own lease never waits.
+    pub fn set_patience(&self, patience: Duration) {
+        let ms = u64::try_from(patience.as_millis()).unwrap_or(u64::MAX);
+        self.patience_ms.store(ms, Ordering::Relaxed);
     }
 
     /// The lease length.
@@ -82,12 +95,14 @@ impl Leadership {
                       epoch = CASE WHEN leaders.owner = EXCLUDED.owner AND leaders.expires_at > now()
                                    THEN leaders.epoch ELSE leaders.epoch + 1 END,
                       expires_at = EXCLUDED.expires_at
-                  WHERE leaders.owner = EXCLUDED.owner OR leaders.expires_at <= now()
+                  WHERE leaders.owner = EXCLUDED.owner
+                     OR leaders.expires_at <= now() - make_interval(secs => $4)
                   RETURNING epoch",
             )
             .bind(&self.name)
             .bind(&self.owner)
             .bind(self.lease.as_secs_f64())
+            .bind(patience_secs(&self.patience_ms))
             .fetch_optional(&self.pool),
         )
         .await?;
@@ -111,6 +126,11 @@ impl Leadership {
         .await?;
         Ok(())
     }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn patience_secs(ms: &AtomicU64) -> f64 {
+    ms.load(Ordering::Relaxed) as f64 / 1000.0
 }
 
 /// What [`run`] tells the role it guards.

@@ -91,3 +91,40 @@ async fn the_run_loop_reports_leadership_and_hands_it_over_on_shutdown() {
     b_task.await.unwrap();
     db.teardown().await;
 }
+
+#[tokio::test]
+async fn a_patient_candidate_takes_over_only_after_the_others_had_their_chance() {
+    let Some(db) = support::pg().await else {
+        return;
+    };
+    partitions::migrate(&db.pool, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(1);
+    let old = Leadership::new(db.pool.clone(), "ingest", "old", lease).unwrap();
+    let fresh = Leadership::new(db.pool.clone(), "ingest", "fresh", lease).unwrap();
+    fresh.set_patience(Duration::from_secs(2));
+    let mature = Leadership::new(db.pool.clone(), "ingest", "mature", lease).unwrap();
+    assert_eq!(old.acquire_or_renew().await.unwrap(), Some(1));
+
+    // The old leader dies: its lease lapses.
+    tokio::time::sleep(lease + Duration::from_millis(300)).await;
+    assert_eq!(
+        fresh.acquire_or_renew().await.unwrap(),
+        None,
+        "the patient candidate waits"
+    );
+    assert_eq!(mature.acquire_or_renew().await.unwrap(), Some(2));
+    assert_eq!(
+        mature.acquire_or_renew().await.unwrap(),
+        Some(2),
+        "renewing one's own lease never waits"
+    );
+
+    // The mature one dies too: the patient one takes over once its patience is spent.
+    tokio::time::sleep(lease + Duration::from_millis(300)).await;
+    assert_eq!(fresh.acquire_or_renew().await.unwrap(), None);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(fresh.acquire_or_renew().await.unwrap(), Some(3));
+    db.teardown().await;
+}

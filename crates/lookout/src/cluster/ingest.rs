@@ -18,7 +18,9 @@
 //!   of observations and a new leader publishes them first (same ids: what the old one stored
 //!   is a duplicate). Several instances publishing at once would interleave their progress: one
 //!   that joined the feed late (restarted) could store a vessel's later report before another
-//!   instance stored its earlier one, which the tracker then drops as stale.
+//!   instance stored its earlier one, which the tracker then drops as stale. A standby that has
+//!   read the feed without a break for two leases takes over first; a younger one (restarted,
+//!   its ring too short to cover what the dead leader left unacknowledged) waits a lease more.
 //! - Publishing retries every failure with the same id until JetStream acknowledges it (a NATS
 //!   restart is a pause, not a loss): the bounded observation channel then pushes back on the
 //!   sources. The connection's state is a readiness check and the gauge `lookout_obslog_connected`.
@@ -77,6 +79,51 @@ impl Standby {
     }
 }
 
+/// Which standby takes over: one that has kept the feed without a break for two leases (so its
+/// ring holds whatever a dead leader had not stored yet) tries at once; a younger one (just
+/// restarted, or its feed was cut) waits one more lease, so it leads only when no better
+/// successor is there.
+struct Succession<'a> {
+    leadership: Option<&'a Leadership>,
+    since: Option<tokio::time::Instant>,
+    patient: Option<bool>,
+}
+
+impl<'a> Succession<'a> {
+    fn new(leadership: Option<&'a Leadership>) -> Succession<'a> {
+        let mut succession = Succession {
+            leadership,
+            since: None,
+            patient: None,
+        };
+        succession.update();
+        succession
+    }
+
+    /// An observation arrived `silence` after the previous one.
+    fn observed(&mut self, silence: Duration) {
+        let Some(leadership) = self.leadership else {
+            return;
+        };
+        if self.since.is_none() || silence > leadership.lease() {
+            self.since = Some(tokio::time::Instant::now());
+        }
+        self.update();
+    }
+
+    fn update(&mut self) {
+        let Some(leadership) = self.leadership else {
+            return;
+        };
+        let lease = leadership.lease();
+        let patient = self.since.is_none_or(|since| since.elapsed() < lease * 2);
+        if self.patient != Some(patient) {
+            self.patient = Some(patient);
+            leadership.set_patience(if patient { lease } else { Duration::ZERO });
+        }
+    }
+}
+
 /// The `Nats-Msg-Id` of an observation: `o:` and the first 128 bits of the SHA-256 of its JSON.
 pub fn observation_id(json: &[u8]) -> String {
     let digest = Sha256::digest(json);
@@ -107,6 +154,7 @@ pub async fn run(
     // released only after this stage drained: no standby publishes while we still do.
     let leader_token = CancellationToken::new();
     let _stop_leading = leader_token.clone().drop_guard();
+    let successor = leadership.clone();
     let (mut leader, leader_task) = match leadership {
         Some(leadership) => {
             let (state, leader) = lookout_cluster::leader::leader();
@@ -118,7 +166,15 @@ pub async fn run(
         }
         None => (None, None),
     };
-    let result = publish_loop(log, &mut publisher, &config, &mut leader, obs_rx, token).await;
+    let result = publish_loop(
+        log,
+        &mut publisher,
+        &config,
+        (&mut leader, successor.as_deref()),
+        obs_rx,
+        token,
+    )
+    .await;
     leader_token.cancel();
     if let Some(task) = leader_task {
         // Its failure (a release that did not reach the database) is logged by sentinel; the
@@ -132,11 +188,12 @@ async fn publish_loop(
     log: ObservationLog,
     publisher: &mut Publisher<Observation>,
     config: &IngestConfig,
-    leader: &mut Option<Leader>,
+    (leader, leadership): (&mut Option<Leader>, Option<&Leadership>),
     obs_rx: Arc<Mutex<mpsc::Receiver<Observation>>>,
     token: CancellationToken,
 ) -> Result<(), LogError> {
     let partitions = log.config().partitions;
+    let mut succession = Succession::new(leadership);
     let mut rx = obs_rx.lock().await;
     let mut stage = Stage {
         publisher,
@@ -201,6 +258,7 @@ async fn publish_loop(
                             stage.everywhere("u", |_| LogRecord::FeedUp { source: config.owner.clone(), at }, &token).await?;
                         }
                     }
+                    succession.observed(last_obs.elapsed());
                     last_obs = tokio::time::Instant::now();
                     if leading {
                         stage.observation(&obs, &token).await?;

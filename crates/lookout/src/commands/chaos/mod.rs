@@ -212,7 +212,7 @@ async fn chaos(args: &Args) -> anyhow::Result<Report> {
         },
     )?;
     let mut fleet = Fleet::start(&config, args.instances, &dir.join("chaos")).await?;
-    let monitor = fleet.monitor(args.partitions);
+    let monitor = Fleet::monitor(&chaos_db);
     let started = Instant::now();
     let mut faults_done = Vec::new();
     let mut kills_at = Vec::new();
@@ -222,7 +222,7 @@ async fn chaos(args: &Args) -> anyhow::Result<Report> {
             Fault::Kill => {
                 let victim =
                     (next(&mut (args.seed ^ at.as_nanos() as u64)) as usize) % args.instances;
-                kills_at.push(Instant::now());
+                kills_at.push((Instant::now(), victim));
                 fleet.kill_and_restart(victim).await?;
             }
             Fault::PgRestart => {

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use lookout_feed::simulate::{self, ServeConfig, SimConfig};
 use sqlx::Connection;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::Args;
 use super::report::{Delivery, Row};
@@ -347,6 +347,8 @@ impl Fleet {
             .args(["--log-format", "json", "run", "--config"])
             .arg(&self.config)
             .env("LOOKOUT_LOG", "info")
+            // The owner ids start with it: the monitor tells the instances apart.
+            .env("HOSTNAME", format!("inst{i}"))
             .env("LOOKOUT_CHAOS_WEBHOOK_SECRET", SECRET)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -400,30 +402,25 @@ impl Fleet {
         Ok(())
     }
 
-    /// Samples the sum of `lookout_partitions_owned` over the instances every 250 ms.
-    pub(super) fn monitor(&self, partitions: u32) -> Monitor {
-        let samples: Arc<Mutex<Vec<(Instant, u32)>>> = Arc::default();
-        let (ops, out) = (Arc::clone(&self.ops), Arc::clone(&samples));
+    /// Samples the partition leases in `db` every 250 ms: which owner holds each partition
+    /// with a live lease (on the database clock). Instances are started with the host name
+    /// `inst<i>`, so an owner id tells its slot.
+    pub(super) fn monitor(db: &str) -> Monitor {
+        let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
+        let (url, out) = (db.to_owned(), Arc::clone(&samples));
         let _task = sentinel::spawn("chaos/monitor", async move {
+            let mut conn: Option<sqlx::PgConnection> = None;
             loop {
-                let addrs: Vec<Option<String>> =
-                    ops.lock().unwrap_or_else(PoisonError::into_inner).clone();
-                let mut sum = 0;
-                for addr in addrs.iter().flatten() {
-                    sum += owned(addr).await;
-                }
+                let leases = read_leases(&url, &mut conn).await;
                 out.lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .push((Instant::now(), sum));
+                    .push((Instant::now(), leases));
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             #[allow(unreachable_code)]
             Ok::<(), std::convert::Infallible>(())
         });
-        Monitor {
-            samples,
-            partitions,
-        }
+        Monitor { samples }
     }
 
     /// SIGTERM to every instance, then SIGKILL after 20 s.
@@ -448,57 +445,89 @@ impl Fleet {
     }
 }
 
+/// One sample: when, and the live leases (partition, owner), `None` when the database did not
+/// answer (it counts as nothing owned).
+type Sample = (Instant, Option<Vec<(i32, String)>>);
+
+/// The live leases, reconnecting when needed (2 s bound).
+async fn read_leases(
+    url: &str,
+    conn: &mut Option<sqlx::PgConnection>,
+) -> Option<Vec<(i32, String)>> {
+    let read = async {
+        if conn.is_none() {
+            *conn = Some(sqlx::PgConnection::connect(url).await.ok()?);
+        }
+        let c = conn.as_mut()?;
+        sqlx::query_as::<_, (i32, String)>(
+            "SELECT partition, owner FROM partitions \
+             WHERE owner IS NOT NULL AND lease_expires_at > now()",
+        )
+        .fetch_all(c)
+        .await
+        .ok()
+    };
+    match tokio::time::timeout(Duration::from_secs(2), read).await {
+        Ok(Some(leases)) => Some(leases),
+        _ => {
+            *conn = None;
+            None
+        }
+    }
+}
+
 /// What the monitor saw.
 pub(super) struct Monitor {
-    samples: Arc<Mutex<Vec<(Instant, u32)>>>,
-    partitions: u32,
+    samples: Arc<Mutex<Vec<Sample>>>,
 }
 
 impl Monitor {
-    /// For each kill: the time from the kill to the first sample, after the dip it caused, in
-    /// which every partition is owned again (0 when no dip was seen: the victim owned nothing).
-    pub(super) fn failovers(&self, kills: &[Instant]) -> Vec<f64> {
+    /// For each kill (when, victim's slot): the time from the kill to the first sample in which
+    /// every partition the victim held (a live lease of an owner `inst<victim>-…`) is held by
+    /// another owner (0 when the victim held none). A later kill delays it only when it hits
+    /// the partition's new owner before the takeover, as it would in production.
+    pub(super) fn failovers(&self, kills: &[(Instant, usize)]) -> Vec<f64> {
         let samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
         kills
             .iter()
-            .map(|kill| {
-                let after = samples.iter().filter(|(t, _)| t > kill);
-                let mut dipped = false;
-                for (t, sum) in after {
-                    if *sum < self.partitions {
-                        dipped = true;
-                    } else if dipped {
-                        return t.duration_since(*kill).as_secs_f64();
-                    } else if t.duration_since(*kill) > Duration::from_secs(1) {
-                        return 0.0;
-                    }
-                }
-                f64::NAN
-            })
+            .map(|(kill, victim)| failover(&samples, *kill, *victim))
             .filter(|s| !s.is_nan())
             .collect()
     }
 }
 
-/// `lookout_partitions_owned` of one instance (0 when it does not answer).
-async fn owned(addr: &str) -> u32 {
-    let fetch = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .ok()?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text).await.ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix("lookout_partitions_owned "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
+fn failover(samples: &[Sample], kill: Instant, victim: usize) -> f64 {
+    let prefix = format!("inst{victim}-");
+    let Some(held) = samples
+        .iter()
+        .rev()
+        .filter(|(t, _)| *t <= kill)
+        .find_map(|(_, leases)| leases.as_ref())
+        .map(|leases| {
+            leases
+                .iter()
+                .filter(|(_, owner)| owner.starts_with(&prefix))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    else {
+        return f64::NAN;
     };
-    match tokio::time::timeout(Duration::from_secs(2), fetch).await {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Ok(Some(v)) => v as u32,
-        _ => 0,
+    if held.is_empty() {
+        return 0.0;
     }
+    for (t, leases) in samples.iter().filter(|(t, _)| *t > kill) {
+        let Some(leases) = leases else { continue };
+        let taken_over = held.iter().all(|(partition, old)| {
+            leases
+                .iter()
+                .any(|(p, owner)| p == partition && owner != old)
+        });
+        if taken_over {
+            return t.duration_since(kill).as_secs_f64();
+        }
+    }
+    f64::NAN
 }
 
 /// Waits until every notification of `store` is delivered and their number stayed put for
