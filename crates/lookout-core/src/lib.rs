@@ -4,11 +4,13 @@
 //! hands the tracker ([`Observation`]).
 //!
 //! This crate holds types, the one Earth model ([`geo`]: radius and haversine distance) and
-//! the value parsers every configuration shares ([`config`]: durations): no I/O, no async, no policy. Every other `lookout-*` crate
+//! the value parsers every configuration shares ([`config`]: durations), local-time slots of
+//! short digests ([`slots`]): no I/O, no async, no policy. Every other `lookout-*` crate
 //! depends on it, so it changes rarely and on purpose.
 
 pub mod config;
 pub mod geo;
+pub mod slots;
 
 use std::fmt;
 use std::time::Duration;

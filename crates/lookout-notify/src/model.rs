@@ -130,10 +130,19 @@ pub enum DigestSchedule {
         /// Local wall-clock time.
         at: Time,
     },
+    /// Every `minutes` (a divisor of a day), aligned to local midnight: `every 10m` sends at
+    /// 00:00, 00:10, … in the recipient's timezone.
+    Every {
+        /// Period length in minutes, dividing 1,440.
+        minutes: u16,
+    },
 }
 
+use lookout_core::slots::{self, DAY_MINUTES};
+
 impl DigestSchedule {
-    /// Parses `daily HH:MM` or `weekly <mon|tue|...> HH:MM`.
+    /// Parses `daily HH:MM`, `weekly <mon|tue|...> HH:MM` or `every <N>m|<N>h` (N minutes or
+    /// hours dividing a day).
     pub fn parse(s: &str) -> Result<DigestSchedule, String> {
         let words: Vec<&str> = s.split_whitespace().collect();
         let time = |w: &str| -> Result<Time, String> {
@@ -162,8 +171,26 @@ impl DigestSchedule {
                     at: time(t)?,
                 })
             }
+            ["every", period] => {
+                let minutes = period
+                    .strip_suffix('m')
+                    .and_then(|n| n.parse::<u16>().ok())
+                    .or_else(|| {
+                        period
+                            .strip_suffix('h')
+                            .and_then(|n| n.parse::<u16>().ok())
+                            .and_then(|h| h.checked_mul(60))
+                    })
+                    .ok_or_else(|| format!("bad period {period:?}: expected e.g. 10m or 2h"))?;
+                if minutes == 0 || minutes > DAY_MINUTES || DAY_MINUTES % minutes != 0 {
+                    return Err(format!(
+                        "period {period:?} does not divide a day: use e.g. 5m, 10m, 15m, 30m, 1h, 2h, 6h or 12h"
+                    ));
+                }
+                Ok(DigestSchedule::Every { minutes })
+            }
             _ => Err(format!(
-                "unknown digest schedule {s:?}: expected \"daily HH:MM\" or \"weekly mon HH:MM\""
+                "unknown digest schedule {s:?}: expected \"daily HH:MM\", \"weekly mon HH:MM\" or \"every 10m\""
             )),
         }
     }
@@ -175,6 +202,9 @@ impl DigestSchedule {
     /// first occurrence (jiff's "compatible" disambiguation).
     pub fn next_after(&self, after: Timestamp, tz: &TimeZone) -> Timestamp {
         let local = after.to_zoned(tz.clone());
+        if let DigestSchedule::Every { minutes } = *self {
+            return slots::slot_after(tz, minutes, after).unwrap_or(after);
+        }
         let mut date = local.date();
         // At most 8 days are ever needed (weekly); 10 bounds the loop.
         for _ in 0..10 {
@@ -183,6 +213,7 @@ impl DigestSchedule {
                 DigestSchedule::Weekly { weekday, at } => {
                     (date.weekday() == *weekday).then_some(*at)
                 }
+                DigestSchedule::Every { .. } => None,
             };
             if let Some(at) = candidate
                 && let Ok(zoned) = date.to_datetime(at).to_zoned(tz.clone())
@@ -204,6 +235,13 @@ impl DigestSchedule {
         let back = match self {
             DigestSchedule::Daily { .. } => 2,
             DigestSchedule::Weekly { .. } => 8,
+            DigestSchedule::Every { minutes } => {
+                let before = end
+                    .checked_sub(jiff::SignedDuration::from_nanos(1))
+                    .unwrap_or(end);
+                let start = slots::slot_at_or_before(tz, *minutes, before).unwrap_or(end);
+                return (start, end);
+            }
         };
         let zoned: Zoned = end.to_zoned(tz.clone());
         let probe = zoned
@@ -239,6 +277,10 @@ impl fmt::Display for DigestSchedule {
                 };
                 write!(f, "weekly {day} {}", at.strftime("%H:%M"))
             }
+            DigestSchedule::Every { minutes } if minutes % 60 == 0 => {
+                write!(f, "every {}h", minutes / 60)
+            }
+            DigestSchedule::Every { minutes } => write!(f, "every {minutes}m"),
         }
     }
 }
@@ -384,12 +426,33 @@ mod tests {
 
     #[test]
     fn schedule_parses_and_prints() {
-        for s in ["daily 08:00", "weekly mon 07:30"] {
+        for s in ["daily 08:00", "weekly mon 07:30", "every 10m", "every 2h"] {
             assert_eq!(DigestSchedule::parse(s).unwrap().to_string(), s);
+        }
+        assert_eq!(
+            DigestSchedule::parse("every 120m").unwrap(),
+            DigestSchedule::Every { minutes: 120 }
+        );
+        for bad in ["every 7m", "every 0m", "every 25h", "every 10", "every 10s"] {
+            assert!(DigestSchedule::parse(bad).is_err(), "{bad}");
         }
         assert!(DigestSchedule::parse("daily 25:00").is_err());
         assert!(DigestSchedule::parse("hourly").is_err());
         assert!(DigestSchedule::parse("weekly funday 08:00").is_err());
+    }
+
+    #[test]
+    fn every_ten_minutes_runs_on_the_local_ten_minute_marks() {
+        let tz = TimeZone::get("Asia/Kolkata").unwrap(); // UTC+05:30
+        let s = DigestSchedule::parse("every 10m").unwrap();
+        // 12:34:56 IST = 07:04:56Z.
+        let next = s.next_after(ts("2025-01-01T07:04:56Z"), &tz);
+        assert_eq!(next, ts("2025-01-01T07:10:00Z"), "12:40 IST");
+        assert_eq!(
+            s.period_ending(next, &tz),
+            (ts("2025-01-01T07:00:00Z"), next),
+            "from 12:30 IST"
+        );
     }
 
     #[test]

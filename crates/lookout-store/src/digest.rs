@@ -31,13 +31,16 @@ pub enum Cadence {
     Daily,
     /// Once a week, on this local weekday at the schedule's time.
     Weekly(jiff::civil::Weekday),
+    /// Every this many minutes (a divisor of a day), aligned to local midnight; the schedule's
+    /// time is ignored.
+    Every(u16),
 }
 
 impl Cadence {
     /// The latest date `<= date` on which this cadence sends.
     fn send_date_on_or_before(self, date: Date) -> Result<Date, jiff::Error> {
         match self {
-            Cadence::Daily => Ok(date),
+            Cadence::Daily | Cadence::Every(_) => Ok(date),
             Cadence::Weekly(weekday) => {
                 let back = (date.weekday().to_monday_zero_offset()
                     - weekday.to_monday_zero_offset())
@@ -50,7 +53,7 @@ impl Cadence {
     /// The send date before `date` (itself a send date).
     fn previous_send_date(self, date: Date) -> Result<Date, jiff::Error> {
         match self {
-            Cadence::Daily => date.yesterday(),
+            Cadence::Daily | Cadence::Every(_) => date.yesterday(),
             Cadence::Weekly(_) => date.checked_sub(jiff::Span::new().days(7)),
         }
     }
@@ -94,6 +97,16 @@ fn send_instant(tz: &TimeZone, date: Date, at: Time) -> Result<Timestamp, jiff::
         .timestamp())
 }
 
+/// The latest period of an `every N minutes` cadence closed at `now`: from the slot before to
+/// the latest slot at or before `now` ([`lookout_core::slots`]: the wall clock of the
+/// recipient shows a multiple of N minutes since midnight; none in a DST gap, twice in a fold).
+fn every_period_at(tz: &TimeZone, minutes: u16, now: Timestamp) -> Option<Period> {
+    let end = lookout_core::slots::slot_at_or_before(tz, minutes, now)?;
+    let before = end.checked_sub(jiff::SignedDuration::from_nanos(1)).ok()?;
+    let start = lookout_core::slots::slot_at_or_before(tz, minutes, before)?;
+    Some(Period { start, end })
+}
+
 /// The most recent period of `schedule` that has closed at `now`: it ends at the latest send
 /// instant `<= now` and starts at the one before.
 pub fn period_at(schedule: &DigestSchedule, now: Timestamp) -> Result<Period, StoreError> {
@@ -102,6 +115,13 @@ pub fn period_at(schedule: &DigestSchedule, now: Timestamp) -> Result<Period, St
         timezone: schedule.timezone.clone(),
         source,
     })?;
+    if let Cadence::Every(minutes) = schedule.cadence {
+        return every_period_at(&tz, minutes, now).ok_or_else(|| StoreError::Period {
+            user_id: schedule.user_id.clone(),
+            at: now,
+            source: jiff::Error::from_args(format_args!("no {minutes}-minute slot near {now}")),
+        });
+    }
     let compute = || -> Result<Period, jiff::Error> {
         let cadence = schedule.cadence;
         let mut day = cadence.send_date_on_or_before(now.to_zoned(tz.clone()).date())?;
@@ -385,6 +405,52 @@ mod tests {
             now += jiff::SignedDuration::from_mins(5);
         }
         seen
+    }
+
+    #[test]
+    fn every_n_minutes_follows_the_local_wall_clock_through_both_dst_changes() {
+        let schedule = DigestSchedule {
+            cadence: Cadence::Every(30),
+            timezone: "America/New_York".into(),
+            ..auckland("08:00")
+        };
+        // 2026-03-08 02:00 EST -> 03:00 EDT: no 02:00 or 02:30 slot.
+        assert_eq!(
+            ends(&schedule, "2026-03-08T06:00Z", "2026-03-08T08:00Z"),
+            vec![
+                ts("2026-03-08T06:00Z"), // 01:00 EST
+                ts("2026-03-08T06:30Z"), // 01:30 EST
+                ts("2026-03-08T07:00Z"), // 03:00 EDT
+                ts("2026-03-08T07:30Z"),
+            ]
+        );
+        let p = period_at(&schedule, ts("2026-03-08T07:10Z")).unwrap();
+        assert_eq!(
+            (p.start, p.end),
+            (ts("2026-03-08T06:30Z"), ts("2026-03-08T07:00Z"))
+        );
+        // 2026-11-01 02:00 EDT -> 01:00 EST: the repeated hour's slots count twice.
+        assert_eq!(
+            ends(&schedule, "2026-11-01T04:45Z", "2026-11-01T07:05Z"),
+            vec![
+                ts("2026-11-01T04:30Z"), // 00:30 EDT
+                ts("2026-11-01T05:00Z"), // 01:00 EDT
+                ts("2026-11-01T05:30Z"), // 01:30 EDT
+                ts("2026-11-01T06:00Z"), // 01:00 EST
+                ts("2026-11-01T06:30Z"), // 01:30 EST
+                ts("2026-11-01T07:00Z"), // 02:00 EST
+            ]
+        );
+        let ten = DigestSchedule {
+            cadence: Cadence::Every(10),
+            ..auckland("08:00")
+        };
+        // 2025-01-01 12:34:56 NZDT.
+        let p = period_at(&ten, ts("2024-12-31T23:34:56Z")).unwrap();
+        assert_eq!(
+            (p.start, p.end),
+            (ts("2024-12-31T23:20Z"), ts("2024-12-31T23:30Z"))
+        );
     }
 
     #[test]

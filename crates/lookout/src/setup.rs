@@ -81,6 +81,9 @@ pub fn digest_schedules(model: &Model) -> Vec<DigestSchedule> {
         let (at, cadence) = match schedule {
             RuleSchedule::Daily { at } => (at, Cadence::Daily),
             RuleSchedule::Weekly { weekday, at } => (at, Cadence::Weekly(weekday)),
+            RuleSchedule::Every { minutes } => {
+                (jiff::civil::Time::midnight(), Cadence::Every(minutes))
+            }
         };
         let Some(user) = model.users.get(&rule.owner) else {
             continue;

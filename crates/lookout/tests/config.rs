@@ -50,7 +50,7 @@ fn the_shipped_examples_load() {
     assert_eq!(model.webhooks["demo"].secret, b"s3cret");
     assert_eq!(cfg.outbox.ttl, Duration::from_secs(48 * 3600));
     assert_eq!(cfg.dispatcher.concurrency[&ChannelKind::Slack], 4);
-    let digest = model.rule("new-york-daily-digest").unwrap();
+    let digest = model.rule("new-york-digest").unwrap();
     assert!(matches!(digest.delivery, DeliveryMode::Digest(_)));
     let gaps = model.rule("fleet-ais-gaps").unwrap();
     assert_eq!(gaps.vessels, VesselSelector::Fleet("demo-fleet".into()));
