@@ -182,7 +182,7 @@ impl DigestSchedule {
                             .and_then(|h| h.checked_mul(60))
                     })
                     .ok_or_else(|| format!("bad period {period:?}: expected e.g. 10m or 2h"))?;
-                if minutes == 0 || minutes > DAY_MINUTES || DAY_MINUTES % minutes != 0 {
+                if minutes == 0 || minutes > DAY_MINUTES || !DAY_MINUTES.is_multiple_of(minutes) {
                     return Err(format!(
                         "period {period:?} does not divide a day: use e.g. 5m, 10m, 15m, 30m, 1h, 2h, 6h or 12h"
                     ));
@@ -277,7 +277,7 @@ impl fmt::Display for DigestSchedule {
                 };
                 write!(f, "weekly {day} {}", at.strftime("%H:%M"))
             }
-            DigestSchedule::Every { minutes } if minutes % 60 == 0 => {
+            DigestSchedule::Every { minutes } if minutes.is_multiple_of(60) => {
                 write!(f, "every {}h", minutes / 60)
             }
             DigestSchedule::Every { minutes } => write!(f, "every {minutes}m"),
