@@ -13,6 +13,7 @@
 
 pub mod ingest;
 pub mod track;
+pub mod wiring;
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
