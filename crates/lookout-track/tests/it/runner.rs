@@ -40,7 +40,14 @@ async fn shards_emit_what_one_tracker_emits_and_checkpoint_after_events() {
         ..ShardConfig::default()
     };
     let (tx, mut rx) = mpsc::channel(16);
-    let shards = Shards::start(areas, &config, &shard_config, Vec::new(), tx).unwrap();
+    let shards = Shards::start(
+        std::sync::Arc::clone(&areas),
+        &config,
+        &shard_config,
+        Vec::new(),
+        tx,
+    )
+    .unwrap();
     assert_eq!(shards.len(), 3);
     let consumer = async {
         let mut events = Vec::new();
@@ -54,9 +61,10 @@ async fn shards_emit_what_one_tracker_emits_and_checkpoint_after_events() {
                 if lookout_track::tracker::is_meta_key(row.mmsi) {
                     continue;
                 }
-                let data: serde_json::Value = serde_json::from_str(&row.data).unwrap();
-                let seen: jiff::Timestamp = data["last_seen"].as_str().unwrap().parse().unwrap();
-                checkpointed.insert(row.mmsi, seen);
+                // The row is opaque: read it back as a restart would.
+                let mut restored = tracker(&areas, policy(0, &[]));
+                restored.restore([row.clone()]);
+                checkpointed.insert(row.mmsi, restored.last_seen(row.mmsi).unwrap());
             }
             for e in unit.events {
                 let row = unit.checkpoint.iter().find(|r| r.mmsi == e.mmsi);
