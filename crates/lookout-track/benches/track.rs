@@ -261,6 +261,7 @@ fn main() {
     ] {
         let mut best = f64::INFINITY;
         let mut n_rows = 0usize;
+        let mut n_row_bytes = 0usize;
         for _ in 0..3 {
             drop(tracker.take());
             let rss_before = rss_bytes();
@@ -276,6 +277,7 @@ fn main() {
             }
             events.clear();
             n_rows = 0;
+            n_row_bytes = 0;
             let (cpu, _) = measure_once(|| {
                 for round in &tracks[warm..] {
                     for batch in round.chunks(256) {
@@ -283,7 +285,10 @@ fn main() {
                             t.observe_into(obs, &mut events);
                         }
                         if rows {
-                            n_rows += t.take_dirty().len();
+                            for row in t.take_dirty() {
+                                n_rows += 1;
+                                n_row_bytes += row.data.len();
+                            }
                         }
                         events.clear();
                     }
@@ -296,7 +301,10 @@ fn main() {
             );
             tracker = Some(t);
         }
-        println!("{name}: {n_rows} checkpoint rows taken in the timed rounds");
+        println!(
+            "{name}: {n_rows} checkpoint rows taken in the timed rounds, {:.0} bytes each on average",
+            n_row_bytes as f64 / n_rows.max(1) as f64
+        );
         rates.push(n_updates as f64 / best);
     }
     let tracker = tracker.unwrap();

@@ -1,11 +1,22 @@
 //! Checkpoints: where vessel state goes so that a restart continues where the last run stopped.
 //!
-//! The tracker writes each vessel's state as the JSON `data` of a
+//! The tracker writes each vessel's state as the `data` of a
 //! [`VesselCheckpoint`](lookout_core::VesselCheckpoint) ([`Tracker::take_dirty`](crate::tracker::Tracker::take_dirty),
 //! [`Tracker::checkpoint_all`](crate::tracker::Tracker::checkpoint_all)) and reads it back with
 //! [`Tracker::restore`](crate::tracker::Tracker::restore). The service's store
 //! (`lookout_store::Store::commit`) saves the rows in SQLite/PostgreSQL in the same transaction
 //! as the events they follow; this crate does no checkpoint I/O of its own.
+//!
+//! # Format
+//! Vessel rows are version 3: a compact text form (`3|…`: hex integers, times in
+//! milliseconds relative to `last_seen`, coordinates as their IEEE bits, area ids
+//! length-prefixed; see `tracker/row.rs`), about 140 bytes for a vessel in one area, written
+//! without serde because nearly every report changes its vessel's row. Rows of versions 1 and
+//! 2 (JSON objects, written before) still restore, so an upgrade fires no false event; a row
+//! of an unknown version is skipped with [`RowError::UnknownVersion`](crate::tracker::RowError)
+//! in the [`RestoreReport`](crate::tracker::RestoreReport), never guessed at. An instance of a
+//! version before 3 cannot read version 3 rows (it skips them, and would treat those vessels
+//! as new): do not run it on a checkpoint a newer instance wrote. The clock row stays JSON.
 //!
 //! # Restart semantics
 //! Saved per vessel: `last_seen`, the last usable position and its time, merged static data,

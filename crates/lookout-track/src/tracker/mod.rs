@@ -49,6 +49,7 @@
 
 mod detect;
 mod policy;
+mod row;
 mod state;
 mod stats;
 mod vessel;
@@ -59,12 +60,12 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use lookout_core::{Event, Mmsi, Observation, Report, VesselCheckpoint};
+use lookout_core::{Event, Mmsi, Observation, Report};
 
 use crate::areas::AreaIndex;
 use detect::{end_gaps, exit_all, fire_gaps, next_due, rank, schedule, update_membership};
 pub use policy::{AreaPolicy, ConfigError, MAX_DWELLS, MAX_GAP_THRESHOLDS, TrackerConfig};
-pub use state::{RestoreError, RestoreReport, is_meta_key};
+pub use state::{RestoreError, RestoreReport, RowError, is_meta_key};
 pub use stats::TrackerStats;
 pub use vessel::DUP_HISTORY;
 use vessel::{Vessel, fingerprint, usable_position};
@@ -267,6 +268,15 @@ impl Tracker {
     /// The merged static data of `mmsi`, when any was received.
     pub fn static_data(&self, mmsi: Mmsi) -> Option<&lookout_core::VesselStatic> {
         self.vessels.get(&mmsi).and_then(|v| v.statics.as_deref())
+    }
+
+    /// When `mmsi`'s last accepted position report (usable or not) was sent: reports of it
+    /// older than this are stale.
+    pub fn last_seen(&self, mmsi: Mmsi) -> Option<Timestamp> {
+        self.vessels
+            .get(&mmsi)
+            .filter(|v| v.last_seen != i64::MIN)
+            .map(|v| ts(v.last_seen))
     }
 
     /// Last usable position `(lat, lon, at)` of `mmsi`.
@@ -679,118 +689,6 @@ impl Tracker {
             );
         }
         n_evicted
-    }
-
-    /// Checkpoint rows for every vessel changed since the last call (see [`crate::checkpoint`]):
-    /// a row per changed vessel, a row with empty `data` per evicted one (delete it), and the
-    /// shard's clock row when it changed. Commit them with the events emitted before the call.
-    pub fn take_dirty(&mut self) -> Vec<VesselCheckpoint> {
-        let dirty = std::mem::take(&mut self.dirty);
-        let mut rows = Vec::with_capacity(dirty.len() + self.evicted.len() + 1);
-        for mmsi in dirty {
-            if let Some(v) = self.vessels.get_mut(&mmsi) {
-                v.dirty = false;
-                rows.push(state::save(&self.areas, &self.policies, mmsi, v));
-            }
-        }
-        for mmsi in self.evicted.drain(..) {
-            if !self.vessels.contains_key(&mmsi) {
-                rows.push(VesselCheckpoint {
-                    mmsi,
-                    data: String::new(),
-                });
-            }
-        }
-        if self.meta_dirty {
-            self.meta_dirty = false;
-            rows.push(self.meta_row());
-        }
-        rows
-    }
-
-    fn meta_row(&self) -> VesselCheckpoint {
-        state::save_meta(
-            self.meta_key,
-            &state::MetaRef {
-                watermark: self.watermark,
-                resumed_at: self.resumed_at,
-                seq: self.seq,
-                startup: &self.startup,
-                ahead: &self.ahead,
-                feed_down_at: self.feed_down_at,
-                sightings_window: self.sightings_window,
-                sightings: self.sightings,
-            },
-        )
-    }
-
-    /// Checkpoint rows for every vessel and the clock row.
-    pub fn checkpoint_all(&self) -> Vec<VesselCheckpoint> {
-        let mut rows: Vec<VesselCheckpoint> = self
-            .vessels
-            .iter()
-            .map(|(mmsi, v)| state::save(&self.areas, &self.policies, *mmsi, v))
-            .collect();
-        rows.push(self.meta_row());
-        rows.sort_by_key(|r| r.mmsi);
-        rows
-    }
-
-    /// Restores vessels and the clock from checkpoint rows (replacing any state of the same
-    /// MMSI) and schedules their timers. Rows that cannot be read are skipped and listed in
-    /// the report; memberships of areas that no longer exist are dropped; empty rows (deleted
-    /// vessels) are ignored. Clock rows of every shard are merged (latest watermark and resume),
-    /// the input offset is this shard's own.
-    pub fn restore(&mut self, rows: impl IntoIterator<Item = VesselCheckpoint>) -> RestoreReport {
-        let mut report = RestoreReport::default();
-        // Clock rows first: the vessels' timers count from the restored `resumed_at`.
-        let (meta, vessels): (Vec<_>, Vec<_>) = rows
-            .into_iter()
-            .filter(|row| !row.data.is_empty())
-            .partition(|row| is_meta_key(row.mmsi));
-        for row in meta {
-            match state::load_meta(&row) {
-                Ok(meta) => {
-                    self.watermark = self.watermark.max(meta.watermark);
-                    self.resumed_at = self.resumed_at.max(meta.resumed_at);
-                    if row.mmsi == self.meta_key {
-                        self.seq = meta.seq;
-                        self.startup = meta.startup;
-                        self.ahead = meta.ahead;
-                        self.feed_down_at = meta.feed_down_at;
-                        self.sightings_window = meta.sightings_window;
-                        self.sightings = meta.sightings;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(key = row.mmsi, error = %e, "skipping unreadable tracker clock row");
-                    report.skipped.push(e);
-                }
-            }
-        }
-        for row in vessels {
-            match state::load(&self.areas, &self.policies, &row) {
-                Ok((vessel, dropped)) => {
-                    report.restored += 1;
-                    report.dropped_areas += dropped;
-                    let vessel = self.vessels.entry(row.mmsi).insert_entry(vessel).into_mut();
-                    vessel.scheduled = i64::MAX;
-                    let next = next_due(
-                        &self.policies,
-                        vessel,
-                        self.resumed_at,
-                        self.lateness_ms,
-                        self.max_silent_ms,
-                    );
-                    schedule(&mut self.timers, row.mmsi, vessel, next);
-                }
-                Err(e) => {
-                    tracing::warn!(mmsi = row.mmsi, error = %e, "skipping unreadable vessel checkpoint");
-                    report.skipped.push(e);
-                }
-            }
-        }
-        report
     }
 }
 

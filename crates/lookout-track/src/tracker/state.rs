@@ -1,9 +1,13 @@
-//! A vessel's state as the JSON string of a [`VesselCheckpoint`]: what a restart needs to
-//! neither repeat an `entered` nor miss an `exited`; and the shard's clock row.
+//! A vessel's state as the `data` string of a [`VesselCheckpoint`]: what a restart needs to
+//! neither repeat an `entered` nor miss an `exited`; and the shard's clock row (JSON).
+//!
+//! Vessel rows are written in the compact version 3 form of the `row` module. Rows of
+//! earlier versions, JSON objects, still load: version 2 (`Saved`, written until version 3
+//! came) and version 1 (one dwell, thresholds in seconds). A row of an unknown version is
+//! reported as such ([`RowError::UnknownVersion`]), never guessed at.
 //!
 //! Areas are saved by id, dwells and gap thresholds by their length, so a checkpoint survives
-//! areas being added, reordered or removed, and thresholds being added. Version 1 rows (one
-//! dwell, thresholds in seconds) still load.
+//! areas being added, reordered or removed, and thresholds being added.
 //!
 //! **Reserved keys.** MMSIs below 1,000 are never vessels (the tracker only tracks
 //! 10,000,000..990,000,000): the row under key `k < 1000` is the clock of shard `k`
@@ -14,12 +18,17 @@ use jiff::Timestamp;
 use lookout_core::{Mmsi, Observation, VesselCheckpoint, VesselStatic};
 use serde::{Deserialize, Serialize};
 
+use super::Tracker;
+use super::detect::{next_due, schedule};
 use super::policy::Resolved;
+use super::row;
+#[cfg(test)]
 use super::ts;
 use super::vessel::{DUP_HISTORY, Member, Vessel};
 use crate::areas::AreaIndex;
 
-/// Schema version written into every row.
+/// The JSON version written until version 3 (tests write such rows to read them back).
+#[cfg(test)]
 const VERSION: u32 = 2;
 
 /// Keys below this are shard clock rows, never vessels.
@@ -130,7 +139,33 @@ pub struct RestoreError {
     pub mmsi: Mmsi,
     /// Why.
     #[source]
-    pub source: serde_json::Error,
+    pub source: RowError,
+}
+
+/// Why a checkpoint row could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RowError {
+    /// A JSON row (version 1 or 2, or a clock row) that does not parse.
+    #[error("invalid JSON row")]
+    Json(#[from] serde_json::Error),
+    /// A version 3 row that does not parse.
+    #[error("malformed version 3 row at byte {at}: expected {expected}")]
+    Malformed {
+        /// Byte offset in the row.
+        at: usize,
+        /// What was expected there.
+        expected: &'static str,
+    },
+    /// A row of a version this build does not know: written by a newer Lookout.
+    #[error(
+        "row version {version} is unknown to this build, which reads versions 1 to 3: \
+         written by a newer lookout (run the newer version, or restore from an older checkpoint)"
+    )]
+    UnknownVersion {
+        /// The row's version.
+        version: u64,
+    },
 }
 
 /// What [`super::Tracker::restore`] did.
@@ -145,6 +180,7 @@ pub struct RestoreReport {
     pub skipped: Vec<RestoreError>,
 }
 
+#[cfg(test)]
 fn opt_ts(ms: i64) -> Option<Timestamp> {
     (ms != i64::MIN).then(|| ts(ms))
 }
@@ -155,6 +191,15 @@ pub(super) fn save(
     mmsi: Mmsi,
     v: &Vessel,
 ) -> VesselCheckpoint {
+    VesselCheckpoint {
+        mmsi,
+        data: row::write(areas, policies, v),
+    }
+}
+
+/// The version 2 row of `v`, as versions before 3 wrote it (tests: old rows must restore).
+#[cfg(test)]
+pub(super) fn v2_row(areas: &AreaIndex, policies: &[Resolved], v: &Vessel) -> String {
     let saved = Saved {
         v: VERSION,
         last_seen: ts(v.last_seen),
@@ -198,11 +243,10 @@ pub(super) fn save(
             .collect(),
         gap_base: opt_ts(v.gap_base),
     };
-    // Serialising plain data with string keys cannot fail.
-    let data = serde_json::to_string(&saved).unwrap_or_default();
-    VesselCheckpoint { mmsi, data }
+    serde_json::to_string(&saved).unwrap_or_default()
 }
 
+#[cfg(test)]
 fn bits(values: &[i64], mask: u8) -> Vec<i64> {
     values
         .iter()
@@ -226,10 +270,44 @@ pub(super) fn load(
     policies: &[Resolved],
     row: &VesselCheckpoint,
 ) -> Result<(Vessel, usize), RestoreError> {
-    let saved: Saved = serde_json::from_str(&row.data).map_err(|source| RestoreError {
+    load_data(areas, policies, &row.data).map_err(|source| RestoreError {
         mmsi: row.mmsi,
         source,
+    })
+}
+
+/// Reads a row of any version: JSON (`{`: versions 1 and 2) or `VERSION|…` (3).
+pub(super) fn load_data(
+    areas: &AreaIndex,
+    policies: &[Resolved],
+    data: &str,
+) -> Result<(Vessel, usize), RowError> {
+    if data.starts_with('{') {
+        return load_json(areas, policies, data);
+    }
+    let digits = data.bytes().take_while(u8::is_ascii_digit).count();
+    let version: u64 = data[..digits].parse().map_err(|_| RowError::Malformed {
+        at: 0,
+        expected: "'{' or a version number",
     })?;
+    if data.as_bytes().get(digits) != Some(&b'|') {
+        return Err(RowError::Malformed {
+            at: digits,
+            expected: "'|' after the version",
+        });
+    }
+    if version != row::VERSION {
+        return Err(RowError::UnknownVersion { version });
+    }
+    row::read(areas, policies, data, digits + 1)
+}
+
+fn load_json(
+    areas: &AreaIndex,
+    policies: &[Resolved],
+    data: &str,
+) -> Result<(Vessel, usize), RowError> {
+    let saved: Saved = serde_json::from_str(data)?;
     let mut vessel = Vessel::new();
     vessel.last_seen = saved.last_seen.as_millisecond();
     vessel.static_at = saved.static_at.map_or(i64::MIN, |t| t.as_millisecond());
@@ -320,6 +398,120 @@ pub(super) struct MetaRef<'a> {
 pub(super) fn load_meta(row: &VesselCheckpoint) -> Result<Meta, RestoreError> {
     serde_json::from_str(&row.data).map_err(|source| RestoreError {
         mmsi: row.mmsi,
-        source,
+        source: RowError::Json(source),
     })
+}
+
+/// Taking and restoring checkpoint rows.
+impl Tracker {
+    /// Checkpoint rows for every vessel changed since the last call (see [`crate::checkpoint`]):
+    /// a row per changed vessel, a row with empty `data` per evicted one (delete it), and the
+    /// shard's clock row when it changed. Commit them with the events emitted before the call.
+    pub fn take_dirty(&mut self) -> Vec<VesselCheckpoint> {
+        let mut rows = Vec::with_capacity(self.dirty.len() + self.evicted.len() + 1);
+        for mmsi in self.dirty.drain(..) {
+            if let Some(v) = self.vessels.get_mut(&mmsi) {
+                v.dirty = false;
+                rows.push(save(&self.areas, &self.policies, mmsi, v));
+            }
+        }
+        for mmsi in self.evicted.drain(..) {
+            if !self.vessels.contains_key(&mmsi) {
+                rows.push(VesselCheckpoint {
+                    mmsi,
+                    data: String::new(),
+                });
+            }
+        }
+        if self.meta_dirty {
+            self.meta_dirty = false;
+            rows.push(self.meta_row());
+        }
+        rows
+    }
+
+    fn meta_row(&self) -> VesselCheckpoint {
+        save_meta(
+            self.meta_key,
+            &MetaRef {
+                watermark: self.watermark,
+                resumed_at: self.resumed_at,
+                seq: self.seq,
+                startup: &self.startup,
+                ahead: &self.ahead,
+                feed_down_at: self.feed_down_at,
+                sightings_window: self.sightings_window,
+                sightings: self.sightings,
+            },
+        )
+    }
+
+    /// Checkpoint rows for every vessel and the clock row.
+    pub fn checkpoint_all(&self) -> Vec<VesselCheckpoint> {
+        let mut rows: Vec<VesselCheckpoint> = self
+            .vessels
+            .iter()
+            .map(|(mmsi, v)| save(&self.areas, &self.policies, *mmsi, v))
+            .collect();
+        rows.push(self.meta_row());
+        rows.sort_by_key(|r| r.mmsi);
+        rows
+    }
+
+    /// Restores vessels and the clock from checkpoint rows (replacing any state of the same
+    /// MMSI) and schedules their timers. Rows that cannot be read are skipped and listed in
+    /// the report; memberships of areas that no longer exist are dropped; empty rows (deleted
+    /// vessels) are ignored. Clock rows of every shard are merged (latest watermark and resume),
+    /// the input offset is this shard's own.
+    pub fn restore(&mut self, rows: impl IntoIterator<Item = VesselCheckpoint>) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        // Clock rows first: the vessels' timers count from the restored `resumed_at`.
+        let (meta, vessels): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .filter(|row| !row.data.is_empty())
+            .partition(|row| is_meta_key(row.mmsi));
+        for row in meta {
+            match load_meta(&row) {
+                Ok(meta) => {
+                    self.watermark = self.watermark.max(meta.watermark);
+                    self.resumed_at = self.resumed_at.max(meta.resumed_at);
+                    if row.mmsi == self.meta_key {
+                        self.seq = meta.seq;
+                        self.startup = meta.startup;
+                        self.ahead = meta.ahead;
+                        self.feed_down_at = meta.feed_down_at;
+                        self.sightings_window = meta.sightings_window;
+                        self.sightings = meta.sightings;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(key = row.mmsi, error = %e, "skipping unreadable tracker clock row");
+                    report.skipped.push(e);
+                }
+            }
+        }
+        for row in vessels {
+            match load(&self.areas, &self.policies, &row) {
+                Ok((vessel, dropped)) => {
+                    report.restored += 1;
+                    report.dropped_areas += dropped;
+                    let vessel = self.vessels.entry(row.mmsi).insert_entry(vessel).into_mut();
+                    vessel.scheduled = i64::MAX;
+                    let next = next_due(
+                        &self.policies,
+                        vessel,
+                        self.resumed_at,
+                        self.lateness_ms,
+                        self.max_silent_ms,
+                    );
+                    schedule(&mut self.timers, row.mmsi, vessel, next);
+                }
+                Err(e) => {
+                    tracing::warn!(mmsi = row.mmsi, error = %e, "skipping unreadable vessel checkpoint");
+                    report.skipped.push(e);
+                }
+            }
+        }
+        report
+    }
 }

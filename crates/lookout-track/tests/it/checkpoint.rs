@@ -142,3 +142,68 @@ fn unreadable_rows_and_removed_areas_are_reported_not_fatal() {
     assert_eq!(after.inside(V), ["bay"]);
     assert!(after.inside(W).is_empty());
 }
+
+/// A row as versions before 3 stored it (JSON, version 2, as `serde_json` wrote it): after an
+/// upgrade it restores, and the tracker goes on as one restored from its own (version 3) rows.
+const V2_ROW: &str = r#"{"v":2,"last_seen":"2026-01-01T00:10:00Z","position":{"lat":0.5,"lon":0.5,"at":"2026-01-01T00:10:00Z"},"areas":[{"id":"bay","inside":true,"raw":true,"pending_since":"2026-01-01T00:00:00Z"}],"fp":0,"recent":[[1234567890123,1767226200000]]}"#;
+
+#[test]
+fn a_version_2_row_stored_before_the_upgrade_restores_and_goes_on_alike() {
+    let areas = index(vec![square_area("bay", 0.0, 0.0, 1.0, 1.0)]);
+    let mut old = tracker(&areas, policy(0, &[600]));
+    let report = old.restore([VesselCheckpoint {
+        mmsi: V,
+        data: V2_ROW.into(),
+    }]);
+    assert_eq!(report.restored, 1);
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    assert_eq!(old.inside(V), ["bay"]);
+    assert_eq!(old.last_seen(V), Some(t(600)));
+
+    // The same state through this version's rows.
+    let mut new = tracker(&areas, policy(0, &[600]));
+    new.restore(old.checkpoint_all());
+    assert!(
+        new.checkpoint_all()
+            .iter()
+            .all(|r| r.data.starts_with("3|") || r.data.starts_with('{')),
+        "vessel rows are written as version 3"
+    );
+    let rest = [
+        pos(V, 590, 0.5, 0.6), // stale: older than the saved last_seen
+        pos(V, 660, 0.5, 0.51),
+        pos(V, 3000, 0.5, 1.05),
+    ];
+    let from_v2 = run(&mut old, &rest);
+    assert_eq!(
+        brief(&from_v2),
+        vec![
+            e(GapStarted, "bay", 1260),
+            e(GapEnded, "bay", 3000),
+            e(Exited, "bay", 3000)
+        ],
+        "no second entered, the gap timer and the exit carried over"
+    );
+    assert_eq!(run(&mut new, &rest), from_v2);
+    assert_eq!(old.stats().stale, 1);
+}
+
+#[test]
+fn a_row_of_an_unknown_version_is_skipped_and_named() {
+    let areas = index(vec![square_area("bay", 0.0, 0.0, 1.0, 1.0)]);
+    let mut after = tracker(&areas, policy(0, &[]));
+    let report = after.restore([VesselCheckpoint {
+        mmsi: V,
+        data: "9|19b76dc2ea0||||||".into(),
+    }]);
+    assert_eq!(report.restored, 0);
+    assert_eq!(report.skipped.len(), 1);
+    assert!(
+        matches!(
+            report.skipped[0].source,
+            lookout_track::tracker::RowError::UnknownVersion { version: 9 }
+        ),
+        "{:?}",
+        report.skipped[0]
+    );
+}
