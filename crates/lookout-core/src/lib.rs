@@ -313,9 +313,10 @@ pub trait Deliver: Send + Sync + 'static {
 pub struct VesselCheckpoint {
     /// The vessel.
     pub mmsi: Mmsi,
-    /// Tracker-defined serialised state (JSON). The EMPTY string means "delete this vessel's
-    /// row" (an evicted vessel): `Store::commit` removes it in the same transaction; when one
-    /// commit lists an MMSI more than once, the last entry wins.
+    /// Tracker-defined serialised state (a versioned text row of `lookout_track`). The EMPTY
+    /// string means "delete this vessel's row" (an evicted vessel): `Store::commit` removes it
+    /// in the same transaction; when one commit lists an MMSI more than once, the last entry
+    /// wins.
     pub data: String,
 }
 
