@@ -13,6 +13,7 @@ mod leaks;
 mod limits;
 mod logs;
 mod metrics_catalogue;
+mod model_files;
 mod obs_util;
 mod pipeline;
 #[cfg(feature = "fault-injection")]

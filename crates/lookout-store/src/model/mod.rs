@@ -19,11 +19,14 @@
 //! - **Idempotent upserts.** [`Upserted::Unchanged`] when the stored row already equals the
 //!   new one (its `updated_at` is left alone), so importing the same files twice changes nothing.
 //!
-//! `conn` holds the SQL (written once, compiled for each backend), `ops` the [`Store`](crate::Store)
-//! methods.
+//! `conn` holds the SQL (written once, compiled for each backend), `rows` the conversions to
+//! and from rows, `upsert` the compare-then-write of each kind, `ops` the
+//! [`Store`](crate::Store) methods.
 
 mod conn;
 mod ops;
+mod rows;
+mod upsert;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -5,6 +5,8 @@ pub mod chaos;
 pub mod check;
 pub mod decode;
 pub mod demo;
+pub mod export;
+pub mod import;
 pub mod migrate;
 pub mod replay;
 pub mod run;
