@@ -42,6 +42,8 @@ pub enum Command {
     /// Write the store's organisations, users, vessels, fleets, areas and rules back as
     /// configuration files.
     Export(commands::export::Args),
+    /// Create, list and revoke API tokens.
+    Token(commands::token::Args),
     /// Apply database migrations and exit.
     Migrate(commands::migrate::Args),
     /// Run several instances in cluster mode under faults (kills, PostgreSQL and NATS
@@ -60,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => commands::check::run(&args),
         Command::Import(args) => commands::import::run(&args),
         Command::Export(args) => commands::export::run(&args),
+        Command::Token(args) => commands::token::run(&args),
         Command::Migrate(args) => commands::migrate::run(&args),
         Command::Chaos(args) => commands::chaos::run(&args),
     }

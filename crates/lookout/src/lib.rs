@@ -25,3 +25,4 @@ pub mod profiling;
 pub mod runtime;
 pub mod service;
 pub mod setup;
+pub mod tokens;

@@ -20,4 +20,5 @@ mod pipeline;
 mod prometheus_e2e;
 mod replay;
 mod service;
+mod tokens;
 mod util;

@@ -11,3 +11,4 @@ pub mod migrate;
 pub mod replay;
 pub mod run;
 pub mod simulate;
+pub mod token;
