@@ -3,6 +3,7 @@
 // Test helpers may unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+mod api;
 mod chaos;
 mod cli;
 mod cluster;

@@ -24,6 +24,7 @@
 //! [`Store`](crate::Store) methods.
 
 mod conn;
+mod history;
 mod ops;
 mod rows;
 mod upsert;
@@ -31,6 +32,7 @@ mod upsert;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+pub use history::{Action, NotificationFilter, NotificationRecord};
 pub use ops::{Cursor, ModelCounts};
 
 /// An organisation (a tenant).

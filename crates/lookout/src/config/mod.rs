@@ -42,6 +42,7 @@ use serde::de::DeserializeOwned;
 mod checks;
 mod export;
 mod main_file;
+mod object_checks;
 mod problems;
 mod raw;
 mod rules;
@@ -50,6 +51,7 @@ mod table;
 mod users;
 
 pub use export::{ExportError, export};
+pub use object_checks::{FieldProblem, check_rule};
 pub use problems::{ConfigError, Problem};
 pub use snapshot::snapshot;
 
