@@ -123,10 +123,9 @@ async fn fixture(url: &str) -> Fixture {
             .put_silence(&silence, &Audit::new("t", "x", "x"))
             .await
             .unwrap();
-        store
-            .commit(&[], &[notification(org, 1), notification(org, 2)], &[])
-            .await
-            .unwrap();
+        let (n1, n2) = (notification(org, 1), notification(org, 2));
+        let events = [n1.event.clone(), n2.event.clone()];
+        store.commit(&events, &[n1, n2], &[]).await.unwrap();
     }
     let token = |org: Option<&'static str>, role| {
         let store = store.clone();
@@ -521,6 +520,32 @@ async fn roles_problems_and_actions(url: &str) {
             .0,
         StatusCode::CONFLICT
     );
+    // Events: those in a's areas, filtered.
+    let (s, _, ev) = call(app, "get", "/api/v1/events", Some(&f.a_viewer), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let areas: Vec<&str> = ev["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["area_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(areas, ["a-area", "a-area"]);
+    let n = |q: &'static str| {
+        let app = app.clone();
+        let t = f.a_viewer.clone();
+        async move {
+            call(&app, "get", &format!("/api/v1/events?{q}"), Some(&t), None)
+                .await
+                .2["items"]
+                .as_array()
+                .map_or(99, Vec::len)
+        }
+    };
+    assert_eq!(n("vessel=1").await, 1);
+    assert_eq!(n("kind=exited").await, 0);
+    assert_eq!(n("fleet=a-fleet").await, 0);
+    assert_eq!(n("from=2025-06-01T00:00:01Z").await, 0);
+    assert_eq!(n("to=2025-06-01T00:00:01Z").await, 2);
     // Silences: create, expire.
     let (s, _, sil) = call(
         app,

@@ -127,6 +127,40 @@ fn into_record(raw: Raw) -> Result<NotificationRecord, StoreError> {
     })
 }
 
+/// One recorded event as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    /// Sequence number (the cursor).
+    pub id: i64,
+    /// `entered`, `exited`, `gap_started` or `gap_ended`.
+    pub kind: String,
+    /// The vessel.
+    pub mmsi: i64,
+    /// The area.
+    pub area_id: String,
+    /// When it happened.
+    pub at: jiff::Timestamp,
+    /// The whole event (JSON).
+    pub event: serde_json::Value,
+}
+
+/// Which events to list; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// A vessel.
+    pub mmsi: Option<u32>,
+    /// Members of this fleet of the organisation.
+    pub fleet: Option<String>,
+    /// An area id.
+    pub area: Option<String>,
+    /// An event kind.
+    pub kind: Option<String>,
+    /// At or after.
+    pub from: Option<jiff::Timestamp>,
+    /// Before.
+    pub to: Option<jiff::Timestamp>,
+}
+
 /// What a requeue or cancel found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -172,6 +206,59 @@ impl Store {
             rows.iter().map(|row| record!(row)).collect::<Result<Vec<_>, _>>().ctx(OP)?
         });
         raws.into_iter().map(into_record).collect()
+    }
+
+    /// A page of the events in `org`'s areas (the tracker's events carry no organisation: an
+    /// organisation sees what happened in the areas it defines), after event id `after`.
+    ///
+    /// # Errors
+    /// A database error; a corrupt row.
+    pub async fn events(
+        &self,
+        org: &str,
+        filter: &EventFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        const OP: &str = "listing events";
+        let sql = "SELECT id, kind, mmsi, area_id, at_ms, body FROM events \
+             WHERE area_id IN (SELECT id FROM areas WHERE org_id = $1) AND id > $2 \
+             AND ($3 < 0 OR mmsi = $3) AND ($4 = '' OR area_id = $4) AND ($5 = '' OR kind = $5) \
+             AND at_ms >= $6 AND at_ms < $7 \
+             AND ($8 = '' OR mmsi IN (SELECT mmsi FROM fleet_members WHERE org_id = $1 AND fleet_id = $8)) \
+             ORDER BY id LIMIT $9";
+        let rows: Vec<(i64, String, i64, String, i64, String)> = on_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(org)
+                .bind(after)
+                .bind(filter.mmsi.map_or(-1, i64::from))
+                .bind(filter.area.clone().unwrap_or_default())
+                .bind(filter.kind.clone().unwrap_or_default())
+                .bind(filter.from.map_or(i64::MIN, crate::store::ms))
+                .bind(filter.to.map_or(i64::MAX, crate::store::ms))
+                .bind(filter.fleet.clone().unwrap_or_default())
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+                .ctx(OP)?
+        });
+        rows.into_iter()
+            .map(|(id, kind, mmsi, area_id, at_ms, body)| {
+                let sid = id.to_string();
+                Ok(EventRecord {
+                    at: from_ms("events", &sid, at_ms)?,
+                    event: serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+                        table: "events",
+                        id: sid,
+                        detail: format!("bad JSON: {e}"),
+                    })?,
+                    id,
+                    kind,
+                    mmsi,
+                    area_id,
+                })
+            })
+            .collect()
     }
 
     /// Notification `id` of `org`.

@@ -32,7 +32,7 @@ mod upsert;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-pub use history::{Action, NotificationFilter, NotificationRecord};
+pub use history::{Action, EventFilter, EventRecord, NotificationFilter, NotificationRecord};
 pub use ops::{Cursor, ModelCounts};
 
 /// An organisation (a tenant).

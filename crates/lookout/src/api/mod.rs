@@ -11,10 +11,11 @@
 //!   OpenAPI document (`openapi.json`, hand-maintained, OpenAPI 3.1) is checked against it by a
 //!   test, and the tenant-isolation test walks it.
 //!
-//! Not here yet (issue 12): fleets, areas, events, digests, test notifications, the live event
+//! Not here yet (issue 12): fleets, areas, digests, test notifications, the live event
 //! stream, the destination policy for tenant-set URLs, rate limits, token management over HTTP.
 
 pub mod auth;
+pub mod events;
 pub mod notifications;
 pub mod page;
 pub mod problem;
@@ -66,6 +67,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/notifications/{id}"),
     ("post", "/api/v1/notifications/{id}/requeue"),
     ("post", "/api/v1/notifications/{id}/cancel"),
+    ("get", "/api/v1/events"),
     ("get", "/api/v1/audit"),
 ];
 
@@ -121,8 +123,12 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/notifications/{id}/cancel",
             post(notifications::cancel),
         )
+        .route("/api/v1/events", get(events::list))
         .route("/api/v1/audit", get(users::audit))
-        .fallback(|| async { Problem::not_found("resource") })
+        .route(
+            "/api/v1/{*rest}",
+            axum::routing::any(|| async { Problem::not_found("resource") }),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
