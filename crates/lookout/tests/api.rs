@@ -197,7 +197,11 @@ fn ids_of(notifications: &Value) -> Vec<String> {
 
 /// A body that is valid for `path`'s POST/PUT in organisation `a`.
 fn valid_body(path: &str) -> Option<Value> {
-    Some(if path.contains("/rules") {
+    Some(if path.contains("/fleets") {
+        json!({ "name": "F2", "mmsi": [512000003] })
+    } else if path.contains("/areas") {
+        json!({ "id": "a-area-2", "name": "A2", "definition": { "kind": "circle", "lat": 1.0, "lon": 1.0, "radius_nm": 2.0 } })
+    } else if path.contains("/rules") {
         json!({ "owner": "a-user", "vessels": "any", "areas": ["a-area"], "events": ["exited"] })
     } else if path.contains("/users") {
         json!({ "name": "N", "email": "n@example.com", "timezone": "Europe/London" })
@@ -258,6 +262,10 @@ async fn isolation(url: &str) {
             "512000001".into()
         } else if path.starts_with("/api/v1/silences") {
             "b-silence".into()
+        } else if path.starts_with("/api/v1/fleets") {
+            "b-fleet".into()
+        } else if path.starts_with("/api/v1/areas") {
+            "b-area".into()
         } else {
             b_notes[0].clone()
         }
@@ -546,6 +554,64 @@ async fn roles_problems_and_actions(url: &str) {
     assert_eq!(n("fleet=a-fleet").await, 0);
     assert_eq!(n("from=2025-06-01T00:00:01Z").await, 0);
     assert_eq!(n("to=2025-06-01T00:00:01Z").await, 2);
+    // Areas: the tracker's own validation, by feature and ring; fleets.
+    let bowtie = json!({ "id": "bow", "name": "Bow", "definition": { "kind": "geojson", "geometry": {
+        "type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]] } } });
+    let (s, _, p) = call(
+        app,
+        "post",
+        "/api/v1/areas",
+        Some(&f.a_editor),
+        Some(bowtie),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("ring"), "{p}");
+    let (s, _, area) = call(
+        app,
+        "post",
+        "/api/v1/areas",
+        Some(&f.a_editor),
+        valid_body("/areas"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{area}");
+    assert_eq!(
+        call(
+            app,
+            "post",
+            "/api/v1/areas",
+            Some(&f.a_editor),
+            valid_body("/areas")
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        call(
+            app,
+            "get",
+            "/api/v1/areas/a-area-2",
+            Some(&f.a_viewer),
+            None
+        )
+        .await
+        .2,
+        area
+    );
+    let (s, _, fleet) = call(
+        app,
+        "post",
+        "/api/v1/fleets",
+        Some(&f.a_editor),
+        valid_body("/fleets"),
+    )
+    .await;
+    assert_eq!(
+        (s, fleet["mmsi"].clone()),
+        (StatusCode::CREATED, json!([512000003]))
+    );
     // Silences: create, expire.
     let (s, _, sil) = call(
         app,

@@ -3,7 +3,8 @@
 //! - Every route but `GET /api/v1/openapi.json` needs `Authorization: Bearer lk_…`
 //!   ([`auth`]): the token's organisation scopes every read and write, so another
 //!   organisation's object is a 404, never a 403; no or a bad token is 401; a role too low is
-//!   403 (viewer reads; editor writes rules, vessels, silences and acts on notifications;
+//!   403 (viewer reads; editor writes rules, vessels, fleets, areas, silences and acts on
+//!   notifications;
 //!   admin writes users and reads the audit log).
 //! - Errors are RFC 9457 problems ([`problem`]); lists are cursor pages ([`page`]); bodies are
 //!   capped at [`MAX_BODY`]; every write is audited with its change, in one transaction.
@@ -11,9 +12,10 @@
 //!   OpenAPI document (`openapi.json`, hand-maintained, OpenAPI 3.1) is checked against it by a
 //!   test, and the tenant-isolation test walks it.
 //!
-//! Not here yet (issue 12): fleets, areas, digests, test notifications, the live event
+//! Not here yet (issue 12): digests, test notifications, the live event
 //! stream, the destination policy for tenant-set URLs, rate limits, token management over HTTP.
 
+pub mod areas;
 pub mod auth;
 pub mod events;
 pub mod notifications;
@@ -59,6 +61,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/vessels/{id}"),
     ("put", "/api/v1/vessels/{id}"),
     ("delete", "/api/v1/vessels/{id}"),
+    ("get", "/api/v1/fleets"),
+    ("post", "/api/v1/fleets"),
+    ("get", "/api/v1/fleets/{id}"),
+    ("put", "/api/v1/fleets/{id}"),
+    ("delete", "/api/v1/fleets/{id}"),
+    ("get", "/api/v1/areas"),
+    ("post", "/api/v1/areas"),
+    ("get", "/api/v1/areas/{id}"),
+    ("put", "/api/v1/areas/{id}"),
+    ("delete", "/api/v1/areas/{id}"),
     ("get", "/api/v1/silences"),
     ("post", "/api/v1/silences"),
     ("get", "/api/v1/silences/{id}"),
@@ -104,6 +116,21 @@ pub fn router(state: ApiState) -> Router {
             get(vessels::get)
                 .put(vessels::replace)
                 .delete(vessels::delete),
+        )
+        .route(
+            "/api/v1/fleets",
+            get(areas::fleets).post(areas::fleet_create),
+        )
+        .route(
+            "/api/v1/fleets/{id}",
+            get(areas::fleet_get)
+                .put(areas::fleet_replace)
+                .delete(areas::fleet_delete),
+        )
+        .route("/api/v1/areas", get(areas::list).post(areas::create))
+        .route(
+            "/api/v1/areas/{id}",
+            get(areas::get).put(areas::replace).delete(areas::delete),
         )
         .route(
             "/api/v1/silences",

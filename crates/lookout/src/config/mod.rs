@@ -53,7 +53,7 @@ mod users;
 pub use export::{ExportError, export};
 pub use object_checks::{FieldProblem, check_rule};
 pub use problems::{ConfigError, Problem};
-pub use snapshot::snapshot;
+pub use snapshot::{area_definition, snapshot};
 
 use problems::{File, Problems};
 

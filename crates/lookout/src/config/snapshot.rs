@@ -203,9 +203,9 @@ fn rule_definition(r: &RawRule, schedule: Option<String>) -> Value {
     Value::Object(m)
 }
 
-/// An area's definition, self-contained: a circle, or a GeoJSON geometry (optionally "within
-/// N nautical miles").
-pub(crate) fn area_definition(a: &Area) -> Value {
+/// An area's definition as the model stores it, self-contained: a circle, or a GeoJSON
+/// geometry (optionally "within N nautical miles").
+pub fn area_definition(a: &Area) -> Value {
     match &a.shape {
         Shape::Circle {
             lat,
