@@ -197,7 +197,9 @@ fn ids_of(notifications: &Value) -> Vec<String> {
 
 /// A body that is valid for `path`'s POST/PUT in organisation `a`.
 fn valid_body(path: &str) -> Option<Value> {
-    Some(if path.contains("/fleets") {
+    Some(if path.contains("/tokens") {
+        json!({ "role": "viewer", "name": "n" })
+    } else if path.contains("/fleets") {
         json!({ "name": "F2", "mmsi": [512000003] })
     } else if path.contains("/areas") {
         json!({ "id": "a-area-2", "name": "A2", "definition": { "kind": "circle", "lat": 1.0, "lon": 1.0, "radius_nm": 2.0 } })
@@ -233,6 +235,7 @@ async fn b_state(f: &Fixture) -> Value {
         "rules": serde_json::to_value(snap.rules.iter().filter(|r| r.org_id == "b").collect::<Vec<_>>()).unwrap(),
         "notifications": serde_json::to_value(notes).unwrap(),
         "silences": serde_json::to_value(silences).unwrap(),
+        "tokens": serde_json::to_value(f.store.org_tokens("b").await.unwrap()).unwrap(),
     })
 }
 
@@ -253,6 +256,7 @@ async fn isolation(url: &str) {
         .2,
     );
     assert_eq!(b_notes.len(), 2);
+    let b_token = f.store.org_tokens("b").await.unwrap()[0].id.clone();
     let b_ids = |path: &str| -> String {
         if path.starts_with("/api/v1/rules") {
             "b-rule".into()
@@ -264,6 +268,8 @@ async fn isolation(url: &str) {
             "b-silence".into()
         } else if path.starts_with("/api/v1/fleets") {
             "b-fleet".into()
+        } else if path.starts_with("/api/v1/tokens") {
+            b_token.clone()
         } else if path.starts_with("/api/v1/areas") {
             "b-area".into()
         } else {
@@ -271,6 +277,7 @@ async fn isolation(url: &str) {
         }
     };
     let b_words = [
+        b_token.as_str(),
         "b-rule",
         "b-user",
         "b-silence",
@@ -611,6 +618,49 @@ async fn roles_problems_and_actions(url: &str) {
     assert_eq!(
         (s, fleet["mmsi"].clone()),
         (StatusCode::CREATED, json!([512000003]))
+    );
+    // Tokens over HTTP: admins only; a new token works at once and not after its revocation.
+    assert_eq!(
+        call(app, "get", "/api/v1/tokens", Some(&f.a_editor), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _, t) = call(
+        app,
+        "post",
+        "/api/v1/tokens",
+        Some(&f.a_admin),
+        valid_body("/tokens"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let secret = t["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call(app, "get", "/api/v1/rules", Some(&secret), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let bad = json!({ "role": "operator" });
+    assert_eq!(
+        call(app, "post", "/api/v1/tokens", Some(&f.a_admin), Some(bad))
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let (_, _, listed) = call(app, "get", "/api/v1/tokens", Some(&f.a_admin), None).await;
+    assert!(!listed.to_string().contains(&secret));
+    let path = format!("/api/v1/tokens/{}", t["id"].as_str().unwrap());
+    assert_eq!(
+        call(app, "delete", &path, Some(&f.a_admin), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(app, "get", "/api/v1/rules", Some(&secret), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
     );
     // Silences: create, expire.
     let (s, _, sil) = call(

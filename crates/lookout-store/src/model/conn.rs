@@ -140,6 +140,8 @@ pub(crate) trait ModelConn {
     async fn token_by_hash(&mut self, hash: &str) -> sqlx::Result<Option<TokenRow>>;
     async fn token_list(&mut self) -> sqlx::Result<Vec<TokenRow>>;
     async fn token_revoke(&mut self, id: &str, now: i64) -> sqlx::Result<u64>;
+    async fn token_list_org(&mut self, org: &str) -> sqlx::Result<Vec<TokenRow>>;
+    async fn token_revoke_org(&mut self, org: &str, id: &str, now: i64) -> sqlx::Result<u64>;
 
     async fn audit_insert(
         &mut self,
@@ -521,6 +523,23 @@ macro_rules! model_conn {
 
             async fn token_revoke(&mut self, id: &str, now: i64) -> sqlx::Result<u64> {
                 sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *self)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+
+            async fn token_list_org(&mut self, org: &str) -> sqlx::Result<Vec<TokenRow>> {
+                sqlx::query_as("SELECT id, org_id, role, name, created_at, revoked_at FROM api_tokens WHERE org_id = $1 ORDER BY created_at, id")
+                    .bind(org)
+                    .fetch_all(&mut *self)
+                    .await
+            }
+
+            async fn token_revoke_org(&mut self, org: &str, id: &str, now: i64) -> sqlx::Result<u64> {
+                sqlx::query("UPDATE api_tokens SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL")
+                    .bind(org)
                     .bind(id)
                     .bind(now)
                     .execute(&mut *self)

@@ -425,6 +425,39 @@ impl Store {
         }))
     }
 
+    /// `org`'s tokens (never their hashes), oldest first.
+    ///
+    /// # Errors
+    /// A database error; a corrupt row.
+    pub async fn org_tokens(&self, org: &str) -> Result<Vec<ApiToken>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            let mut c = pool.acquire().await.ctx("listing API tokens")?;
+            c.token_list_org(org).await.ctx("listing API tokens")?
+        });
+        rows.into_iter().map(TokenRow::into_token).collect()
+    }
+
+    /// Revokes token `id` of `org`; false when `org` has no such live token.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn revoke_org_token(
+        &self,
+        org: &str,
+        id: &str,
+        audit: &Audit,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "revoking an API token";
+        Ok(in_tx!(self, OP, tx => {
+            let now = tx.now_ms().await.ctx(OP)?;
+            let n = tx.token_revoke_org(org, id, now).await.ctx(OP)?;
+            if n > 0 {
+                tx.audit_insert(Some(org), audit, now).await.ctx(OP)?;
+            }
+            n > 0
+        }))
+    }
+
     /// A page of `org`'s audit log, oldest first (the cursor is the entry id).
     ///
     /// # Errors

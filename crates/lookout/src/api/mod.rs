@@ -5,7 +5,7 @@
 //!   organisation's object is a 404, never a 403; no or a bad token is 401; a role too low is
 //!   403 (viewer reads; editor writes rules, vessels, fleets, areas, silences and acts on
 //!   notifications;
-//!   admin writes users and reads the audit log).
+//!   admin writes users and tokens and reads the audit log).
 //! - Errors are RFC 9457 problems ([`problem`]); lists are cursor pages ([`page`]); bodies are
 //!   capped at [`MAX_BODY`]; every write is audited with its change, in one transaction.
 //! - [`ROUTES`] is the one table of routes: the router is built from the handlers below, the
@@ -13,7 +13,7 @@
 //!   test, and the tenant-isolation test walks it.
 //!
 //! Not here yet (issue 12): digests, test notifications, the live event
-//! stream, the destination policy for tenant-set URLs, rate limits, token management over HTTP.
+//! stream, the destination policy for tenant-set URLs, rate limits.
 
 pub mod areas;
 pub mod auth;
@@ -23,6 +23,7 @@ pub mod page;
 pub mod problem;
 pub mod rules;
 pub mod silences;
+pub mod tokens;
 pub mod users;
 pub mod vessels;
 
@@ -80,6 +81,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/notifications/{id}/requeue"),
     ("post", "/api/v1/notifications/{id}/cancel"),
     ("get", "/api/v1/events"),
+    ("get", "/api/v1/tokens"),
+    ("post", "/api/v1/tokens"),
+    ("delete", "/api/v1/tokens/{id}"),
     ("get", "/api/v1/audit"),
 ];
 
@@ -151,6 +155,8 @@ pub fn router(state: ApiState) -> Router {
             post(notifications::cancel),
         )
         .route("/api/v1/events", get(events::list))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/api/v1/audit", get(users::audit))
         .route(
             "/api/v1/{*rest}",
