@@ -74,6 +74,14 @@ impl Router {
         Ok((router, problems))
     }
 
+    /// The model in use now.
+    pub fn model(&self) -> Arc<Model> {
+        match self.model.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
     /// Swaps in a new model (configuration reload); in-flight sends keep the old one.
     pub fn replace_model(&self, model: Arc<Model>) {
         match self.model.write() {

@@ -55,6 +55,15 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+    /// An id is taken by an object of another organisation (users, rules, fleets, silences and
+    /// tokens have ids unique across organisations).
+    #[error("{table} id {id:?} is taken by another organisation")]
+    Conflict {
+        /// Table name.
+        table: &'static str,
+        /// The id.
+        id: String,
+    },
     /// A digest schedule names a time zone the tz database does not know.
     #[error("invalid time zone {timezone:?} in the digest schedule of user {user_id:?}")]
     InvalidTimeZone {

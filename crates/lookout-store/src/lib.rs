@@ -19,6 +19,9 @@
 //! - [`StoreConfig`], [`OutboxConfig`], [`DispatcherOptions`], [`DigestConfig`]: the
 //!   `[store]`, `[outbox]`, `[dispatcher]` and `[digest]` tables of `lookout.toml`.
 //!
+//! - [`model`]: organisations, users, vessels, fleets, areas, rules, silences, API tokens and
+//!   the audit log, tenant-scoped (issue 12).
+//!
 //! The notification lifecycle (states, who moves them, purging) is in the crate README and on
 //! [`State`].
 
@@ -29,6 +32,7 @@ mod dispatcher;
 mod error;
 mod ingest;
 mod millis;
+pub mod model;
 pub mod outbox;
 mod outcome;
 mod store;

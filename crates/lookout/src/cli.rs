@@ -36,6 +36,14 @@ pub enum Command {
     Simulate(commands::simulate::Args),
     /// Validate configuration and area files, reporting every problem at once.
     Check(commands::check::Args),
+    /// Validate the configuration files and upsert their organisations, users, vessels,
+    /// fleets, areas and rules into the store (idempotent).
+    Import(commands::import::Args),
+    /// Write the store's organisations, users, vessels, fleets, areas and rules back as
+    /// configuration files.
+    Export(commands::export::Args),
+    /// Create, list and revoke API tokens.
+    Token(commands::token::Args),
     /// Apply database migrations and exit.
     Migrate(commands::migrate::Args),
     /// Run several instances in cluster mode under faults (kills, PostgreSQL and NATS
@@ -52,6 +60,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => commands::run::run(&args),
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Check(args) => commands::check::run(&args),
+        Command::Import(args) => commands::import::run(&args),
+        Command::Export(args) => commands::export::run(&args),
+        Command::Token(args) => commands::token::run(&args),
         Command::Migrate(args) => commands::migrate::run(&args),
         Command::Chaos(args) => commands::chaos::run(&args),
     }

@@ -6,6 +6,7 @@
 //! point one way: `cli` → `commands` → `setup`/`service`/`runtime` → `ops`, with `config` (the
 //! files, read into each stage crate's typed config), `error` and `args` as leaves.
 
+pub mod api;
 pub mod args;
 pub mod cli;
 pub mod cluster;
@@ -25,3 +26,4 @@ pub mod profiling;
 pub mod runtime;
 pub mod service;
 pub mod setup;
+pub mod tokens;

@@ -1,4 +1,4 @@
-//! Ops endpoints: `/healthz` and `/tasks` from `sentinel`, `/metrics` (the catalogue, refreshed
+//! Ops endpoints (and, merged beside them, the `/api/v1` router of [`crate::api`]): `/healthz` and `/tasks` from `sentinel`, `/metrics` (the catalogue, refreshed
 //! on every scrape), plus `/readyz` (store reachable, ingest not down), `/info` (version, git
 //! sha, build and start time, uptime) and `/connections` (every live feed connection).
 //!
@@ -53,6 +53,7 @@ pub struct OpsState {
     started_at: Timestamp,
     queues: Vec<(&'static str, QueueProbe)>,
     checks: Vec<(&'static str, ReadyCheck)>,
+    webhooks: Arc<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for OpsState {
@@ -76,6 +77,7 @@ impl OpsState {
             started_at: Timestamp::now(),
             queues: Vec::new(),
             checks: Vec::new(),
+            webhooks: Arc::default(),
         }
     }
 
@@ -83,6 +85,12 @@ impl OpsState {
     /// every scrape, so a check may set its own gauge).
     pub fn with_check(mut self, name: &'static str, check: ReadyCheck) -> OpsState {
         self.checks.push((name, check));
+        self
+    }
+
+    /// The webhook endpoints (`[webhooks.*]`) users set through `/api/v1` may name.
+    pub fn with_webhooks(mut self, names: BTreeSet<String>) -> OpsState {
+        self.webhooks = Arc::new(names);
         self
     }
 
@@ -147,7 +155,11 @@ pub fn app(state: OpsState) -> Router {
     {
         lookout = lookout.merge(crate::profiling::router());
     }
-    with_request_ids(lookout.with_state(state))
+    let api = crate::api::router(crate::api::ApiState {
+        store: state.store.clone(),
+        webhooks: Arc::clone(&state.webhooks),
+    });
+    with_request_ids(lookout.with_state(state).merge(api))
 }
 
 /// Adds request ids (`x-request-id`, generated when absent, echoed on the response) and one

@@ -81,3 +81,95 @@ fn demo_delivers_every_kind_within_a_minute_and_stops_cleanly() {
         "the demo's webhook receiver got nothing"
     );
 }
+
+/// `GET path` with a bearer token over plain HTTP/1.1: `(status, body)`.
+fn http_get(addr: &str, path: &str, token: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+#[test]
+fn demo_seeds_two_organisations_with_private_tokens() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = lookout()
+        .args(["demo", "--http", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("LOOKOUT_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let addr = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("ops:      http://")
+                .and_then(|r| r.split('/').next())
+                .map(str::to_owned)
+        })
+        .expect("no ops line in the banner");
+    let tokens = dir.path().join("tokens");
+    let mut orgs: Vec<String> = std::fs::read_dir(&tokens)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    orgs.sort();
+    assert_eq!(orgs, ["demo", "harbour"]);
+    let mut rule_ids = Vec::new();
+    for org in &orgs {
+        let path = tokens.join(org);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let token = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            token.starts_with("lk_") && !token.contains('\n'),
+            "{token:?}"
+        );
+        let (status, body) = http_get(&addr, "/api/v1/rules", &token);
+        assert_eq!(status, 200, "{body}");
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let ids: Vec<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!ids.is_empty());
+        rule_ids.push(ids);
+    }
+    // Each organisation sees its own rules only.
+    assert!(
+        rule_ids[1].iter().all(|id| !rule_ids[0].contains(id)),
+        "{rule_ids:?}"
+    );
+    assert_eq!(rule_ids[1], ["harbour-approaches"]);
+    let operator = dir.path().join("operator-token");
+    assert_eq!(
+        std::fs::metadata(&operator).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let operator = std::fs::read_to_string(&operator).unwrap();
+    assert_eq!(http_get(&addr, "/api/v1/rules", &operator).0, 403);
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

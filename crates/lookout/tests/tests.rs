@@ -3,6 +3,7 @@
 // Test helpers may unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+mod api;
 mod chaos;
 mod cli;
 mod cluster;
@@ -13,10 +14,12 @@ mod leaks;
 mod limits;
 mod logs;
 mod metrics_catalogue;
+mod model_files;
 mod obs_util;
 mod pipeline;
 #[cfg(feature = "fault-injection")]
 mod prometheus_e2e;
 mod replay;
 mod service;
+mod tokens;
 mod util;

@@ -16,3 +16,4 @@ mod holes;
 mod isolation;
 mod leases;
 mod metrics;
+mod model;

@@ -18,6 +18,30 @@ pub struct Args {
     pub areas: Vec<PathBuf>,
 }
 
+/// Loads `path` and checks everything `lookout check` checks (the files, the areas as one
+/// index, the templates): the one validation `check` and `import` share.
+///
+/// # Errors
+/// Every problem found, one per line, each with file and line.
+pub fn validate(
+    path: &std::path::Path,
+    env: &dyn crate::config::EnvSource,
+) -> Result<crate::config::Config, UsageError> {
+    let config = crate::config::load(path, env).map_err(|e| UsageError(e.to_string()))?;
+    let mut problems: Vec<String> = Vec::new();
+    if let Err(e) = setup::build_areas(&config) {
+        problems.push(e.0);
+    }
+    for problem in config.notify.renderer().1 {
+        problems.push(format!("{}: {}", problem.path, problem.message));
+    }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(UsageError(problems.join("\n")))
+    }
+}
+
 /// Prints `ok` and exits 0, or fails with every problem found (exit 64).
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.config.is_none() && args.areas.is_empty() {
@@ -26,18 +50,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         );
     }
     let mut problems: Vec<String> = Vec::new();
-    if let Some(path) = &args.config {
-        match crate::config::load(path, &crate::config::ProcessEnv) {
-            Ok(config) => {
-                if let Err(e) = setup::build_areas(&config) {
-                    problems.push(e.0);
-                }
-                for problem in config.notify.renderer().1 {
-                    problems.push(format!("{}: {}", problem.path, problem.message));
-                }
-            }
-            Err(e) => problems.push(e.to_string()),
-        }
+    if let Some(path) = &args.config
+        && let Err(e) = validate(path, &crate::config::ProcessEnv)
+    {
+        problems.push(e.0);
     }
     for path in &args.areas {
         if let Err(e) = setup::load_areas(path) {

@@ -1,5 +1,8 @@
 //! `lookout demo`: the whole service with zero configuration — SQLite, the built-in traffic
 //! simulator, demo users in three timezones, delivery to a local Maildir and webhook receiver.
+//! Two organisations are seeded into the model tables through `lookout import`, and an admin
+//! token per organisation (`DIR/tokens/<org>`) and an operator token (`DIR/operator-token`)
+//! are written, mode 0600, before the HTTP listener answers.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -51,6 +54,32 @@ pub(crate) mod embedded {
     ];
 }
 
+/// The demo's second organisation, with its own user and rule (appended to the examples).
+const SECOND_ORG_USERS: &str = r#"
+# The demo's second organisation (issue 12): its own user and rule, to try tenant isolation.
+[[organisations]]
+id = "harbour"
+name = "Harbour Pilots"
+
+[[users]]
+id = "tane"
+org = "harbour"
+name = "Tane Pilot"
+email = "tane@example.com"
+timezone = "Pacific/Auckland"
+channels = [{ kind = "maildir", path = "maildir/tane" }]
+"#;
+
+/// The second organisation's rule.
+const SECOND_ORG_RULES: &str = r#"
+[[rules]]
+id = "harbour-approaches"
+owner = "tane"
+vessels = "any"
+areas = ["akl-approaches"]
+events = ["entered"]
+"#;
+
 /// Secret the demo signs its webhooks with (the receiver is its own, on loopback).
 const DEMO_WEBHOOK_SECRET: &str = "lookout-demo-secret";
 
@@ -74,11 +103,72 @@ pub fn write_demo_config(
         .replace("127.0.0.1:9090", &http.to_string())
         .replace("127.0.0.1:10110", &simulator.to_string())
         .replace("http://127.0.0.1:9091/hooks/lookout", webhook_url);
-    let users = embedded::USERS_TOML.replace("lookout-demo/maildir/", "maildir/");
+    let users =
+        embedded::USERS_TOML.replace("lookout-demo/maildir/", "maildir/") + SECOND_ORG_USERS;
     write(&abs.join("lookout.toml"), &lookout)?;
     write(&abs.join("users.toml"), &users)?;
-    write(&abs.join("rules.toml"), embedded::RULES_TOML)?;
+    write(
+        &abs.join("rules.toml"),
+        &format!("{}{SECOND_ORG_RULES}", embedded::RULES_TOML),
+    )?;
     Ok(abs.join("lookout.toml"))
+}
+
+/// Imports the demo's files into the model tables, then makes sure `dir/tokens/<org>` holds a
+/// live admin token of each organisation and `dir/operator-token` an operator token (kept
+/// across restarts while they still authenticate; mode 0600). Returns the tokens directory.
+async fn seed(
+    config: &crate::config::Config,
+    store: &lookout_store::Store,
+    dir: &Path,
+) -> anyhow::Result<PathBuf> {
+    use lookout_store::model::Role;
+    super::import::import_config(config, store).await?;
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens)
+        .with_context(|| format!("cannot create {}", tokens.display()))?;
+    let mut wanted: Vec<(Option<String>, PathBuf)> = store
+        .orgs()
+        .await?
+        .into_iter()
+        .map(|o| (Some(o.id.clone()), tokens.join(&o.id)))
+        .collect();
+    wanted.push((None, dir.join("operator-token")));
+    for (org, path) in wanted {
+        if let Ok(existing) = std::fs::read_to_string(&path)
+            && crate::tokens::authenticate(store, existing.trim())
+                .await?
+                .is_some()
+        {
+            continue;
+        }
+        let role = if org.is_some() {
+            Role::Admin
+        } else {
+            Role::Operator
+        };
+        let (_, secret) =
+            crate::tokens::create(store, org.as_deref(), role, "demo", "demo").await?;
+        write_private(&path, &secret)?;
+    }
+    Ok(tokens)
+}
+
+/// Writes `text` to `path` readable by its owner only (0600).
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -143,6 +233,7 @@ async fn run_demo(args: &Args) -> anyhow::Result<ExitCode> {
         ..ShardConfig::default()
     };
     let parts = setup::parts(&config, shard_config).await?;
+    let tokens = seed(&config, &parts.store, dir).await?;
     let started = service::start(parts, &shutdown).await?;
     let maildir = std::path::absolute(dir.join("maildir")).unwrap_or_else(|_| dir.join("maildir"));
     let mut out = std::io::stdout().lock();
@@ -153,6 +244,7 @@ async fn run_demo(args: &Args) -> anyhow::Result<ExitCode> {
          mail:     {maildir}/<user>/new/\n  \
          webhooks: {hooks}\n  \
          ops:      http://{ops}/healthz  /readyz  /info  /tasks  /connections  /metrics\n  \
+         api:      http://{ops}/api/v1/openapi.json (tokens: {tokens}/<org>, operator-token)\n  \
          config:   {config}\n\
          Ctrl-C to stop.",
         speed = args.speed,
@@ -160,6 +252,7 @@ async fn run_demo(args: &Args) -> anyhow::Result<ExitCode> {
         hooks = dir.join("webhooks.jsonl").display(),
         ops = started.http_addr,
         config = config_path.display(),
+        tokens = tokens.display(),
     );
     drop(out);
     if let Some(limit) = args.duration {

@@ -13,7 +13,9 @@
 //! | users and rules files | `raw` structs into `lookout_notify::model` | here |
 //!
 //! `main_file` reads one table per function (`table` deserializes it with its spans),
-//! `users` and `rules` the other two files, `checks` holds the checks they share.
+//! `users` and `rules` the other two files, `checks` holds the checks they share;
+//! `snapshot` and `export` turn the files into the store's model and back (`lookout
+//! import`/`export`).
 //! Every problem is collected, not just the first, and each names file, line, entry and
 //! field:
 //!
@@ -38,14 +40,20 @@ use lookout_track::areas::Area;
 use serde::de::DeserializeOwned;
 
 mod checks;
+mod export;
 mod main_file;
+mod object_checks;
 mod problems;
 mod raw;
 mod rules;
+mod snapshot;
 mod table;
 mod users;
 
+pub use export::{ExportError, export};
+pub use object_checks::{FieldProblem, check_rule};
 pub use problems::{ConfigError, Problem};
+pub use snapshot::{area_definition, snapshot};
 
 use problems::{File, Problems};
 
@@ -85,6 +93,10 @@ pub struct Config {
     pub path: PathBuf,
     /// Directory relative paths were resolved against.
     pub base_dir: PathBuf,
+    /// The users file (organisations, users).
+    pub users_file: PathBuf,
+    /// The rules file (vessels, fleets, rules).
+    pub rules_file: PathBuf,
     /// `[store]`.
     pub store: StoreConfig,
     /// `[http] listen`: the ops/API address (default `127.0.0.1:9090`).
@@ -166,6 +178,8 @@ pub fn load(path: &Path, env: &dyn EnvSource) -> Result<Config, ConfigError> {
     Ok(Config {
         path: path.to_path_buf(),
         base_dir,
+        users_file: main.users.unwrap_or_default(),
+        rules_file: main.rules.unwrap_or_default(),
         store: main.store,
         http_listen: main.http_listen,
         sources: main.sources,

@@ -1,0 +1,137 @@
+//! `/api/v1/notifications`: the organisation's delivery history with filters (`state`,
+//! `user`, `rule`, `channel`), one notification with its times and last error, and the two
+//! actions editors may take: `POST …/requeue` (a `dead` one back to `pending`, same id) and
+//! `POST …/cancel` (a `pending` or `retry_scheduled` one becomes `dead`, "cancelled").
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use lookout_store::model::{Action, NotificationFilter, NotificationRecord, Role};
+use serde::Deserialize;
+
+use super::ApiState;
+use super::auth::Caller;
+use super::page::{Page, PageQuery};
+use super::problem::Problem;
+
+/// `?state&user&rule&channel&limit&cursor`.
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    state: Option<String>,
+    user: Option<String>,
+    rule: Option<String>,
+    channel: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+const STATES: [&str; 6] = [
+    "pending",
+    "leased",
+    "delivered",
+    "retry_scheduled",
+    "dead",
+    "expired",
+];
+
+/// `GET /notifications`.
+pub(super) async fn list(
+    State(s): State<ApiState>,
+    c: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Page<NotificationRecord>>, Problem> {
+    let limit = PageQuery {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    if let Some(state) = &q.state
+        && !STATES.contains(&state.as_str())
+    {
+        return Err(Problem::field(
+            "state",
+            format!(
+                "unknown state {state:?}: expected one of {}",
+                STATES.join(", ")
+            ),
+        ));
+    }
+    let filter = NotificationFilter {
+        state: q.state,
+        user: q.user,
+        rule: q.rule,
+        channel: q.channel,
+    };
+    let after = q.cursor.unwrap_or_default();
+    let found = s
+        .store
+        .notifications(&c.org, &filter, &after, limit + 1)
+        .await?;
+    Ok(Json(Page::of(found, limit, |n| n.id.clone())))
+}
+
+/// `GET /notifications/{id}`.
+pub(super) async fn get(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<NotificationRecord>, Problem> {
+    let found = s.store.notification(&c.org, &id).await?;
+    found
+        .map(Json)
+        .ok_or_else(|| Problem::not_found("notification"))
+}
+
+async fn act(
+    s: &ApiState,
+    c: &Caller,
+    id: &str,
+    requeue: bool,
+) -> Result<Json<NotificationRecord>, Problem> {
+    let what = if requeue { "requeue" } else { "cancel" };
+    c.require(Role::Editor, &format!("{what} a notification"))?;
+    let audit = c.audit(
+        &format!("notification.{what}"),
+        &format!("notification/{id}"),
+        serde_json::Value::Null,
+    );
+    let done = if requeue {
+        s.store.requeue_notification(&c.org, id, &audit).await?
+    } else {
+        s.store.cancel_notification(&c.org, id, &audit).await?
+    };
+    match done {
+        Action::NotFound => Err(Problem::not_found("notification")),
+        Action::WrongState => Err(Problem::new(
+            axum::http::StatusCode::CONFLICT,
+            if requeue {
+                "only a dead notification can be requeued"
+            } else {
+                "only a pending or retry_scheduled realtime notification can be cancelled"
+            },
+        )),
+        Action::Done => {
+            let found = s.store.notification(&c.org, id).await?;
+            found
+                .map(Json)
+                .ok_or_else(|| Problem::not_found("notification"))
+        }
+    }
+}
+
+/// `POST /notifications/{id}/requeue`.
+pub(super) async fn requeue(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<NotificationRecord>, Problem> {
+    act(&s, &c, &id, true).await
+}
+
+/// `POST /notifications/{id}/cancel`.
+pub(super) async fn cancel(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<NotificationRecord>, Problem> {
+    act(&s, &c, &id, false).await
+}

@@ -1,0 +1,201 @@
+//! `/api/v1/users` (admins write, everyone reads) and `/api/v1/audit` (admins). Channels set
+//! through the API are limited to `email` (optionally `to`) and `webhook` (an `endpoint` the
+//! operator configured): a Slack URL, a Slack `url_env` or a Maildir path from a tenant would
+//! reach the network or the disk unchecked, so they come only through trusted files until the
+//! destination policy exists. Deleting a user marks it deleted (history names it).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use lookout_store::model::{AuditEntry, Cursor, Role, User};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Caller;
+use super::page::{Page, PageQuery};
+use super::problem::{Body, Problem};
+use super::{ApiState, new_id};
+
+/// A user as written by a client.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UserIn {
+    name: String,
+    email: String,
+    timezone: String,
+    #[serde(default)]
+    locale: Option<String>,
+    #[serde(default)]
+    channels: Vec<Value>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+fn checked(s: &ApiState, c: &Caller, id: &str, u: UserIn) -> Result<User, Problem> {
+    let mut errors = Vec::new();
+    if let Err(m) = lookout_notify::config::check_address(&u.email) {
+        errors.push(("email".to_owned(), m));
+    }
+    if jiff::tz::TimeZone::get(&u.timezone).is_err() {
+        errors.push((
+            "timezone".to_owned(),
+            format!(
+                "unknown IANA timezone {:?} (e.g. \"Pacific/Auckland\")",
+                u.timezone
+            ),
+        ));
+    }
+    for (i, ch) in u.channels.iter().enumerate() {
+        let field = format!("channels[{i}]");
+        let kind = ch.get("kind").and_then(Value::as_str).unwrap_or("");
+        let keys: Vec<&str> = ch
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        match kind {
+            "email" => {
+                if let Some(to) = ch.get("to") {
+                    match to.as_str().map(lookout_notify::config::check_address) {
+                        Some(Ok(_)) => {}
+                        Some(Err(m)) => errors.push((format!("{field}.to"), m)),
+                        None => errors.push((format!("{field}.to"), "expected a string".into())),
+                    }
+                }
+                if keys.iter().any(|k| !matches!(*k, "kind" | "to")) {
+                    errors.push((field, "an email channel has only kind and to".into()));
+                }
+            }
+            "webhook" => {
+                let endpoint = ch.get("endpoint").and_then(Value::as_str).unwrap_or("");
+                if !s.webhooks.contains(endpoint) {
+                    errors.push((format!("{field}.endpoint"), format!("unknown webhook {endpoint:?}: name one of the [webhooks.*] the operator configured")));
+                }
+                if keys.iter().any(|k| !matches!(*k, "kind" | "endpoint")) {
+                    errors.push((field, "a webhook channel has only kind and endpoint".into()));
+                }
+            }
+            "slack" | "maildir" => errors.push((
+                format!("{field}.kind"),
+                format!("{kind} channels are set in the operator's files, not through the API"),
+            )),
+            other => errors.push((
+                format!("{field}.kind"),
+                format!("unknown channel {other:?}: expected email or webhook"),
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Problem::invalid(errors));
+    }
+    Ok(User {
+        id: id.to_owned(),
+        org_id: c.org.clone(),
+        name: u.name,
+        email: u.email,
+        timezone: u.timezone,
+        locale: u.locale.unwrap_or_else(|| "en".to_owned()),
+        channels: Value::Array(u.channels),
+        enabled: u.enabled.unwrap_or(true),
+        deleted: false,
+    })
+}
+
+fn out(u: &User) -> Value {
+    json!({
+        "id": u.id, "name": u.name, "email": u.email, "timezone": u.timezone, "locale": u.locale,
+        "channels": u.channels, "enabled": u.enabled, "deleted": u.deleted,
+    })
+}
+
+/// `GET /users`.
+pub(super) async fn list(
+    State(s): State<ApiState>,
+    c: Caller,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Page<Value>>, Problem> {
+    let limit = q.limit()?;
+    let cursor = Cursor {
+        after: q.cursor.clone(),
+        limit: limit + 1,
+    };
+    let page = Page::of(s.store.users(&c.org, &cursor).await?, limit, |u| {
+        u.id.clone()
+    });
+    Ok(Json(Page {
+        items: page.items.iter().map(out).collect(),
+        next: page.next,
+    }))
+}
+
+/// `GET /users/{id}`.
+pub(super) async fn get(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let user = s.store.user(&c.org, &id).await?;
+    user.map(|u| Json(out(&u)))
+        .ok_or_else(|| Problem::not_found("user"))
+}
+
+/// `POST /users`.
+pub(super) async fn create(
+    State(s): State<ApiState>,
+    c: Caller,
+    Body(body): Body<UserIn>,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    c.require(Role::Admin, "creating a user")?;
+    let user = checked(&s, &c, &new_id("user"), body)?;
+    let audit = c.audit("user.create", &format!("user/{}", user.id), out(&user));
+    s.store.put_user(&user, &audit).await?;
+    Ok((StatusCode::CREATED, Json(out(&user))))
+}
+
+/// `PUT /users/{id}`.
+pub(super) async fn replace(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<UserIn>,
+) -> Result<Json<Value>, Problem> {
+    c.require(Role::Admin, "changing a user")?;
+    if s.store.user(&c.org, &id).await?.is_none() {
+        return Err(Problem::not_found("user"));
+    }
+    let user = checked(&s, &c, &id, body)?;
+    let audit = c.audit("user.update", &format!("user/{id}"), out(&user));
+    s.store.put_user(&user, &audit).await?;
+    Ok(Json(out(&user)))
+}
+
+/// `DELETE /users/{id}`: marks the user deleted.
+pub(super) async fn delete(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    c.require(Role::Admin, "deleting a user")?;
+    let Some(mut user) = s.store.user(&c.org, &id).await? else {
+        return Err(Problem::not_found("user"));
+    };
+    user.deleted = true;
+    let audit = c.audit("user.delete", &format!("user/{id}"), Value::Null);
+    s.store.put_user(&user, &audit).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /audit`: the organisation's audit log, oldest first.
+pub(super) async fn audit(
+    State(s): State<ApiState>,
+    c: Caller,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Page<AuditEntry>>, Problem> {
+    c.require(Role::Admin, "reading the audit log")?;
+    let limit = q.limit()?;
+    let cursor = Cursor {
+        after: q.cursor.clone(),
+        limit: limit + 1,
+    };
+    let entries = s.store.audit_log(&c.org, &cursor).await?;
+    Ok(Json(Page::of(entries, limit, |e| e.id.to_string())))
+}

@@ -1,0 +1,781 @@
+//! The HTTP API `/api/v1` (issue 12), driven through the router with `oneshot` (no socket) on
+//! SQLite and PostgreSQL: authentication and roles, problems, pagination, audit, the
+//! notification actions, the OpenAPI document against the routes, and a table-driven tenant
+//! isolation test over every route and method.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use lookout::api::{ApiState, OPENAPI, ROUTES, router};
+use lookout_core::{ChannelKind, Delivery, Event, EventKind, NewNotification};
+use lookout_store::Store;
+use lookout_store::model::{
+    Area, Audit, Fleet, Matchers, ModelSnapshot, Organisation, Role, Rule, Silence, User, Vessel,
+};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::util::FreshPg;
+
+/// Two organisations, `a` and `b`, each with a user, vessel, fleet, area, rule, silence and
+/// two notifications; tokens of every role for `a`, an admin for `b`, an operator.
+struct Fixture {
+    store: Store,
+    app: axum::Router,
+    a_admin: String,
+    a_editor: String,
+    a_viewer: String,
+    b_admin: String,
+    operator: String,
+}
+
+fn org_objects(org: &str) -> ModelSnapshot {
+    let user = format!("{org}-user");
+    ModelSnapshot {
+        orgs: vec![Organisation {
+            id: org.into(),
+            name: org.to_uppercase(),
+        }],
+        users: vec![User {
+            id: user.clone(),
+            org_id: org.into(),
+            name: user.clone(),
+            email: format!("{user}@example.com"),
+            timezone: "Pacific/Auckland".into(),
+            locale: "en".into(),
+            channels: json!([{ "kind": "webhook", "endpoint": "hook" }]),
+            enabled: true,
+            deleted: false,
+        }],
+        vessels: vec![Vessel {
+            org_id: org.into(),
+            mmsi: 512000001,
+            name: Some(org.into()),
+            tags: vec![],
+        }],
+        fleets: vec![Fleet {
+            id: format!("{org}-fleet"),
+            org_id: org.into(),
+            name: "F".into(),
+            mmsi: vec![512000001],
+            tags: vec![],
+        }],
+        areas: vec![Area {
+            org_id: org.into(),
+            id: format!("{org}-area"),
+            name: "A".into(),
+            definition: json!({ "kind": "circle", "lat": 0.0, "lon": 0.0, "radius_nm": 1.0 }),
+        }],
+        rules: vec![Rule {
+            id: format!("{org}-rule"),
+            org_id: org.into(),
+            owner: user.clone(),
+            enabled: true,
+            definition: json!({ "owner": user, "vessels": "any", "areas": [format!("{org}-area")], "events": ["entered"] }),
+        }],
+    }
+}
+
+fn notification(org: &str, mmsi: u32) -> NewNotification {
+    let event = Event {
+        kind: EventKind::Entered,
+        mmsi,
+        vessel_name: None,
+        area_id: format!("{org}-area"),
+        area_name: "A".into(),
+        at: "2025-06-01T00:00:00Z".parse().unwrap(),
+        lat: 0.0,
+        lon: 0.0,
+        last_seen: None,
+        gap_seconds: None,
+        threshold_seconds: None,
+    };
+    let rule = format!("{org}-rule");
+    NewNotification {
+        dedupe_key: NewNotification::dedupe_key_for(&rule, ChannelKind::Webhook, &event),
+        org_id: org.into(),
+        user_id: format!("{org}-user"),
+        rule_id: rule,
+        channel: ChannelKind::Webhook,
+        destination: "http://127.0.0.1:9/hook".into(),
+        delivery: Delivery::Realtime,
+        event,
+    }
+}
+
+async fn fixture(url: &str) -> Fixture {
+    let store = Store::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    for org in ["a", "b"] {
+        store.import_model(&org_objects(org), "test").await.unwrap();
+        let silence = Silence {
+            id: format!("{org}-silence"),
+            org_id: org.into(),
+            matchers: Matchers::default(),
+            starts_at: "2025-01-01T00:00:00Z".parse().unwrap(),
+            ends_at: "2099-01-01T00:00:00Z".parse().unwrap(),
+            author: "t".into(),
+            comment: String::new(),
+        };
+        store
+            .put_silence(&silence, &Audit::new("t", "x", "x"))
+            .await
+            .unwrap();
+        let (n1, n2) = (notification(org, 1), notification(org, 2));
+        let events = [n1.event.clone(), n2.event.clone()];
+        store.commit(&events, &[n1, n2], &[]).await.unwrap();
+    }
+    let token = |org: Option<&'static str>, role| {
+        let store = store.clone();
+        async move {
+            lookout::tokens::create(&store, org, role, "t", "test")
+                .await
+                .unwrap()
+                .1
+        }
+    };
+    let app = router(ApiState {
+        store: store.clone(),
+        webhooks: Arc::new(BTreeSet::from(["hook".to_owned()])),
+    });
+    Fixture {
+        a_admin: token(Some("a"), Role::Admin).await,
+        a_editor: token(Some("a"), Role::Editor).await,
+        a_viewer: token(Some("a"), Role::Viewer).await,
+        b_admin: token(Some("b"), Role::Admin).await,
+        operator: token(None, Role::Operator).await,
+        store,
+        app,
+    }
+}
+
+/// `(status, content type, body as JSON or Null)`.
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, String, Value) {
+    let mut req = Request::builder()
+        .method(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap())
+        .uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, ctype, value)
+}
+
+fn ids_of(notifications: &Value) -> Vec<String> {
+    notifications["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A body that is valid for `path`'s POST/PUT in organisation `a`.
+fn valid_body(path: &str) -> Option<Value> {
+    Some(if path.contains("/tokens") {
+        json!({ "role": "viewer", "name": "n" })
+    } else if path.contains("/fleets") {
+        json!({ "name": "F2", "mmsi": [512000003] })
+    } else if path.contains("/areas") {
+        json!({ "id": "a-area-2", "name": "A2", "definition": { "kind": "circle", "lat": 1.0, "lon": 1.0, "radius_nm": 2.0 } })
+    } else if path.contains("/rules") {
+        json!({ "owner": "a-user", "vessels": "any", "areas": ["a-area"], "events": ["exited"] })
+    } else if path.contains("/users") {
+        json!({ "name": "N", "email": "n@example.com", "timezone": "Europe/London" })
+    } else if path.contains("/vessels") {
+        json!({ "mmsi": 512000009, "name": "X", "tags": [] })
+    } else if path.contains("/silences") {
+        json!({ "matchers": { "vessels": [512000001] }, "ends_at": "2099-01-01T00:00:00Z" })
+    } else {
+        return None;
+    })
+}
+
+async fn b_state(f: &Fixture) -> Value {
+    let snap = f.store.model_snapshot().await.unwrap();
+    let b = |v: Value| v;
+    let notes = f
+        .store
+        .notifications("b", &Default::default(), "", 100)
+        .await
+        .unwrap();
+    let silences = f
+        .store
+        .silences("b", &lookout_store::model::Cursor::first(100))
+        .await
+        .unwrap();
+    json!({
+        "users": b(serde_json::to_value(snap.users.iter().filter(|u| u.org_id == "b").collect::<Vec<_>>()).unwrap()),
+        "vessels": serde_json::to_value(snap.vessels.iter().filter(|v| v.org_id == "b").collect::<Vec<_>>()).unwrap(),
+        "rules": serde_json::to_value(snap.rules.iter().filter(|r| r.org_id == "b").collect::<Vec<_>>()).unwrap(),
+        "notifications": serde_json::to_value(notes).unwrap(),
+        "silences": serde_json::to_value(silences).unwrap(),
+        "tokens": serde_json::to_value(f.store.org_tokens("b").await.unwrap()).unwrap(),
+    })
+}
+
+/// Every route and method with org `a`'s admin token: an item of `b` answers exactly as an id
+/// that exists nowhere; a list never names anything of `b`; nothing of `b` changes.
+async fn isolation(url: &str) {
+    let f = fixture(url).await;
+    let before = b_state(&f).await;
+    let b_notes = ids_of(
+        &call(
+            &f.app,
+            "get",
+            "/api/v1/notifications",
+            Some(&f.b_admin),
+            None,
+        )
+        .await
+        .2,
+    );
+    assert_eq!(b_notes.len(), 2);
+    let b_token = f.store.org_tokens("b").await.unwrap()[0].id.clone();
+    let b_ids = |path: &str| -> String {
+        if path.starts_with("/api/v1/rules") {
+            "b-rule".into()
+        } else if path.starts_with("/api/v1/users") {
+            "b-user".into()
+        } else if path.starts_with("/api/v1/vessels") {
+            "512000001".into()
+        } else if path.starts_with("/api/v1/silences") {
+            "b-silence".into()
+        } else if path.starts_with("/api/v1/fleets") {
+            "b-fleet".into()
+        } else if path.starts_with("/api/v1/tokens") {
+            b_token.clone()
+        } else if path.starts_with("/api/v1/areas") {
+            "b-area".into()
+        } else {
+            b_notes[0].clone()
+        }
+    };
+    let b_words = [
+        b_token.as_str(),
+        "b-rule",
+        "b-user",
+        "b-silence",
+        "b-area",
+        "b-fleet",
+        &b_notes[0],
+        &b_notes[1],
+        "\"B\"",
+        "b-user@example.com",
+    ];
+    let mut covered = 0;
+    for (method, path) in ROUTES {
+        if *path == "/api/v1/openapi.json" {
+            continue;
+        }
+        covered += 1;
+        let body = if matches!(*method, "post" | "put") {
+            valid_body(path)
+        } else {
+            None
+        };
+        if path.contains("{id}") {
+            // Vessels are keyed per organisation: `a` has its own 512000001, so the MMSI of
+            // `b`'s vessel is checked for not leaking `b`'s name instead.
+            let theirs = path.replace("{id}", &b_ids(path));
+            let nowhere = path.replace(
+                "{id}",
+                if path.contains("vessels") {
+                    "512000099"
+                } else {
+                    "nope_0"
+                },
+            );
+            let got = call(&f.app, method, &theirs, Some(&f.a_admin), body.clone()).await;
+            if !path.contains("vessels") {
+                let absent = call(&f.app, method, &nowhere, Some(&f.a_admin), body).await;
+                assert_eq!(
+                    got, absent,
+                    "{method} {path}: b's object answers differently from none"
+                );
+                assert_eq!(got.0, StatusCode::NOT_FOUND, "{method} {path}");
+            }
+            for w in b_words {
+                assert!(
+                    !got.2.to_string().contains(w),
+                    "{method} {theirs} shows {w}: {}",
+                    got.2
+                );
+            }
+        } else {
+            let got = call(&f.app, method, path, Some(&f.a_admin), body).await;
+            assert!(got.0.is_success(), "{method} {path}: {got:?}");
+            for w in b_words {
+                assert!(
+                    !got.2.to_string().contains(w),
+                    "{method} {path} shows {w}: {}",
+                    got.2
+                );
+            }
+        }
+    }
+    assert_eq!(covered, ROUTES.len() - 1);
+    // A's writes naming b's objects are refused as unknown (the same words as for none).
+    let (status, _, body) = call(&f.app, "post", "/api/v1/rules", Some(&f.a_admin),
+        Some(json!({ "owner": "b-user", "fleet": "b-fleet", "areas": ["b-area"], "events": ["entered"] }))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let text = body.to_string();
+    assert!(
+        text.contains("unknown user \\\"b-user\\\"")
+            && text.contains("unknown area \\\"b-area\\\"")
+            && text.contains("unknown fleet \\\"b-fleet\\\""),
+        "{text}"
+    );
+    assert_eq!(b_state(&f).await, before, "b changed");
+    f.store.close().await;
+}
+
+async fn roles_problems_and_actions(url: &str) {
+    let f = fixture(url).await;
+    let app = &f.app;
+    // No token, a bad token, a revoked one: 401 problem; the OpenAPI document needs none.
+    let (s, ct, _) = call(app, "get", "/api/v1/rules", None, None).await;
+    assert_eq!(
+        (s, ct.as_str()),
+        (StatusCode::UNAUTHORIZED, "application/problem+json")
+    );
+    assert_eq!(
+        call(app, "get", "/api/v1/rules", Some("lk_nope"), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(app, "get", "/api/v1/openapi.json", None, None).await.0,
+        StatusCode::OK
+    );
+    for (method, path) in ROUTES.iter().filter(|(_, p)| *p != "/api/v1/openapi.json") {
+        assert_eq!(
+            call(app, method, &path.replace("{id}", "x"), None, None)
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
+    }
+    // The operator token has no organisation.
+    assert_eq!(
+        call(app, "get", "/api/v1/rules", Some(&f.operator), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    // Roles: viewer reads, editor writes rules but not users, admin writes users.
+    assert_eq!(
+        call(app, "get", "/api/v1/rules/a-rule", Some(&f.a_viewer), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let rule = valid_body("/rules");
+    assert_eq!(
+        call(
+            app,
+            "post",
+            "/api/v1/rules",
+            Some(&f.a_viewer),
+            rule.clone()
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _, created) = call(app, "post", "/api/v1/rules", Some(&f.a_editor), rule).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("rule_"));
+    assert_eq!(
+        call(
+            app,
+            "get",
+            &format!("/api/v1/rules/{id}"),
+            Some(&f.a_viewer),
+            None
+        )
+        .await
+        .2,
+        created
+    );
+    assert_eq!(
+        call(
+            app,
+            "post",
+            "/api/v1/users",
+            Some(&f.a_editor),
+            valid_body("/users")
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(
+            app,
+            "post",
+            "/api/v1/users",
+            Some(&f.a_admin),
+            valid_body("/users")
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(app, "get", "/api/v1/audit", Some(&f.a_editor), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    // A rule with the rules file's mistakes: every problem, by field.
+    let (s, ct, p) = call(app, "post", "/api/v1/rules", Some(&f.a_editor),
+        Some(json!({ "owner": "a-user", "vessels": "any", "areas": ["nowhere"], "events": ["arrived"] }))).await;
+    assert_eq!(
+        (s, ct.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "application/problem+json")
+    );
+    let fields: BTreeSet<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, BTreeSet::from(["areas", "events"]), "{p}");
+    let (s, _, p) = call(app, "post", "/api/v1/users", Some(&f.a_admin),
+        Some(json!({ "name": "N", "email": "nope", "timezone": "Mars/Olympus", "channels": [{ "kind": "maildir", "path": "/etc" }] }))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["errors"].as_array().unwrap().len(), 3, "{p}");
+    // Pagination: pages of one over a's two notifications; a page too large is refused.
+    let (_, _, first) = call(
+        app,
+        "get",
+        "/api/v1/notifications?limit=1",
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    let next = first["next"].as_str().unwrap().to_owned();
+    let (_, _, second) = call(
+        app,
+        "get",
+        &format!("/api/v1/notifications?limit=1&cursor={next}"),
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert!(second["next"].is_null());
+    assert_ne!(ids_of(&first), ids_of(&second));
+    assert_eq!(
+        call(
+            app,
+            "get",
+            "/api/v1/rules?limit=501",
+            Some(&f.a_viewer),
+            None
+        )
+        .await
+        .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // Notification actions: cancel a pending one (dead), requeue it (pending), not twice.
+    let id = ids_of(&first)[0].clone();
+    let path = |a: &str| format!("/api/v1/notifications/{id}/{a}");
+    assert_eq!(
+        call(app, "post", &path("cancel"), Some(&f.a_viewer), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _, n) = call(app, "post", &path("cancel"), Some(&f.a_editor), None).await;
+    assert_eq!((s, n["state"].as_str()), (StatusCode::OK, Some("dead")));
+    let (_, _, dead) = call(
+        app,
+        "get",
+        "/api/v1/notifications?state=dead",
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    assert_eq!(ids_of(&dead), std::slice::from_ref(&id));
+    let (s, _, n) = call(app, "post", &path("requeue"), Some(&f.a_editor), None).await;
+    assert_eq!((s, n["state"].as_str()), (StatusCode::OK, Some("pending")));
+    assert_eq!(
+        call(app, "post", &path("requeue"), Some(&f.a_editor), None)
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+    // Events: those in a's areas, filtered.
+    let (s, _, ev) = call(app, "get", "/api/v1/events", Some(&f.a_viewer), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let areas: Vec<&str> = ev["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["area_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(areas, ["a-area", "a-area"]);
+    let n = |q: &'static str| {
+        let app = app.clone();
+        let t = f.a_viewer.clone();
+        async move {
+            call(&app, "get", &format!("/api/v1/events?{q}"), Some(&t), None)
+                .await
+                .2["items"]
+                .as_array()
+                .map_or(99, Vec::len)
+        }
+    };
+    assert_eq!(n("vessel=1").await, 1);
+    assert_eq!(n("kind=exited").await, 0);
+    assert_eq!(n("fleet=a-fleet").await, 0);
+    assert_eq!(n("from=2025-06-01T00:00:01Z").await, 0);
+    assert_eq!(n("to=2025-06-01T00:00:01Z").await, 2);
+    // Areas: the tracker's own validation, by feature and ring; fleets.
+    let bowtie = json!({ "id": "bow", "name": "Bow", "definition": { "kind": "geojson", "geometry": {
+        "type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]] } } });
+    let (s, _, p) = call(
+        app,
+        "post",
+        "/api/v1/areas",
+        Some(&f.a_editor),
+        Some(bowtie),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("ring"), "{p}");
+    let (s, _, area) = call(
+        app,
+        "post",
+        "/api/v1/areas",
+        Some(&f.a_editor),
+        valid_body("/areas"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{area}");
+    assert_eq!(
+        call(
+            app,
+            "post",
+            "/api/v1/areas",
+            Some(&f.a_editor),
+            valid_body("/areas")
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        call(
+            app,
+            "get",
+            "/api/v1/areas/a-area-2",
+            Some(&f.a_viewer),
+            None
+        )
+        .await
+        .2,
+        area
+    );
+    let (s, _, fleet) = call(
+        app,
+        "post",
+        "/api/v1/fleets",
+        Some(&f.a_editor),
+        valid_body("/fleets"),
+    )
+    .await;
+    assert_eq!(
+        (s, fleet["mmsi"].clone()),
+        (StatusCode::CREATED, json!([512000003]))
+    );
+    // Tokens over HTTP: admins only; a new token works at once and not after its revocation.
+    assert_eq!(
+        call(app, "get", "/api/v1/tokens", Some(&f.a_editor), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _, t) = call(
+        app,
+        "post",
+        "/api/v1/tokens",
+        Some(&f.a_admin),
+        valid_body("/tokens"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let secret = t["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call(app, "get", "/api/v1/rules", Some(&secret), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let bad = json!({ "role": "operator" });
+    assert_eq!(
+        call(app, "post", "/api/v1/tokens", Some(&f.a_admin), Some(bad))
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let (_, _, listed) = call(app, "get", "/api/v1/tokens", Some(&f.a_admin), None).await;
+    assert!(!listed.to_string().contains(&secret));
+    let path = format!("/api/v1/tokens/{}", t["id"].as_str().unwrap());
+    assert_eq!(
+        call(app, "delete", &path, Some(&f.a_admin), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(app, "get", "/api/v1/rules", Some(&secret), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Silences: create, expire.
+    let (s, _, sil) = call(
+        app,
+        "post",
+        "/api/v1/silences",
+        Some(&f.a_editor),
+        valid_body("/silences"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{sil}");
+    let (s, _, expired) = call(
+        app,
+        "delete",
+        &format!("/api/v1/silences/{}", sil["id"].as_str().unwrap()),
+        Some(&f.a_editor),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(expired["ends_at"].as_str().unwrap() < "2099");
+    // Every write above is in a's audit log, by token.
+    let (_, _, log) = call(
+        app,
+        "get",
+        "/api/v1/audit?limit=500",
+        Some(&f.a_admin),
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "rule.create",
+        "user.create",
+        "notification.cancel",
+        "notification.requeue",
+        "silence.create",
+        "silence.expire",
+    ] {
+        assert!(actions.contains(&a), "{a} not audited: {actions:?}");
+    }
+    assert!(
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "rule.create")
+            .all(|e| e["actor"].as_str().unwrap().starts_with("token:tok_"))
+    );
+    f.store.close().await;
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}?mode=rwc", dir.path().join("api.db").display())
+}
+
+#[test]
+fn tenant_isolation_over_every_route_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(isolation(&sqlite_url(&dir)));
+}
+
+#[test]
+fn tenant_isolation_over_every_route_postgres() {
+    let Some(pg) = FreshPg::create() else { return };
+    rt().block_on(isolation(&pg.url));
+}
+
+#[test]
+fn roles_problems_pages_and_actions_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(roles_problems_and_actions(&sqlite_url(&dir)));
+}
+
+#[test]
+fn roles_problems_pages_and_actions_postgres() {
+    let Some(pg) = FreshPg::create() else { return };
+    rt().block_on(roles_problems_and_actions(&pg.url));
+}
+
+#[test]
+fn the_openapi_document_describes_exactly_the_routes() {
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((method.clone(), path.clone()));
+        }
+    }
+    let routed: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(documented, routed);
+    // Every $ref resolves.
+    let text = OPENAPI;
+    for part in text.split("\"#/components/schemas/").skip(1) {
+        let name = part.split('"').next().unwrap();
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "dangling $ref {name}"
+        );
+    }
+}
