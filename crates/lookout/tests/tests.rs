@@ -21,5 +21,6 @@ mod pipeline;
 mod prometheus_e2e;
 mod replay;
 mod service;
+mod status_page;
 mod tokens;
 mod util;
