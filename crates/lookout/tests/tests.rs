@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod api;
+mod browser;
 mod chaos;
 mod cli;
 mod cluster;
