@@ -26,4 +26,5 @@ pub mod profiling;
 pub mod runtime;
 pub mod service;
 pub mod setup;
+pub mod status;
 pub mod tokens;

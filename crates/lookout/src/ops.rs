@@ -81,6 +81,16 @@ impl OpsState {
         }
     }
 
+    /// The store (for the status page).
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The feed connections (for the status page).
+    pub(crate) fn registry(&self) -> &ConnectionRegistry {
+        &self.registry
+    }
+
     /// Adds a readiness condition, reported by `/readyz` under `checks.<name>` (and evaluated at
     /// every scrape, so a check may set its own gauge).
     pub fn with_check(mut self, name: &'static str, check: ReadyCheck) -> OpsState {
@@ -159,7 +169,8 @@ pub fn app(state: OpsState) -> Router {
         store: state.store.clone(),
         webhooks: Arc::clone(&state.webhooks),
     });
-    with_request_ids(lookout.with_state(state).merge(api))
+    let status = crate::status::router(state.clone());
+    with_request_ids(lookout.with_state(state).merge(api).merge(status))
 }
 
 /// Adds request ids (`x-request-id`, generated when absent, echoed on the response) and one

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod api;
+mod browser;
 mod chaos;
 mod cli;
 mod cluster;
@@ -21,5 +22,6 @@ mod pipeline;
 mod prometheus_e2e;
 mod replay;
 mod service;
+mod status_page;
 mod tokens;
 mod util;
