@@ -49,7 +49,7 @@ pub fn page(title: &str, current: &str, who: &str, body: &str) -> String {
         let _ = write!(nav, "<a href=\"{path}\"{class}>{label}</a>");
     }
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · Lookout</title><style>{CSS}</style></head><body>\
          <header><strong>Lookout</strong>{nav}<span class=\"who\">{who}</span>\
@@ -66,7 +66,7 @@ pub fn login(problem: Option<&str>) -> String {
         .map(|p| format!("<p class=\"bad\">{}</p>", escape(p)))
         .unwrap_or_default();
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in · Lookout</title>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><title>Sign in · Lookout</title>\
          <style>{CSS}</style></head><body><main><h1>Lookout</h1>{problem}\
          <form method=\"post\" action=\"/login\"><label>API token <input name=\"token\" type=\"password\" \
          autocomplete=\"off\" size=\"70\" required></label> <button type=\"submit\">Sign in</button></form>\
