@@ -6,7 +6,7 @@
 //! per organisation); fleet ids are the server's.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use lookout_store::model::{Area, Cursor, Fleet, Role};
 use lookout_track::areas;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::page::{Page, PageQuery};
+use super::page::{ApiQuery, Page, PageQuery};
 use super::problem::{Body, Problem};
 use super::{ApiState, new_id};
 
@@ -109,7 +109,7 @@ fn area_out(a: &Area) -> Value {
 pub(super) async fn list(
     State(s): State<ApiState>,
     c: Caller,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Value>>, Problem> {
     let limit = q.limit()?;
     let cursor = Cursor {
@@ -254,7 +254,7 @@ fn fleet_out(f: &Fleet) -> Value {
 pub(super) async fn fleets(
     State(s): State<ApiState>,
     c: Caller,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Value>>, Problem> {
     let limit = q.limit()?;
     let cursor = Cursor {

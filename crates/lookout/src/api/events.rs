@@ -3,14 +3,14 @@
 //! `vessel` (MMSI), `fleet`, `area`, `kind` and `from`/`to` (RFC 3339), paged by event id.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use jiff::Timestamp;
 use lookout_store::model::{EventFilter, EventRecord};
 use serde::Deserialize;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::page::{Page, PageQuery};
+use super::page::{ApiQuery, Page, PageQuery};
 use super::problem::Problem;
 
 /// `?vessel&fleet&area&kind&from&to&limit&cursor`.
@@ -30,7 +30,7 @@ pub(super) struct ListQuery {
 pub(super) async fn list(
     State(s): State<ApiState>,
     c: Caller,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<EventRecord>>, Problem> {
     let limit = PageQuery {
         limit: q.limit,

@@ -4,13 +4,13 @@
 //! `POST …/cancel` (a `pending` or `retry_scheduled` one becomes `dead`, "cancelled").
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use lookout_store::model::{Action, NotificationFilter, NotificationRecord, Role};
 use serde::Deserialize;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::page::{Page, PageQuery};
+use super::page::{ApiQuery, Page, PageQuery};
 use super::problem::Problem;
 
 /// `?state&user&rule&channel&limit&cursor`.
@@ -37,7 +37,7 @@ const STATES: [&str; 6] = [
 pub(super) async fn list(
     State(s): State<ApiState>,
     c: Caller,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<NotificationRecord>>, Problem> {
     let limit = PageQuery {
         limit: q.limit,

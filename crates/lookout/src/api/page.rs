@@ -2,9 +2,58 @@
 //! `limit` defaults to 50 and is capped at [`MAX_LIMIT`] (above it is a 422 naming `limit`);
 //! the cursor is the last id of the previous page, opaque to clients.
 
+use axum::extract::{FromRequestParts, Query};
+use axum::http::Uri;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::problem::Problem;
+
+/// A query string extractor whose failures are 422 problems naming the parameter (axum's own
+/// answers a plain-text 400), and where an empty value (`?state=`) counts as absent, as a form
+/// with an empty field means "any".
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        let query = parts.uri.query().unwrap_or("");
+        if let Some((name, _)) =
+            url::form_urlencoded::parse(query.as_bytes()).find(|(_, value)| value.contains('\0'))
+        {
+            return Err(Problem::field(
+                &name,
+                "must not contain a NUL character".to_owned(),
+            ));
+        }
+        let kept = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(
+                url::form_urlencoded::parse(query.as_bytes())
+                    .filter(|(_, value)| !value.is_empty()),
+            )
+            .finish();
+        let uri: Uri = format!("/?{kept}")
+            .parse()
+            .map_err(|_| Problem::field("query", "not a query string".to_owned()))?;
+        match Query::<T>::try_from_uri(&uri) {
+            Ok(Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => {
+                let text = rejection.body_text();
+                let detail = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                let field = detail
+                    .split_once(": ")
+                    .map_or("query", |(field, _)| field)
+                    .to_owned();
+                Err(Problem::field(&field, detail.to_owned()))
+            }
+        }
+    }
+}
 
 /// The largest page.
 pub const MAX_LIMIT: u32 = 500;

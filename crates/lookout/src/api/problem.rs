@@ -79,6 +79,14 @@ impl Problem {
 
 impl From<lookout_store::StoreError> for Problem {
     fn from(err: lookout_store::StoreError) -> Problem {
+        // PostgreSQL refuses a NUL character in text (SQLSTATE 22021) wherever it came from
+        // (path, query or body): the client's mistake, not ours.
+        if sentinel::error_chain(&err).to_string().contains("0x00") {
+            return Problem::field(
+                "",
+                "text must not contain a NUL character (\\u0000)".to_owned(),
+            );
+        }
         Problem::internal(&err)
     }
 }

@@ -3,13 +3,13 @@
 //! fleets and areas. Ids are chosen by the server (`rule_…`).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use lookout_store::model::{Cursor, Role, Rule};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::page::{Page, PageQuery};
+use super::page::{ApiQuery, Page, PageQuery};
 use super::problem::{Body, Problem};
 use super::{ApiState, new_id, org_model};
 
@@ -56,7 +56,7 @@ async fn checked(s: &ApiState, c: &Caller, id: &str, body: Value) -> Result<Rule
 pub(super) async fn list(
     State(s): State<ApiState>,
     c: Caller,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Value>>, Problem> {
     let limit = q.limit()?;
     let page = Cursor {

@@ -3,14 +3,14 @@
 //! becomes now) and keeps it for the record. Applying silences in routing is not wired yet.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use lookout_store::model::{Cursor, Matchers, Role, Silence};
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::page::{Page, PageQuery};
+use super::page::{ApiQuery, Page, PageQuery};
 use super::problem::{Body, Problem};
 use super::{ApiState, new_id};
 
@@ -34,7 +34,7 @@ const KINDS: [&str; 4] = ["entered", "exited", "gap_started", "gap_ended"];
 pub(super) async fn list(
     State(s): State<ApiState>,
     c: Caller,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Silence>>, Problem> {
     let limit = q.limit()?;
     let cursor = Cursor {

@@ -5,14 +5,14 @@
 //! destination policy exists. Deleting a user marks it deleted (history names it).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use lookout_store::model::{AuditEntry, Cursor, Role, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::page::{Page, PageQuery};
+use super::page::{ApiQuery, Page, PageQuery};
 use super::problem::{Body, Problem};
 use super::{ApiState, new_id};
 
@@ -111,7 +111,7 @@ fn out(u: &User) -> Value {
 pub(super) async fn list(
     State(s): State<ApiState>,
     c: Caller,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Value>>, Problem> {
     let limit = q.limit()?;
     let cursor = Cursor {
@@ -188,7 +188,7 @@ pub(super) async fn delete(
 pub(super) async fn audit(
     State(s): State<ApiState>,
     c: Caller,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<AuditEntry>>, Problem> {
     c.require(Role::Admin, "reading the audit log")?;
     let limit = q.limit()?;

@@ -1,7 +1,7 @@
 //! `/api/v1/vessels`: the organisation's vessels by MMSI (editors write).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use lookout_store::model::{Cursor, Role, Upserted, Vessel};
 use serde::Deserialize;
@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::ApiState;
 use super::auth::Caller;
-use super::page::{Page, PageQuery};
+use super::page::{ApiQuery, Page, PageQuery};
 use super::problem::{Body, Problem};
 
 /// A vessel as written by a client (`mmsi` only in `POST`).
@@ -65,7 +65,7 @@ async fn put(
 pub(super) async fn list(
     State(s): State<ApiState>,
     c: Caller,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Value>>, Problem> {
     let limit = q.limit()?;
     let cursor = Cursor {
