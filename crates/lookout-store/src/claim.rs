@@ -40,8 +40,8 @@ fn claim_sql(backend: Backend, table: &str, filter: &str, returning: &str) -> St
     )
 }
 
-/// Realtime rows a claim may take once due: the predicate of the partial indexes
-/// `outbox_claim` and `outbox_claim_org`, written as they are so both planners match it.
+/// Realtime rows a claim may take once due: the predicate of the partial index
+/// `outbox_claim_org`, written as it is so both planners match it.
 const CLAIMABLE: &str =
     "delivery = 'realtime' AND state IN ('pending', 'leased', 'retry_scheduled')";
 
