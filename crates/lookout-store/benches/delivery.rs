@@ -192,15 +192,20 @@ async fn baseline(url: &str, postgres: bool, http: Arc<HttpChannel>, n: usize) -
          ORDER BY available_at LIMIT 50) RETURNING id, destination"
     };
     let done = Arc::new(AtomicUsize::new(0));
+    // One claimer failing (rows left leased) would leave the others waiting forever.
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let started = Instant::now();
     let mut claimers = Vec::new();
     for _ in 0..8 {
         let (url, http, done) = (url.to_owned(), Arc::clone(&http), Arc::clone(&done));
+        let failed = Arc::clone(&failed);
+        let stop = Arc::clone(&failed);
         claimers.push(sentinel::spawn("bench-claimer", async move {
-            macro_rules! claimer {
+            let result = async move {
+                macro_rules! claimer {
                 ($conn:expr, $c:ident, $ids:ident, $mark:block) => {{
                     let mut $c = $conn;
-                    while done.load(Ordering::Relaxed) < n {
+                    while done.load(Ordering::Relaxed) < n && !stop.load(Ordering::Relaxed) {
                         let rows: Vec<(String, String)> =
                             sqlx::query_as(claim).fetch_all(&mut $c).await?;
                         if rows.is_empty() {
@@ -219,26 +224,35 @@ async fn baseline(url: &str, postgres: bool, http: Arc<HttpChannel>, n: usize) -
                     }
                 }};
             }
-            if postgres {
-                claimer!(sqlx::PgConnection::connect(&url).await?, conn, ids, {
-                    sqlx::query("UPDATE outbox SET state = 'delivered' WHERE id = ANY($1)")
-                        .bind(&ids)
-                        .execute(&mut conn)
-                        .await?;
-                });
-            } else {
-                claimer!(sqlx::SqliteConnection::connect(&url).await?, conn, ids, {
-                    let marks = vec!["?"; ids.len()].join(",");
-                    let sql =
-                        format!("UPDATE outbox SET state = 'delivered' WHERE id IN ({marks})");
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for id in &ids {
-                        q = q.bind(id.as_str());
-                    }
-                    q.execute(&mut conn).await?;
-                });
+                if postgres {
+                    claimer!(sqlx::PgConnection::connect(&url).await?, conn, ids, {
+                        sqlx::query("UPDATE outbox SET state = 'delivered' WHERE id = ANY($1)")
+                            .bind(&ids)
+                            .execute(&mut conn)
+                            .await?;
+                    });
+                } else {
+                    // A writer waits for the lock instead of failing with SQLITE_BUSY.
+                    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?
+                        .busy_timeout(Duration::from_secs(30));
+                    claimer!(sqlx::ConnectOptions::connect(&options).await?, conn, ids, {
+                        let marks = vec!["?"; ids.len()].join(",");
+                        let sql =
+                            format!("UPDATE outbox SET state = 'delivered' WHERE id IN ({marks})");
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for id in &ids {
+                            q = q.bind(id.as_str());
+                        }
+                        q.execute(&mut conn).await?;
+                    });
+                }
+                Ok::<(), sqlx::Error>(())
             }
-            Ok::<(), sqlx::Error>(())
+            .await;
+            if result.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            result
         }));
     }
     for c in claimers {

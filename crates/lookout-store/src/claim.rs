@@ -2,11 +2,18 @@
 //! (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer on SQLite). A claimed row that
 //! does not decode is dead-lettered with the reason in the same transaction, so one bad row
 //! neither strands the batch nor loops.
+//!
+//! Realtime claims are fair across organisations: one organisation's backlog cannot starve
+//! another's. A claim takes the organisations with due rows, the one whose oldest due row waits
+//! longest first (at most one per slot of the batch), and gives each an equal share of the
+//! batch (`limit / organisations`, at least one), its oldest due rows. With a single
+//! organisation that is the plain oldest-first claim. A share an organisation cannot fill is
+//! left empty for this claim (the next claim takes more of the others).
 
 use std::time::Duration;
 
 use jiff::Timestamp;
-use lookout_core::DigestBatch;
+use lookout_core::{DigestBatch, Notification};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::error::{DbContext, StoreError};
@@ -31,6 +38,97 @@ fn claim_sql(backend: Backend, table: &str, filter: &str, returning: &str) -> St
          ORDER BY available_at LIMIT $5{lock}) \
          RETURNING {returning}"
     )
+}
+
+/// Realtime rows a claim may take once due: the predicate of the partial index
+/// `outbox_claim_org`, written as it is so both planners match it.
+const CLAIMABLE: &str =
+    "delivery = 'realtime' AND state IN ('pending', 'leased', 'retry_scheduled')";
+
+/// The CTE `due(org_id)`: organisations with a realtime row due at `now`, oldest due row
+/// first, at most `limit` of them (`now` and `limit` are the statement's placeholders). It walks the organisations with claimable rows by a loose index scan
+/// over `outbox_claim_org` (one probe per organisation, not one per row).
+fn due_orgs_cte(now: &str, limit: &str) -> String {
+    format!(
+        "WITH RECURSIVE orgs(org_id) AS ( \
+           SELECT min(org_id) FROM outbox WHERE {CLAIMABLE} \
+           UNION ALL \
+           SELECT (SELECT min(o.org_id) FROM outbox o WHERE o.{CLAIMABLE_O} AND o.org_id > orgs.org_id) \
+           FROM orgs WHERE orgs.org_id IS NOT NULL \
+         ), due(org_id) AS ( \
+           SELECT org_id FROM ( \
+             SELECT org_id, (SELECT min(n.available_at) FROM outbox n WHERE n.{CLAIMABLE_N} AND n.org_id = orgs.org_id) AS next \
+             FROM orgs WHERE org_id IS NOT NULL \
+           ) d WHERE next <= {now} ORDER BY next, org_id LIMIT {limit} \
+         )",
+        CLAIMABLE_O = CLAIMABLE.replace(" AND state", " AND o.state"),
+        CLAIMABLE_N = CLAIMABLE.replace(" AND state", " AND n.state"),
+    )
+}
+
+/// The lease assignment of a claim (`$1` owner, `$2` token, `$3` lease expiry, `$4` now).
+const LEASE_SET: &str = "SET state = 'leased', lease_owner = $1, lease_token = $2, \
+     lease_expires_at = $3, available_at = $3, attempt = attempt + 1, updated_at = $4";
+
+/// PostgreSQL: one statement claims each due organisation's share (`$5` the batch), skipping
+/// rows other claimers hold locked.
+fn fair_claim_sql_pg() -> String {
+    format!(
+        "{due}, share AS (SELECT greatest(1, $5 / greatest(count(*), 1)) AS k FROM due) \
+         UPDATE outbox {LEASE_SET} \
+         WHERE id = ANY(ARRAY( \
+           SELECT c.id FROM due, LATERAL ( \
+             SELECT id FROM outbox WHERE {CLAIMABLE} AND org_id = due.org_id AND available_at <= $4 \
+             ORDER BY available_at LIMIT (SELECT k FROM share) FOR UPDATE SKIP LOCKED \
+           ) c LIMIT $5)) \
+         RETURNING {NOTIFICATION_COLS}",
+        due = due_orgs_cte("$4", "$5"),
+    )
+}
+
+/// SQLite (under `BEGIN IMMEDIATE`, the single writer): the due organisations first (`$1`
+/// now, `$2` the batch)…
+fn due_orgs_sql_sqlite() -> String {
+    format!("{} SELECT org_id FROM due", due_orgs_cte("$1", "$2"))
+}
+
+/// …then one statement per organisation claims its share (`$5`) of its oldest due rows (`$6`).
+fn org_claim_sql_sqlite() -> String {
+    format!(
+        "UPDATE outbox {LEASE_SET} \
+         WHERE id IN (SELECT id FROM outbox WHERE {CLAIMABLE} AND org_id = $6 AND available_at <= $4 \
+         ORDER BY available_at LIMIT $5) \
+         RETURNING {NOTIFICATION_COLS}"
+    )
+}
+
+/// Orders a claimed batch round-robin across organisations (each organisation's rows oldest
+/// first), so a dispatcher that starts a batch in order starts every organisation early.
+fn interleave_orgs(mut claimed: Vec<Notification>) -> Vec<Notification> {
+    claimed.sort_by(|a, b| {
+        (a.new.org_id.as_str(), a.created_at, a.id.as_str()).cmp(&(
+            b.new.org_id.as_str(),
+            b.created_at,
+            b.id.as_str(),
+        ))
+    });
+    let mut rank = Vec::with_capacity(claimed.len());
+    let mut previous: Option<&str> = None;
+    let mut position = 0usize;
+    for n in &claimed {
+        position = if previous == Some(n.new.org_id.as_str()) {
+            position + 1
+        } else {
+            0
+        };
+        previous = Some(n.new.org_id.as_str());
+        rank.push(position);
+    }
+    let mut ranked: Vec<(usize, Notification)> = rank.into_iter().zip(claimed).collect();
+    ranked.sort_by(|(ra, a), (rb, b)| {
+        (ra, a.created_at, a.id.as_str()).cmp(&(rb, b.created_at, b.id.as_str()))
+    });
+    ranked.into_iter().map(|(_, n)| n).collect()
 }
 
 /// Moves one claimed row of `table` to `dead` with a reason, fenced by the claim's token.
@@ -92,24 +190,46 @@ impl Store {
     ) -> Result<ClaimedNotifications, StoreError> {
         const OP: &str = "claiming notifications";
         let lease = new_lease(owner, now, lease)?;
-        let sql = claim_sql(
-            self.backend(),
-            "outbox",
-            "delivery = 'realtime' AND",
-            NOTIFICATION_COLS,
-        );
+        let backend = self.backend();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let dead_sql = dead_sql("outbox");
-        let (mut notifications, undecodable) = in_tx!(self, OP, tx => {
-            let rows = sqlx::query(AssertSqlSafe(sql))
-                .bind(lease.owner.as_str())
-                .bind(lease.token.as_str())
-                .bind(ms(lease.expires_at))
-                .bind(ms(now))
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await
-                .ctx(OP)?;
+        let (notifications, undecodable) = in_tx!(self, OP, tx => {
+            let rows = match backend {
+                Backend::Postgres => sqlx::query(AssertSqlSafe(fair_claim_sql_pg()))
+                    .bind(lease.owner.as_str())
+                    .bind(lease.token.as_str())
+                    .bind(ms(lease.expires_at))
+                    .bind(ms(now))
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .ctx(OP)?,
+                Backend::Sqlite => {
+                    let orgs: Vec<String> = sqlx::query_scalar(AssertSqlSafe(due_orgs_sql_sqlite()))
+                        .bind(ms(now))
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .ctx(OP)?;
+                    let share = limit / i64::try_from(orgs.len().max(1)).unwrap_or(i64::MAX);
+                    let mut rows = Vec::new();
+                    for org in &orgs {
+                        rows.extend(
+                            sqlx::query(AssertSqlSafe(org_claim_sql_sqlite()))
+                                .bind(lease.owner.as_str())
+                                .bind(lease.token.as_str())
+                                .bind(ms(lease.expires_at))
+                                .bind(ms(now))
+                                .bind(share.max(1))
+                                .bind(org.as_str())
+                                .fetch_all(&mut *tx)
+                                .await
+                                .ctx(OP)?,
+                        );
+                    }
+                    rows
+                }
+            };
             let mut good = Vec::with_capacity(rows.len());
             let mut bad = Vec::new();
             for row in &rows {
@@ -137,10 +257,9 @@ impl Store {
         for (id, reason) in &undecodable {
             tracing::error!(notification_id = %id, reason = %reason, "claimed notification cannot be decoded; dead-lettered");
         }
-        notifications.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(ClaimedNotifications {
             lease,
-            notifications,
+            notifications: interleave_orgs(notifications),
             undecodable,
         })
     }

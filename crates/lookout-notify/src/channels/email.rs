@@ -4,10 +4,21 @@
 //! a server that accepts the connection and then stalls is bounded by
 //! `tokio::time::timeout` around the whole send. The `Message-ID` is derived from the
 //! notification id, so a duplicate send after a crash is recognisable as the same message.
+//!
+//! Connections are reused: the transport keeps up to [`SmtpSettings::pool_size`] idle
+//! connections (lettre's pool), each closed after [`SmtpSettings::pool_idle_timeout`] unused.
+//! A pooled connection is tested with `NOOP` before reuse, so one the server dropped is
+//! replaced by a new one. The pool bounds idle connections, not concurrent sends (the
+//! dispatcher's channel and destination caps do): a send beyond the pool opens its own
+//! connection and closes it afterwards. The pool's idle reaper and the return of a connection
+//! to the pool are tasks of lettre's own, started on the first send.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
@@ -49,6 +60,11 @@ pub struct SmtpSettings {
     pub connect_timeout: Duration,
     /// Bound on one whole send: connect, greeting, every command, DATA.
     pub total_timeout: Duration,
+    /// Idle connections kept for reuse (default [`SmtpSettings::DEFAULT_POOL_SIZE`]).
+    pub pool_size: u32,
+    /// An idle pooled connection is closed after this long unused (default
+    /// [`SmtpSettings::DEFAULT_POOL_IDLE_TIMEOUT`]).
+    pub pool_idle_timeout: Duration,
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -62,11 +78,19 @@ impl std::fmt::Debug for SmtpSettings {
             .field("from", &self.from)
             .field("connect_timeout", &self.connect_timeout)
             .field("total_timeout", &self.total_timeout)
+            .field("pool_size", &self.pool_size)
+            .field("pool_idle_timeout", &self.pool_idle_timeout)
             .finish()
     }
 }
 
 impl SmtpSettings {
+    /// Default [`SmtpSettings::pool_size`]: idle connections kept for reuse.
+    pub const DEFAULT_POOL_SIZE: u32 = 8;
+    /// Default [`SmtpSettings::pool_idle_timeout`] (most servers close an idle session
+    /// after a few minutes; a shorter idle time closes ours first).
+    pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
     /// Plain SMTP to `host:port` with short timeouts (tests, local relays).
     pub fn plain(host: &str, port: u16, from: &str) -> SmtpSettings {
         SmtpSettings {
@@ -79,6 +103,8 @@ impl SmtpSettings {
             message_id_domain: "lookout.invalid".to_owned(),
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(30),
+            pool_size: SmtpSettings::DEFAULT_POOL_SIZE,
+            pool_idle_timeout: SmtpSettings::DEFAULT_POOL_IDLE_TIMEOUT,
         }
     }
 }
@@ -150,11 +176,15 @@ impl SmtpPolicy {
     }
 }
 
-/// Sends mail over SMTP.
+/// Sends mail over SMTP, reusing connections (see the module documentation). Clones share
+/// the connection pool.
 #[derive(Clone)]
 pub struct SmtpChannel {
     settings: SmtpSettings,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    builder: AsyncSmtpTransportBuilder,
+    /// Built on the first send: lettre's pool starts a task when built, which needs the
+    /// runtime that `new` may not run on.
+    transport: Arc<OnceLock<AsyncSmtpTransport<Tokio1Executor>>>,
 }
 
 impl std::fmt::Debug for SmtpChannel {
@@ -205,12 +235,18 @@ impl SmtpChannel {
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
                 .port(settings.port)
                 .tls(tls)
-                .timeout(Some(settings.connect_timeout));
+                .timeout(Some(settings.connect_timeout))
+                .pool_config(
+                    PoolConfig::new()
+                        .max_size(settings.pool_size)
+                        .idle_timeout(settings.pool_idle_timeout),
+                );
         if let (Some(user), Some(password)) = (&settings.username, &settings.password) {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
         }
         Ok(SmtpChannel {
-            transport: builder.build(),
+            builder,
+            transport: Arc::new(OnceLock::new()),
             settings,
         })
     }
@@ -227,7 +263,8 @@ impl SmtpChannel {
     /// the message (the `Message-ID` lets a recipient spot the duplicate of a retry).
     pub async fn send(&self, message: &EmailMessage) -> Result<(), SendError> {
         let limit = self.settings.total_timeout;
-        match tokio::time::timeout(limit, self.transport.send(message.message.clone())).await {
+        let transport = self.transport.get_or_init(|| self.builder.clone().build());
+        match tokio::time::timeout(limit, transport.send(message.message.clone())).await {
             Err(_) => Err(SendError::Transient {
                 reason: format!(
                     "smtp {}:{} timed out after {limit:?}",

@@ -67,6 +67,8 @@ impl Config {
 /// username = "lookout"
 /// password_env = "LOOKOUT_SMTP_PASSWORD"
 /// from = "Lookout <alerts@example.com>"
+/// pool_size = 8                  # idle connections kept for reuse
+/// pool_idle_timeout = "60s"      # an idle connection is closed after this
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +99,13 @@ pub struct SmtpConfig {
     /// Bound on one whole send (default 60 s).
     #[serde(default = "smtp_total_timeout", with = "duration")]
     pub total_timeout: Duration,
+    /// Idle connections kept for reuse (default [`SmtpSettings::DEFAULT_POOL_SIZE`], 8).
+    #[serde(default = "smtp_pool_size")]
+    pub pool_size: u32,
+    /// A pooled connection unused this long is closed (default
+    /// [`SmtpSettings::DEFAULT_POOL_IDLE_TIMEOUT`], 60 s).
+    #[serde(default = "smtp_pool_idle_timeout", with = "duration")]
+    pub pool_idle_timeout: Duration,
 }
 
 fn smtp_connect_timeout() -> Duration {
@@ -105,6 +114,14 @@ fn smtp_connect_timeout() -> Duration {
 
 fn smtp_total_timeout() -> Duration {
     Duration::from_secs(60)
+}
+
+fn smtp_pool_size() -> u32 {
+    SmtpSettings::DEFAULT_POOL_SIZE
+}
+
+fn smtp_pool_idle_timeout() -> Duration {
+    SmtpSettings::DEFAULT_POOL_IDLE_TIMEOUT
 }
 
 impl SmtpConfig {
@@ -128,6 +145,8 @@ impl SmtpConfig {
             message_id_domain: self.message_id_domain.unwrap_or(domain),
             connect_timeout: self.connect_timeout,
             total_timeout: self.total_timeout,
+            pool_size: self.pool_size,
+            pool_idle_timeout: self.pool_idle_timeout,
         }
     }
 }

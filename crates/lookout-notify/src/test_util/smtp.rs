@@ -39,6 +39,7 @@ struct State {
     mode: SmtpMode,
     received: Vec<ReceivedMail>,
     connections: usize,
+    open: usize,
 }
 
 /// A running SMTP receiver; stops when dropped.
@@ -46,6 +47,8 @@ pub struct SmtpServer {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
     _stop: watch::Sender<bool>,
+    /// Bumped to make every open connection close at once (no reply, no `421`).
+    cut: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for SmtpServer {
@@ -65,8 +68,10 @@ impl SmtpServer {
             mode,
             received: Vec::new(),
             connections: 0,
+            open: 0,
         }));
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (cut_tx, cut_rx) = watch::channel(0u64);
         let st = Arc::clone(&state);
         super::spawn_background(async move {
             let mut stop = stop_rx.clone();
@@ -75,14 +80,23 @@ impl SmtpServer {
                     _ = stop.changed() => break,
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
-                        sentinel::sync::lock(&st).connections += 1;
+                        {
+                            let mut st = sentinel::sync::lock(&st);
+                            st.connections += 1;
+                            st.open += 1;
+                        }
                         let st = Arc::clone(&st);
                         let mut stop = stop_rx.clone();
+                        let mut cut = cut_rx.clone();
+                        // Only cuts after this connection was accepted close it.
+                        cut.borrow_and_update();
                         super::spawn_background(async move {
                             tokio::select! {
                                 _ = stop.changed() => {}
-                                _ = serve(stream, st) => {}
+                                _ = cut.changed() => {}
+                                _ = serve(stream, Arc::clone(&st)) => {}
                             }
+                            sentinel::sync::lock(&st).open -= 1;
                         });
                     }
                 }
@@ -92,6 +106,7 @@ impl SmtpServer {
             addr,
             state,
             _stop: stop_tx,
+            cut: cut_tx,
         })
     }
 
@@ -108,6 +123,17 @@ impl SmtpServer {
     /// Messages accepted so far.
     pub fn received(&self) -> Vec<ReceivedMail> {
         sentinel::sync::lock(&self.state).received.clone()
+    }
+
+    /// Closes every connection open now, as a server restart or an idle cut-off would
+    /// (later connections are served as usual).
+    pub fn drop_connections(&self) {
+        self.cut.send_modify(|generation| *generation += 1);
+    }
+
+    /// Connections open now (accepted and not yet closed by either side).
+    pub fn open_connections(&self) -> usize {
+        sentinel::sync::lock(&self.state).open
     }
 
     /// Connections accepted so far.

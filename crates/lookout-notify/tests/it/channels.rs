@@ -162,6 +162,102 @@ async fn smtp_connection_refused_is_transient() {
     assert!(channel.send(&msg).await.unwrap_err().is_retryable());
 }
 
+fn smtp_message(channel: &SmtpChannel, id: &str) -> lookout_notify::channels::EmailMessage {
+    let s = channel.settings();
+    build_message(
+        id,
+        &s.from,
+        &s.message_id_domain,
+        "u1@example.com",
+        &rendered(ChannelKind::Email),
+    )
+    .unwrap()
+}
+
+/// `n` sends at once, each in a task of its own; all must succeed.
+async fn send_concurrently(channel: &SmtpChannel, prefix: &str, n: usize) {
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let channel = channel.clone();
+            let msg = smtp_message(&channel, &format!("{prefix}{i}"));
+            sentinel::spawn("smtp-test-send", async move { channel.send(&msg).await })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_reuses_connections() {
+    let server = SmtpServer::start(SmtpMode::Accept).await.unwrap();
+    let channel = SmtpChannel::new(server.settings()).unwrap();
+    for i in 0..20 {
+        channel
+            .send(&smtp_message(&channel, &format!("n{i}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(server.received().len(), 20);
+    // One after the other, a connection is reused (lettre returns it to the pool in a task
+    // of its own, so a send right after may still open a second one).
+    let sequential = server.connections();
+    assert!(
+        sequential < 20,
+        "20 messages opened {sequential} connections"
+    );
+    // Clones share the pool: four rounds of five at once reuse the first round's connections.
+    for round in 0..4 {
+        send_concurrently(&channel, &format!("c{round}-"), 5).await;
+    }
+    assert_eq!(server.received().len(), 40);
+    let concurrent = server.connections() - sequential;
+    assert!(
+        concurrent < 20,
+        "20 messages, 5 at a time, opened {concurrent} connections"
+    );
+}
+
+#[tokio::test]
+async fn smtp_recovers_when_the_server_drops_the_connection() {
+    let server = SmtpServer::start(SmtpMode::Accept).await.unwrap();
+    let channel = SmtpChannel::new(server.settings()).unwrap();
+    channel.send(&smtp_message(&channel, "n1")).await.unwrap();
+    assert_eq!(server.open_connections(), 1, "the connection is kept");
+    server.drop_connections();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.open_connections() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server kept the connection"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The pooled connection is dead; the next send notices and opens a new one.
+    channel.send(&smtp_message(&channel, "n2")).await.unwrap();
+    assert_eq!(server.received().len(), 2);
+    assert_eq!(server.connections(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_pool_keeps_no_more_than_its_size() {
+    let server = SmtpServer::start(SmtpMode::Accept).await.unwrap();
+    let mut settings = server.settings();
+    settings.pool_size = 2;
+    let channel = SmtpChannel::new(settings).unwrap();
+    send_concurrently(&channel, "p", 6).await;
+    // Connections beyond the pool are closed once their send is done.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.open_connections() > 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} connections stay open",
+            server.open_connections()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn webhook_is_signed_and_carries_the_idempotency_key() {
     let receiver = HttpReceiver::start(HttpMode::Ok).await.unwrap();

@@ -12,6 +12,7 @@ mod crash;
 mod digests;
 
 mod dispatch;
+mod fairness;
 mod holes;
 mod isolation;
 mod leases;
