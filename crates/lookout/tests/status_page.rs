@@ -297,6 +297,80 @@ async fn scenario(url: &str) {
         "pending"
     );
 
+    // Silences: an editor creates one and expires it; a viewer cannot; b never sees it.
+    let r = page.send("GET", "/silences", Some(&a), None).await;
+    assert!(r.body.contains("id=\"new-silence\""), "{}", r.body);
+    let form = format!(
+        "csrf={csrf}&vessels=512000001&areas=a-area&rules=&kinds=entered&hours=2&comment=drydock"
+    );
+    let r = page
+        .send("POST", "/silences", Some(&a), Some(form.clone()))
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (StatusCode::SEE_OTHER, "/silences"),
+        "{}",
+        r.body
+    );
+    let r = page.send("GET", "/silences", Some(&a), None).await;
+    assert!(
+        r.body.contains("drydock") && r.body.contains(">active<"),
+        "{}",
+        r.body
+    );
+    let silence_id = r
+        .body
+        .split("class=\"silence\" data-id=\"")
+        .nth(1)
+        .and_then(|x| x.split('"').next())
+        .expect("a silence listed")
+        .to_owned();
+    let r = page.send("GET", "/silences", Some(&b), None).await;
+    assert!(!r.body.contains(&silence_id) && !r.body.contains("drydock"));
+    let r = page.send("GET", "/silences", Some(&viewer), None).await;
+    assert!(r.body.contains("drydock") && !r.body.contains("new-silence"));
+    let r = page
+        .send(
+            "POST",
+            "/silences",
+            Some(&viewer),
+            Some(form.replace(&csrf, &viewer_csrf)),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "a viewer creates no silence"
+    );
+    let bad = form.replace("kinds=entered", "kinds=docked");
+    let r = page.send("POST", "/silences", Some(&a), Some(bad)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("docked"));
+    let expire = format!("/silences/{silence_id}/expire");
+    let r = page
+        .send(
+            "POST",
+            &expire,
+            Some(&b),
+            Some(format!("csrf={}", lookout::status::csrf_token(&b_admin))),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "another organisation's silence"
+    );
+    let r = page
+        .send("POST", &expire, Some(&a), Some(format!("csrf={csrf}")))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = page.send("GET", "/silences", Some(&a), None).await;
+    assert!(
+        r.body.contains(">expired<") && !r.body.contains(">active<"),
+        "{}",
+        r.body
+    );
+
     // Signing out clears the cookie.
     let r = page.send("POST", "/logout", Some(&a), None).await;
     assert!(r.cookie.contains("Max-Age=0"));

@@ -35,6 +35,7 @@ const NAV: &[(&str, &str)] = &[
     ("/map", "Map"),
     ("/events", "Events"),
     ("/notifications", "Notifications"),
+    ("/silences", "Silences"),
 ];
 
 /// A whole page: title, navigation (with `current` marked), who is signed in, and `body`.

@@ -9,12 +9,15 @@
 //!   nothing of others' (every query is scoped by its organisation).
 //! - Actions (requeue a dead notification) need the editor role and carry a CSRF token derived
 //!   from the session token ([`csrf_token`]), besides the cookie's `SameSite=Strict`.
+//! - Silences: listed with their status; editors create one (matchers, a duration, a comment)
+//!   and expire one now, with the CSRF token.
 //! - The map ([`map`]) draws the organisation's areas and each vessel at the position of its
 //!   latest event in them (inside or outside as that event says).
 
 pub mod html;
 pub mod map;
 mod pages;
+mod silences;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
@@ -30,7 +33,8 @@ use crate::ops::OpsState;
 /// The session cookie's name.
 pub const COOKIE: &str = "lookout_session";
 
-/// The status page router (`/`, `/login`, `/logout`, `/map`, `/events`, `/notifications`).
+/// The status page router (`/`, `/login`, `/logout`, `/map`, `/events`, `/notifications`,
+/// `/silences`).
 pub fn router(ops: OpsState) -> Router {
     Router::new()
         .route("/", get(pages::overview))
@@ -41,6 +45,8 @@ pub fn router(ops: OpsState) -> Router {
         .route("/notifications", get(pages::notifications))
         .route("/notifications/{id}", get(pages::notification))
         .route("/notifications/{id}/requeue", post(pages::requeue))
+        .route("/silences", get(silences::list).post(silences::create))
+        .route("/silences/{id}/expire", post(silences::expire))
         .with_state(ops)
 }
 
