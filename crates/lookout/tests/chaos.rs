@@ -43,8 +43,11 @@ fn chaos_bounded_run_loses_nothing_and_delivers_nothing_spurious() {
     assert_eq!(report["lost"], 0, "{report}");
     assert_eq!(report["spurious"], 0, "{report}");
     assert_eq!(report["duplicates_with_other_id"], 0, "{report}");
+    // A SIGKILL between a send and its recorded outcome re-sends that notification with the same
+    // id (at-least-once, with the Idempotency-Key): with ~50 notifications one such re-send is
+    // 2%, so this bounded form allows one per kill; the 0.5% goal is the full run's (README).
     assert!(
-        report["duplicate_ratio"].as_f64().unwrap() <= 0.005,
+        report["duplicates"].as_u64().unwrap() <= report["kills"].as_u64().unwrap(),
         "{report}"
     );
     assert_eq!(report["kills"], 4, "{report}");
