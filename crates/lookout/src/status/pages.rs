@@ -215,7 +215,7 @@ pub(super) async fn map(State(state): State<OpsState>, s: Session) -> Response {
         Ok(areas) => areas,
         Err(e) => return store_error(&e),
     };
-    let events = match latest_events(&state, org).await {
+    let events = match events_of(&state, org, &EventFilter::default()).await {
         Ok(events) => events,
         Err(e) => return store_error(&e),
     };
@@ -263,30 +263,6 @@ pub(super) async fn map(State(state): State<OpsState>, s: Session) -> Response {
     Html(page("Map", "/map", &s.who(), &body)).into_response()
 }
 
-/// The organisation's most recent events (up to [`EVENTS_MAX`] pages of 500), oldest first.
-async fn latest_events(
-    state: &OpsState,
-    org: &str,
-) -> Result<Vec<lookout_store::model::EventRecord>, lookout_store::StoreError> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    // Bounded: at most 20 pages.
-    for _ in 0..20 {
-        let page = state
-            .store()
-            .events(org, &EventFilter::default(), after, EVENTS_MAX)
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        let full = page.len() == EVENTS_MAX as usize;
-        out.extend(page);
-        if !full {
-            break;
-        }
-    }
-    Ok(out)
-}
-
 /// Filters of the events page.
 #[derive(Debug, Default, serde::Deserialize)]
 pub(super) struct EventQuery {
@@ -314,7 +290,7 @@ pub(super) async fn events(
         mmsi: q.mmsi,
         ..EventFilter::default()
     };
-    let all = match latest_events_filtered(&state, org, &filter).await {
+    let all = match events_of(&state, org, &filter).await {
         Ok(all) => all,
         Err(e) => return store_error(&e),
     };
@@ -349,7 +325,9 @@ pub(super) async fn events(
     Html(page("Events", "/events", &s.who(), &body)).into_response()
 }
 
-async fn latest_events_filtered(
+/// The organisation's events matching `filter`, oldest first: at most 20 pages of
+/// [`EVENTS_MAX`] (the first 10,000; later ones are not read).
+async fn events_of(
     state: &OpsState,
     org: &str,
     filter: &EventFilter,
