@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::{lookout, sigterm};
+use crate::util::{http_get, lookout, sigterm};
 
 fn subjects(maildir: &Path) -> Vec<String> {
     let mut subjects = Vec::new();
@@ -80,25 +80,6 @@ fn demo_delivers_every_kind_within_a_minute_and_stops_cleanly() {
         hooks.lines().count() > 0,
         "the demo's webhook receiver got nothing"
     );
-}
-
-/// `GET path` with a bearer token over plain HTTP/1.1: `(status, body)`.
-fn http_get(addr: &str, path: &str, token: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (status, body)
 }
 
 #[test]
