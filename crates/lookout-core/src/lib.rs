@@ -213,6 +213,9 @@ pub struct NewNotification {
     pub delivery: Delivery,
     /// The event itself.
     pub event: Event,
+    /// The silence that mutes it: recorded as `silenced` (with this id), never sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence_id: Option<String>,
 }
 
 impl NewNotification {

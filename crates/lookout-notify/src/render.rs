@@ -355,6 +355,7 @@ impl Renderer {
                 attempt: 1,
                 created_at: at,
                 new: NewNotification {
+                    silence_id: None,
                     dedupe_key: String::new(),
                     org_id: org.to_owned(),
                     user_id: user.id.clone(),

@@ -262,6 +262,7 @@ impl RuleIndex {
             .iter()
             .filter(|c| wanted(c.kind))
             .map(|c| NewNotification {
+                silence_id: None,
                 dedupe_key: NewNotification::dedupe_key_for(&rule.id, c.kind, event),
                 org_id: user.org_id.clone(),
                 user_id: user.id.clone(),

@@ -158,6 +158,7 @@ fn notes_keyed(n: usize, url: &str, key: &str) -> Vec<NewNotification> {
                 threshold_seconds: None,
             };
             NewNotification {
+                silence_id: None,
                 dedupe_key: format!("{key}:{i}"),
                 org_id: "org".into(),
                 user_id: "u".into(),

@@ -8,6 +8,7 @@
 //! empty digest never exists. The dispatcher then claims, leases, retries and dead-letters the
 //! digest exactly like a notification; its items follow its final state.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -320,17 +321,34 @@ impl Store {
     }
 }
 
+/// Where a scheduler reads the schedules from at each pass.
+pub type ScheduleSource = Arc<dyn Fn() -> Vec<DigestSchedule> + Send + Sync>;
+
 /// Runs [`Store::schedule_digests`] every `interval` until cancelled.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DigestScheduler {
     store: Store,
-    schedules: Vec<DigestSchedule>,
+    schedules: ScheduleSource,
     interval: Duration,
+}
+
+impl std::fmt::Debug for DigestScheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigestScheduler")
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DigestScheduler {
     /// A scheduler for `schedules`, checking every `interval` (30 s is plenty for daily digests).
     pub fn new(store: Store, schedules: Vec<DigestSchedule>, interval: Duration) -> Self {
+        Self::live(store, Arc::new(move || schedules.clone()), interval)
+    }
+
+    /// A scheduler that asks `schedules` for the schedules at each pass (a model that changes
+    /// while the service runs: a new digest rule is scheduled from the next pass).
+    pub fn live(store: Store, schedules: ScheduleSource, interval: Duration) -> Self {
         DigestScheduler {
             store,
             schedules,
@@ -340,7 +358,8 @@ impl DigestScheduler {
 
     /// One pass at `now`.
     pub async fn tick(&self, now: Timestamp) -> Result<ScheduleReport, StoreError> {
-        self.store.schedule_digests(&self.schedules, now).await
+        let schedules = (self.schedules)();
+        self.store.schedule_digests(&schedules, now).await
     }
 
     /// Loops until `cancel` fires. Store errors are logged and retried on the next tick.

@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Sqlite, Transaction};
 use crate::error::StoreError;
 use crate::millis::{PG_CHANNEL, ms};
 
-/// Rows per SQLite statement: 10 parameters each stays far below SQLite's 32,766 limit while
+/// Rows per SQLite statement: 11 parameters each stays far below SQLite's 32,766 limit while
 /// keeping statements (and their prepared-statement cache entries) few.
 const SQLITE_CHUNK: usize = 200;
 
@@ -31,6 +31,7 @@ pub(crate) struct CommitRows {
     n_dest: Vec<String>,
     n_delivery: Vec<String>,
     n_event: Vec<String>,
+    n_silence: Vec<Option<String>>,
     cp_mmsi: Vec<i64>,
     cp_data: Vec<String>,
     cp_delete: Vec<i64>,
@@ -70,6 +71,7 @@ impl CommitRows {
             rows.n_dest.push(n.destination.clone());
             rows.n_delivery.push(n.delivery.as_str().to_owned());
             rows.n_event.push(event);
+            rows.n_silence.push(n.silence_id.clone());
         }
         // The last entry per vessel wins; an empty `data` deletes the vessel's row.
         let mut last: BTreeMap<u32, &str> = BTreeMap::new();
@@ -115,10 +117,13 @@ impl CommitRows {
         if !self.n_id.is_empty() {
             n_new = sqlx::query(
                 "INSERT INTO outbox (id, dedupe_key, org_id, user_id, rule_id, channel, \
-                 destination, delivery, event, state, attempt, created_at, available_at, updated_at) \
-                 SELECT i, d, o, us, r, c, de, dl, e, 'pending', 0, $10, $10, $10 FROM UNNEST( \
-                 $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) \
-                 AS u(i, d, o, us, r, c, de, dl, e) \
+                 destination, delivery, event, state, attempt, created_at, available_at, updated_at, \
+                 silence_id, finished_at) \
+                 SELECT i, d, o, us, r, c, de, dl, e, \
+                 CASE WHEN s IS NULL THEN 'pending' ELSE 'silenced' END, 0, $10, $10, $10, \
+                 s, CASE WHEN s IS NULL THEN NULL ELSE $10 END FROM UNNEST( \
+                 $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $11::text[]) \
+                 AS u(i, d, o, us, r, c, de, dl, e, s) \
                  ON CONFLICT (dedupe_key) DO NOTHING",
             )
             .bind(&self.n_id)
@@ -131,6 +136,7 @@ impl CommitRows {
             .bind(&self.n_delivery)
             .bind(&self.n_event)
             .bind(now_ms)
+            .bind(&self.n_silence)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -222,11 +228,14 @@ impl CommitRows {
             let end = (start + SQLITE_CHUNK).min(self.n_id.len());
             let sql = format!(
                 "INSERT INTO outbox (id, dedupe_key, org_id, user_id, rule_id, channel, \
-                 destination, delivery, event, state, attempt, created_at, available_at, updated_at) \
+                 destination, delivery, event, state, attempt, created_at, available_at, updated_at, \
+                 silence_id, finished_at) \
                  SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, \
-                 'pending', 0, column10, column10, column10 FROM (VALUES {}) WHERE true \
+                 CASE WHEN column11 IS NULL THEN 'pending' ELSE 'silenced' END, 0, column10, column10, column10, \
+                 column11, CASE WHEN column11 IS NULL THEN NULL ELSE column10 END \
+                 FROM (VALUES {}) WHERE true \
                  ON CONFLICT (dedupe_key) DO NOTHING",
-                values(end - start, 10)
+                values(end - start, 11)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for i in start..end {
@@ -240,7 +249,8 @@ impl CommitRows {
                     .bind(self.n_dest[i].as_str())
                     .bind(self.n_delivery[i].as_str())
                     .bind(self.n_event[i].as_str())
-                    .bind(now_ms);
+                    .bind(now_ms)
+                    .bind(self.n_silence[i].as_deref());
             }
             n_new += q.execute(&mut **tx).await?.rows_affected();
         }

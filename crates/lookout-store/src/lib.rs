@@ -39,7 +39,8 @@ mod store;
 
 pub use config::{DigestConfig, DispatcherOptions, OutboxConfig, StoreConfig};
 pub use digest::{
-    Cadence, DigestInfo, DigestSchedule, DigestScheduler, Period, ScheduleReport, period_at,
+    Cadence, DigestInfo, DigestSchedule, DigestScheduler, Period, ScheduleReport, ScheduleSource,
+    period_at,
 };
 pub use dispatcher::{Dispatcher, DispatcherConfig, RoundReport};
 pub use error::StoreError;

@@ -40,17 +40,20 @@ pub enum State {
     Dead,
     /// Not delivered within the TTL.
     Expired,
+    /// Muted by a silence: recorded, never sent (outbox only; its `silence_id` names it).
+    Silenced,
 }
 
 impl State {
     /// Every state.
-    pub const ALL: [State; 6] = [
+    pub const ALL: [State; 7] = [
         State::Pending,
         State::Leased,
         State::Delivered,
         State::RetryScheduled,
         State::Dead,
         State::Expired,
+        State::Silenced,
     ];
 
     /// The word stored in the `state` column.
@@ -62,6 +65,7 @@ impl State {
             State::RetryScheduled => "retry_scheduled",
             State::Dead => "dead",
             State::Expired => "expired",
+            State::Silenced => "silenced",
         }
     }
 
@@ -272,6 +276,7 @@ impl RawNotification {
             attempt: attempt_u32(T, &self.id, self.attempt)?,
             created_at: from_ms(T, &self.id, self.created_at)?,
             new: NewNotification {
+                silence_id: None,
                 dedupe_key: self.dedupe_key,
                 org_id: self.org_id,
                 user_id: self.user_id,

@@ -46,6 +46,7 @@ pub fn notification(
         attempt: 1,
         created_at: event.at,
         new: NewNotification {
+            silence_id: None,
             dedupe_key: NewNotification::dedupe_key_for("r1", channel, &event),
             org_id: user.org_id.clone(),
             user_id: user.id.clone(),

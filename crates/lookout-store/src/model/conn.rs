@@ -135,6 +135,8 @@ pub(crate) trait ModelConn {
         n: i64,
     ) -> sqlx::Result<Vec<SilenceRow>>;
     async fn silence_delete(&mut self, org: &str, id: &str) -> sqlx::Result<u64>;
+    async fn silences_ending_after(&mut self, after: i64) -> sqlx::Result<Vec<SilenceRow>>;
+    async fn audit_version(&mut self) -> sqlx::Result<(i64, i64)>;
 
     async fn token_insert(&mut self, t: &TokenRow, hash: &str) -> sqlx::Result<()>;
     async fn token_by_hash(&mut self, hash: &str) -> sqlx::Result<Option<TokenRow>>;
@@ -493,6 +495,19 @@ macro_rules! model_conn {
                     .execute(&mut *self)
                     .await
                     .map(|r| r.rows_affected())
+            }
+
+            async fn silences_ending_after(&mut self, after: i64) -> sqlx::Result<Vec<SilenceRow>> {
+                sqlx::query_as(concat!("SELECT ", silence_cols!(), " FROM silences WHERE ends_at > $1 ORDER BY org_id, id"))
+                    .bind(after)
+                    .fetch_all(&mut *self)
+                    .await
+            }
+
+            async fn audit_version(&mut self) -> sqlx::Result<(i64, i64)> {
+                sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM audit")
+                    .fetch_one(&mut *self)
+                    .await
             }
 
             async fn token_insert(&mut self, t: &TokenRow, hash: &str) -> sqlx::Result<()> {

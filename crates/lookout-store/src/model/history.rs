@@ -24,7 +24,7 @@ pub struct NotificationRecord {
     pub channel: String,
     /// `realtime` or `digest`.
     pub delivery: String,
-    /// `pending`, `leased`, `delivered`, `retry_scheduled`, `dead` or `expired`.
+    /// `pending`, `leased`, `delivered`, `retry_scheduled`, `dead`, `expired` or `silenced`.
     pub state: String,
     /// Claims so far.
     pub attempt: i64,
@@ -40,6 +40,8 @@ pub struct NotificationRecord {
     pub last_error: Option<String>,
     /// The digest it went out in (digest items).
     pub digest_id: Option<String>,
+    /// The silence that muted it (`silenced`).
+    pub silence_id: Option<String>,
     /// The event (JSON).
     pub event: serde_json::Value,
 }
@@ -58,7 +60,7 @@ pub struct NotificationFilter {
 }
 
 const COLS: &str = "id, user_id, rule_id, channel, delivery, state, attempt, created_at, updated_at, \
-                    available_at, finished_at, last_error, digest_id, event";
+                    available_at, finished_at, last_error, digest_id, event, silence_id";
 
 macro_rules! record {
     ($row:expr) => {{
@@ -81,6 +83,7 @@ macro_rules! record {
                 row.try_get::<Option<String>, _>("last_error")?,
                 row.try_get::<Option<String>, _>("digest_id")?,
                 row.try_get::<String, _>("event")?,
+                row.try_get::<Option<String>, _>("silence_id")?,
             ))
         })()
     }};
@@ -99,11 +102,25 @@ type Raw = (
     Option<String>,
     Option<String>,
     String,
+    Option<String>,
 );
 
 fn into_record(raw: Raw) -> Result<NotificationRecord, StoreError> {
-    let (id, user_id, rule_id, channel, delivery, state, attempt, times, finished, err, dig, ev) =
-        raw;
+    let (
+        id,
+        user_id,
+        rule_id,
+        channel,
+        delivery,
+        state,
+        attempt,
+        times,
+        finished,
+        err,
+        dig,
+        ev,
+        sil,
+    ) = raw;
     let t = |v| from_ms("outbox", &id, v);
     Ok(NotificationRecord {
         created_at: t(times[0])?,
@@ -124,6 +141,7 @@ fn into_record(raw: Raw) -> Result<NotificationRecord, StoreError> {
         attempt,
         last_error: err,
         digest_id: dig,
+        silence_id: sil,
     })
 }
 

@@ -33,7 +33,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use history::{Action, EventFilter, EventRecord, NotificationFilter, NotificationRecord};
-pub use ops::{Cursor, ModelCounts};
+pub use ops::{Cursor, ModelCounts, ModelVersion};
 
 /// An organisation (a tenant).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

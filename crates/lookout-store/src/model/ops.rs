@@ -11,6 +11,7 @@ use super::{
 };
 use crate::error::{DbContext, StoreError};
 use crate::store::{Store, in_tx, on_pool};
+use jiff::Timestamp;
 
 /// Where a page of a list starts and how long it is: objects after `after` (an id, or an
 /// MMSI for vessels, or an audit sequence number), in id order, at most `limit` of them.
@@ -42,6 +43,15 @@ impl Cursor {
     fn n(&self) -> i64 {
         i64::from(self.limit)
     }
+}
+
+/// A version of the model ([`Store::model_version`]): different after any committed write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModelVersion {
+    /// Audit records.
+    pub count: i64,
+    /// The highest audit id.
+    pub max: i64,
 }
 
 /// How many objects of each kind an import created, updated or left unchanged.
@@ -351,6 +361,38 @@ impl Store {
             c.silence_list(org, page.after_str(), page.n()).await.ctx("listing silences")?
         });
         rows.into_iter().map(SilenceRow::into_silence).collect()
+    }
+
+    /// Every organisation's silences that end after `after` (in force or still to come), by
+    /// organisation and id: what routing applies.
+    ///
+    /// # Errors
+    /// A database error; a corrupt row.
+    pub async fn silences_ending_after(
+        &self,
+        after: Timestamp,
+    ) -> Result<Vec<Silence>, StoreError> {
+        const OP: &str = "reading the silences in force";
+        let rows = on_pool!(self, pool => {
+            let mut c = pool.acquire().await.ctx(OP)?;
+            c.silences_ending_after(after.as_millisecond()).await.ctx(OP)?
+        });
+        rows.into_iter().map(SilenceRow::into_silence).collect()
+    }
+
+    /// The model's version: changes whenever any write to the model commits (every write is
+    /// audited in its own transaction and audit records are never removed: their count and
+    /// highest id). Cheap enough to poll each second.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn model_version(&self) -> Result<ModelVersion, StoreError> {
+        const OP: &str = "reading the model version";
+        let (count, max) = on_pool!(self, pool => {
+            let mut c = pool.acquire().await.ctx(OP)?;
+            c.audit_version().await.ctx(OP)?
+        });
+        Ok(ModelVersion { count, max })
     }
 
     /// Stores a new API token under the SHA-256 `hash` of its secret (the secret itself is

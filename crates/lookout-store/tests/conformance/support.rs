@@ -201,6 +201,7 @@ pub(crate) fn notification(
 ) -> NewNotification {
     let event = event(mmsi, t0());
     NewNotification {
+        silence_id: None,
         dedupe_key: NewNotification::dedupe_key_for(rule, ChannelKind::Webhook, &event),
         org_id: "org".into(),
         user_id: user.into(),

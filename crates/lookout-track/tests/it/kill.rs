@@ -71,6 +71,7 @@ fn input() -> Vec<Observation> {
 fn notification(event: &Event) -> NewNotification {
     let rule = format!("rule-{}", event.threshold_seconds.unwrap_or(0));
     NewNotification {
+        silence_id: None,
         dedupe_key: NewNotification::dedupe_key_for(&rule, ChannelKind::Webhook, event),
         org_id: "org".into(),
         user_id: "user".into(),
