@@ -23,6 +23,7 @@ pub mod ops;
 pub mod process;
 #[cfg(feature = "profiling")]
 pub mod profiling;
+pub mod routing;
 pub mod runtime;
 pub mod service;
 pub mod setup;

@@ -24,7 +24,6 @@ use lookout_core::{Event, NewNotification, Observation, VesselCheckpoint};
 use lookout_feed::ConnectionRegistry;
 use lookout_feed::source::{SourceConfig, run_source};
 use lookout_notify::router::Router;
-use lookout_notify::rules::RuleIndex;
 use lookout_store::{DigestSchedule, DigestScheduler, Dispatcher, DispatcherConfig, Store};
 use lookout_track::areas::AreaIndex;
 use lookout_track::runner::{Changes, ShardConfig, Shards, TrackerOutput};
@@ -34,6 +33,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::cluster::{ClusterOptions, Role, Roles, wiring};
 use crate::ops::{self, OpsState};
+use crate::routing::{LiveRouting, ModelSource};
 
 /// Capacity of the observation channel between sources and tracker.
 const OBSERVATION_QUEUE: usize = 8192;
@@ -57,13 +57,16 @@ pub struct ServiceParts {
     pub tracker: TrackerConfig,
     /// Shard layout.
     pub shards: ShardConfig,
-    /// The rule index.
-    pub rules: Arc<RuleIndex>,
+    /// The rules and silences in force, swapped live on a model change ([`crate::routing`]).
+    pub routing: LiveRouting,
+    /// Where the model is reloaded from; `None`: the model never changes while running.
+    pub model_source: Option<ModelSource>,
     /// Renders and sends.
     pub router: Router,
     /// Dispatcher settings.
     pub dispatcher: DispatcherConfig,
-    /// Digest schedules of every user and channel with digest rules.
+    /// Digest schedules of every user and channel with digest rules, at start (the scheduler
+    /// recomputes them from the router's model at each pass).
     pub digests: Vec<DigestSchedule>,
     /// How often the digest scheduler looks for closed periods.
     pub digest_interval: Duration,
@@ -156,6 +159,13 @@ pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<S
         .intensity(10, Duration::from_secs(60))
         .child(http_child(Arc::clone(&listener), ops_state).stop_timeout(Duration::from_secs(5)))
         .child(metrics_upkeep_child());
+    if let Some(source) = &parts.model_source {
+        supervisor = supervisor.child(crate::routing::reload_child(
+            source.clone(),
+            parts.routing.clone(),
+            parts.router.clone(),
+        ));
+    }
     if roles.has(Role::Dispatch) {
         supervisor = supervisor.child(
             dispatcher_child(&parts, shutdown.clone()).stop_timeout(Duration::from_secs(30)),
@@ -431,13 +441,13 @@ fn recorder_child(
     flushed: CancellationToken,
 ) -> ChildSpec {
     let store = parts.store.clone();
-    let rules = Arc::clone(&parts.rules);
+    let routing = parts.routing.clone();
     // Outlives a restart of the recorder: what was received and not yet committed is kept.
     let batch = Arc::new(Mutex::new(Batch::default()));
     ChildSpec::with_token("recorder", move |token| {
         record(
             store.clone(),
-            Arc::clone(&rules),
+            routing.clone(),
             Arc::clone(&out_rx),
             Arc::clone(&batch),
             token,
@@ -456,10 +466,11 @@ struct Batch {
 
 impl Batch {
     /// Adds one shard unit whole: its events, their notifications and its rows.
-    fn push(&mut self, changes: Changes, rules: &RuleIndex) {
+    fn push(&mut self, changes: Changes, routing: &LiveRouting) {
+        let routing = routing.current();
         let mut notifications = Vec::new();
         for event in &changes.events {
-            notifications.extend(rules.match_event(event).notifications);
+            notifications.extend(routing.route(event));
         }
         self.notifications.append(&mut notifications);
         self.events.extend(changes.events);
@@ -480,7 +491,7 @@ impl Batch {
 /// and the sources meanwhile). A barrier is answered once everything before it is committed.
 async fn record(
     store: Store,
-    rules: Arc<RuleIndex>,
+    rules: LiveRouting,
     out_rx: Arc<Mutex<mpsc::Receiver<TrackerOutput>>>,
     batch: Arc<Mutex<Batch>>,
     token: CancellationToken,
@@ -628,10 +639,12 @@ fn dispatcher_child(parts: &ServiceParts, shutdown: Shutdown) -> ChildSpec {
 
 fn digest_child(parts: &ServiceParts) -> ChildSpec {
     let store = parts.store.clone();
-    let schedules = parts.digests.clone();
+    let router = parts.router.clone();
     let interval = parts.digest_interval;
     ChildSpec::with_token("digest-scheduler", move |token| {
-        let scheduler = DigestScheduler::new(store.clone(), schedules.clone(), interval);
+        let router = router.clone();
+        let schedules = Arc::new(move || crate::setup::digest_schedules(&router.model()));
+        let scheduler = DigestScheduler::live(store.clone(), schedules, interval);
         async move {
             scheduler.run(token).await;
             Ok::<(), std::convert::Infallible>(())

@@ -23,6 +23,7 @@ use sentinel::RetryPolicy;
 
 use crate::config::{Config, EnvSource};
 use crate::error::UsageError;
+use crate::routing::{LiveRouting, ModelSource, Routing};
 use crate::service::ServiceParts;
 
 /// Loads and validates `lookout.toml` and the files it names; every problem is a usage error.
@@ -183,31 +184,84 @@ pub fn redact(url: &str) -> String {
     parsed.to_string()
 }
 
-/// Resolves a loaded configuration into service parts (opens and migrates the store).
-pub async fn parts(config: &Config, mut shard_config: ShardConfig) -> anyhow::Result<ServiceParts> {
-    let areas = Arc::new(build_areas(config)?);
-    let model = Arc::new(config.notify.model.clone());
-    let rules = Arc::new(RuleIndex::new(Arc::clone(&model)));
-    let mut tracker = tracker_config(&rules, &areas);
+/// Whether the configuration files are imported into the store at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seed {
+    /// Only into a store that holds no organisation yet (`lookout run`: after the first start
+    /// the store is the model, changed through the API or `lookout import`).
+    IfEmpty,
+    /// Every start (`lookout demo`, whose files are written anew each time): the files win.
+    Always,
+}
+
+/// Resolves a loaded configuration into service parts: opens and migrates the store, seeds
+/// the model from the files (see [`Seed`]), then builds routing, areas and tracker policies
+/// from the model **in the store**, which the service reloads live on change
+/// ([`crate::routing`]). `env` resolves secrets of stored channels, now and at each reload.
+pub async fn parts(
+    config: &Config,
+    mut shard_config: ShardConfig,
+    env: Arc<dyn EnvSource + Send + Sync>,
+    seed: Seed,
+) -> anyhow::Result<ServiceParts> {
+    let store = open_store(&config.store.url).await?;
+    let empty = store
+        .orgs()
+        .await
+        .context("reading the organisations")?
+        .is_empty();
+    if seed == Seed::Always || empty {
+        let counts = crate::commands::import::import_config(config, &store).await;
+        match counts {
+            Ok(counts) => tracing::info!(
+                config = %config.path.display(),
+                changed = counts.changed(),
+                "model imported from the configuration files"
+            ),
+            // Two instances starting on one empty store race to import the same files; the
+            // one that lost finds the other's import (and says so if not).
+            Err(error) if seed == Seed::IfEmpty && !store.orgs().await?.is_empty() => {
+                tracing::info!(error = %format!("{error:#}"), "another instance imported the model first");
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    let loaded = crate::routing::load(&store, config, env.as_ref())
+        .await
+        .context("reading the model from the store")?;
+    let areas = Arc::new(
+        AreaIndex::new(loaded.stored.areas.clone()).map_err(|e| UsageError(e.to_string()))?,
+    );
+    let model = Arc::new(loaded.stored.model.clone());
+    let routing = Routing::new(Arc::clone(&model), loaded.silences, loaded.version);
+    let mut tracker = tracker_config(&routing.rules, &areas);
     config.tracker.apply(&mut tracker, &mut shard_config);
     let digests = digest_schedules(&model);
+    let tracker_inputs = crate::routing::tracker_inputs(&loaded.stored, &routing.rules);
 
     let (router, template_problems) =
         Router::from_config(&config.notify).map_err(|e| UsageError(format!("channels: {e}")))?;
+    router.replace_model(model);
     // A broken template fails only the notifications that use it (dead, with the error), so
     // the service starts; `lookout check` fails on these.
     for problem in &template_problems {
         tracing::error!(template = %problem.path, problem = %problem.message, "template problem");
     }
 
-    let store = open_store(&config.store.url).await?;
     Ok(ServiceParts {
+        model_source: Some(ModelSource {
+            store: store.clone(),
+            config: Arc::new(config.clone()),
+            env,
+            tracker_inputs,
+            poll_every: crate::routing::POLL_EVERY,
+        }),
         store,
         sources: config.sources.clone(),
         areas,
         tracker,
         shards: shard_config,
-        rules,
+        routing: LiveRouting::new(routing),
         router,
         dispatcher: config.dispatcher.clone().into_config(&config.outbox),
         digests,

@@ -94,6 +94,7 @@ fn notification(org: &str, mmsi: u32) -> NewNotification {
     };
     let rule = format!("{org}-rule");
     NewNotification {
+        silence_id: None,
         dedupe_key: NewNotification::dedupe_key_for(&rule, ChannelKind::Webhook, &event),
         org_id: org.into(),
         user_id: format!("{org}-user"),

@@ -75,6 +75,7 @@ fn event() -> Event {
 
 fn notification(rule: &str, channel: ChannelKind, event: &Event) -> NewNotification {
     NewNotification {
+        silence_id: None,
         dedupe_key: NewNotification::dedupe_key_for(rule, channel, event),
         org_id: "o".into(),
         user_id: "u".into(),

@@ -13,6 +13,7 @@ mod dashboard;
 mod demo;
 mod leaks;
 mod limits;
+mod live_model;
 mod logs;
 mod metrics_catalogue;
 mod model_files;

@@ -9,7 +9,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use lookout_store::model::{Area, Cursor, Fleet, Role};
-use lookout_track::areas;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -17,9 +16,6 @@ use super::auth::Caller;
 use super::page::{ApiQuery, Page, PageQuery};
 use super::problem::{Body, Problem};
 use super::{ApiState, new_id};
-
-/// The most vertices one area may have.
-pub const MAX_VERTICES: usize = 100_000;
 
 /// An area as written by a client (`id` only in `POST`).
 #[derive(Debug, Deserialize)]
@@ -34,70 +30,7 @@ pub(super) struct AreaIn {
 /// The stored definition of a valid `definition` (a GeoJSON feature collection is reduced
 /// to its geometry, as the file import stores it).
 fn checked_definition(id: &str, def: &Value) -> Result<Value, Problem> {
-    let field = "definition";
-    let area = match def.get("kind").and_then(Value::as_str) {
-        Some("circle") => {
-            let num = |k: &str| def.get(k).and_then(Value::as_f64);
-            let (Some(lat), Some(lon), Some(r)) = (num("lat"), num("lon"), num("radius_nm")) else {
-                return Err(Problem::field(
-                    field,
-                    "a circle needs numbers lat, lon and radius_nm",
-                ));
-            };
-            areas::Area::circle(id, id, lat, lon, r)
-        }
-        Some("geojson") => {
-            let Some(geometry) = def.get("geometry") else {
-                return Err(Problem::field("definition.geometry", "missing"));
-            };
-            let loaded = areas::parse_geojson("definition.geometry", id, &geometry.to_string())
-                .map_err(|e| {
-                    Problem::invalid(
-                        e.problems()
-                            .iter()
-                            .map(|p| ("definition.geometry".to_owned(), p.to_string()))
-                            .collect(),
-                    )
-                })?;
-            let [area] = <[areas::Area; 1]>::try_from(loaded).map_err(|v| {
-                Problem::field(
-                    "definition.geometry",
-                    format!("{} features: give one area per request", v.len()),
-                )
-            })?;
-            match def.get("within_nm") {
-                None | Some(Value::Null) => area,
-                Some(nm) => match nm.as_f64() {
-                    Some(nm) => area.buffered(nm),
-                    None => {
-                        return Err(Problem::field("definition.within_nm", "expected a number"));
-                    }
-                },
-            }
-        }
-        _ => {
-            return Err(Problem::field(
-                "definition.kind",
-                "expected \"circle\" or \"geojson\"",
-            ));
-        }
-    };
-    let vertices: usize = area.polygons_of().iter().map(|p| p.n_vertices()).sum();
-    if vertices > MAX_VERTICES {
-        return Err(Problem::field(
-            "definition.geometry",
-            format!("{vertices} vertices: at most {MAX_VERTICES}"),
-        ));
-    }
-    let problems = area.validate();
-    if !problems.is_empty() {
-        return Err(Problem::invalid(
-            problems
-                .iter()
-                .map(|p| (field.to_owned(), p.to_string()))
-                .collect(),
-        ));
-    }
+    let area = crate::config::check_area(id, id, def).map_err(Problem::invalid)?;
     Ok(crate::config::area_definition(&area))
 }
 

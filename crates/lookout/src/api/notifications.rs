@@ -24,15 +24,6 @@ pub(super) struct ListQuery {
     cursor: Option<String>,
 }
 
-const STATES: [&str; 6] = [
-    "pending",
-    "leased",
-    "delivered",
-    "retry_scheduled",
-    "dead",
-    "expired",
-];
-
 /// `GET /notifications`.
 pub(super) async fn list(
     State(s): State<ApiState>,
@@ -45,13 +36,15 @@ pub(super) async fn list(
     }
     .limit()?;
     if let Some(state) = &q.state
-        && !STATES.contains(&state.as_str())
+        && lookout_store::State::parse(state).is_none()
     {
         return Err(Problem::field(
             "state",
             format!(
                 "unknown state {state:?}: expected one of {}",
-                STATES.join(", ")
+                lookout_store::State::ALL
+                    .map(lookout_store::State::as_str)
+                    .join(", ")
             ),
         ));
     }

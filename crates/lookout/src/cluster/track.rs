@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 
+use crate::routing::LiveRouting;
 use lookout_cluster::log::{Entry, LogRecord};
 use lookout_cluster::runner::Partitioned;
 use lookout_core::{Event, NewNotification, Observation, VesselCheckpoint};
-use lookout_notify::rules::RuleIndex;
 use lookout_store::{Store, StoreError};
 use lookout_track::areas::AreaIndex;
 use lookout_track::tracker::{Tracker, TrackerConfig, TrackerInput};
@@ -36,22 +36,23 @@ pub enum TrackError {
 pub struct TrackerApp {
     store: Store,
     areas: Arc<AreaIndex>,
-    rules: Arc<RuleIndex>,
+    routing: LiveRouting,
     config: TrackerConfig,
 }
 
 impl TrackerApp {
-    /// A tracker app over `areas` and `rules`; each partition keeps `config.max_vessels`.
+    /// A tracker app over `areas`, routing by `routing`; each partition keeps
+    /// `config.max_vessels`.
     pub fn new(
         store: Store,
         areas: Arc<AreaIndex>,
-        rules: Arc<RuleIndex>,
+        routing: LiveRouting,
         config: TrackerConfig,
     ) -> TrackerApp {
         TrackerApp {
             store,
             areas,
-            rules,
+            routing,
             config,
         }
     }
@@ -126,9 +127,10 @@ impl Partitioned for TrackerApp {
         partition: u32,
         state: &mut PartitionState,
     ) -> Result<(), TrackError> {
+        let routing = self.routing.current();
         let mut notifications: Vec<NewNotification> = Vec::new();
         for event in &state.events {
-            notifications.extend(self.rules.match_event(event).notifications);
+            notifications.extend(routing.route(event));
         }
         self.store
             .commit_partition(tx, partition, &state.events, &notifications, &state.rows)

@@ -167,7 +167,7 @@ pub(crate) fn partitions_child(parts: &ServiceParts, cluster: &Cluster) -> Child
     let app = Arc::new(crate::cluster::track::TrackerApp::new(
         store.clone(),
         Arc::clone(&parts.areas),
-        Arc::clone(&parts.rules),
+        parts.routing.clone(),
         tracker,
     ));
     ChildSpec::with_token("partitions", move |token| {

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -114,16 +115,11 @@ pub fn write_demo_config(
     Ok(abs.join("lookout.toml"))
 }
 
-/// Imports the demo's files into the model tables, then makes sure `dir/tokens/<org>` holds a
+/// Makes sure (the demo's files being imported by [`setup::parts`]) `dir/tokens/<org>` holds a
 /// live admin token of each organisation and `dir/operator-token` an operator token (kept
 /// across restarts while they still authenticate; mode 0600). Returns the tokens directory.
-async fn seed(
-    config: &crate::config::Config,
-    store: &lookout_store::Store,
-    dir: &Path,
-) -> anyhow::Result<PathBuf> {
+async fn seed(store: &lookout_store::Store, dir: &Path) -> anyhow::Result<PathBuf> {
     use lookout_store::model::Role;
-    super::import::import_config(config, store).await?;
     let tokens = dir.join("tokens");
     std::fs::create_dir_all(&tokens)
         .with_context(|| format!("cannot create {}", tokens.display()))?;
@@ -232,8 +228,8 @@ async fn run_demo(args: &Args) -> anyhow::Result<ExitCode> {
         checkpoint_every: Some(Duration::from_secs(1)),
         ..ShardConfig::default()
     };
-    let parts = setup::parts(&config, shard_config).await?;
-    let tokens = seed(&config, &parts.store, dir).await?;
+    let parts = setup::parts(&config, shard_config, Arc::new(env), setup::Seed::Always).await?;
+    let tokens = seed(&parts.store, dir).await?;
     let started = service::start(parts, &shutdown).await?;
     let maildir = std::path::absolute(dir.join("maildir")).unwrap_or_else(|_| dir.join("maildir"));
     let mut out = std::io::stdout().lock();

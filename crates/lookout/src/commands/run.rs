@@ -26,7 +26,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let config = setup::load_config(&args.config, &crate::config::ProcessEnv)?;
     runtime()?.block_on(async {
         let shutdown = shutdown_on_signals(SHUTDOWN_DEADLINE)?;
-        let mut parts = setup::parts(&config, ShardConfig::default()).await?;
+        let env = std::sync::Arc::new(crate::config::ProcessEnv);
+        let mut parts =
+            setup::parts(&config, ShardConfig::default(), env, setup::Seed::IfEmpty).await?;
         parts.roles = args.roles.clone();
         let started = service::start(parts, &shutdown).await?;
         tracing::info!(ops = %started.http_addr, config = %args.config.display(),

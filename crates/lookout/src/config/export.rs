@@ -65,29 +65,11 @@ pub fn export(config: &Config, model: &ModelSnapshot, dir: &Path) -> Result<Path
         move |source| ExportError::Io { path, source }
     };
     std::fs::create_dir_all(dir.join("areas")).map_err(io(&dir.join("areas")))?;
-    let users = json!({
-        "organisations": model.orgs.iter().map(|o| json!({ "id": o.id, "name": o.name })).collect::<Vec<_>>(),
-        "users": model.users.iter().map(|u| json!({
-            "id": u.id, "org": u.org_id, "name": u.name, "email": u.email, "timezone": u.timezone,
-            "locale": u.locale, "enabled": u.enabled, "deleted": u.deleted, "channels": u.channels,
-        })).collect::<Vec<_>>(),
-    });
-    let mut rules_out = Vec::new();
-    for r in &model.rules {
-        let Value::Object(mut m) = r.definition.clone() else {
-            return Err(unwritable("rule", &r.id, "definition is not an object"));
-        };
-        m.insert("id".into(), json!(r.id));
-        m.insert("owner".into(), json!(r.owner));
-        m.insert("enabled".into(), json!(r.enabled));
-        rules_out.push(Value::Object(m));
-    }
+    let users = users_doc(model);
     let rules = json!({
         "vessels": vessels(model)?,
-        "fleets": model.fleets.iter().map(|f| json!({
-            "id": f.id, "org": f.org_id, "name": f.name, "mmsi": f.mmsi, "tags": f.tags,
-        })).collect::<Vec<_>>(),
-        "rules": rules_out,
+        "fleets": fleets_doc(model),
+        "rules": rules_doc(model)?,
     });
     let areas = areas(model, dir)?;
     let main = main_file(config, areas)?;
@@ -96,6 +78,44 @@ pub fn export(config: &Config, model: &ModelSnapshot, dir: &Path) -> Result<Path
     let main_path = dir.join("lookout.toml");
     write_toml(&main_path, &main)?;
     Ok(main_path)
+}
+
+/// The users file's content (organisations and users) of `model`.
+pub(crate) fn users_doc(model: &ModelSnapshot) -> Value {
+    json!({
+        "organisations": model.orgs.iter().map(|o| json!({ "id": o.id, "name": o.name })).collect::<Vec<_>>(),
+        "users": model.users.iter().map(|u| json!({
+            "id": u.id, "org": u.org_id, "name": u.name, "email": u.email, "timezone": u.timezone,
+            "locale": u.locale, "enabled": u.enabled, "deleted": u.deleted, "channels": u.channels,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The rules file's `fleets` of `model`.
+pub(crate) fn fleets_doc(model: &ModelSnapshot) -> Vec<Value> {
+    model
+        .fleets
+        .iter()
+        .map(|f| json!({ "id": f.id, "org": f.org_id, "name": f.name, "mmsi": f.mmsi, "tags": f.tags }))
+        .collect()
+}
+
+/// The rules file's `rules` of `model`, each as written (with `id`, `owner` and `enabled`).
+///
+/// # Errors
+/// A stored definition that is not a JSON object.
+pub(crate) fn rules_doc(model: &ModelSnapshot) -> Result<Vec<Value>, ExportError> {
+    let mut out = Vec::new();
+    for r in &model.rules {
+        let Value::Object(mut m) = r.definition.clone() else {
+            return Err(unwritable("rule", &r.id, "definition is not an object"));
+        };
+        m.insert("id".into(), json!(r.id));
+        m.insert("owner".into(), json!(r.owner));
+        m.insert("enabled".into(), json!(r.enabled));
+        out.push(Value::Object(m));
+    }
+    Ok(out)
 }
 
 fn unwritable(what: &'static str, id: &str, detail: impl ToString) -> ExportError {
@@ -235,7 +255,7 @@ fn write_toml(path: &Path, value: &Value) -> Result<(), ExportError> {
 }
 
 /// TOML has no null: absent optional fields are left out.
-fn strip_nulls(value: Value) -> Value {
+pub(crate) fn strip_nulls(value: Value) -> Value {
     match value {
         Value::Object(m) => Value::Object(
             m.into_iter()

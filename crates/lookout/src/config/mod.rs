@@ -41,6 +41,7 @@ use serde::de::DeserializeOwned;
 
 mod checks;
 mod export;
+mod from_store;
 mod main_file;
 mod object_checks;
 mod problems;
@@ -51,7 +52,8 @@ mod table;
 mod users;
 
 pub use export::{ExportError, export};
-pub use object_checks::{FieldProblem, check_rule};
+pub use from_store::{StoredModel, from_store};
+pub use object_checks::{FieldProblem, MAX_VERTICES, check_area, check_rule};
 pub use problems::{ConfigError, Problem};
 pub use snapshot::{area_definition, snapshot};
 

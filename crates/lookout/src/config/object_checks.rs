@@ -4,8 +4,10 @@
 //! the same mistake. Problems come back as `(field, message)`.
 
 use lookout_notify::model::Model;
+use lookout_track::areas::{self, Area};
 use serde_json::{Value, json};
 
+use super::export::strip_nulls;
 use super::problems::{File, Problems};
 use super::raw::RawRulesFile;
 
@@ -50,15 +52,74 @@ pub fn check_rule(id: &str, definition: &Value, model: &Model) -> Result<(), Vec
     }
 }
 
-fn strip_nulls(value: Value) -> Value {
-    match value {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, strip_nulls(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
-        other => other,
+/// The most vertices one area may have.
+pub const MAX_VERTICES: usize = 100_000;
+
+/// Area `id` named `name` from its stored `definition` (`{ "kind": "circle", "lat", "lon",
+/// "radius_nm" }` or `{ "kind": "geojson", "geometry", "within_nm"? }`), loaded and validated
+/// by the tracker's own loader, with a vertex cap.
+///
+/// # Errors
+/// Every problem found, by field (`definition.geometry`, ...).
+pub fn check_area(id: &str, name: &str, def: &Value) -> Result<Area, Vec<FieldProblem>> {
+    let one = |field: &str, message: String| vec![(field.to_owned(), message)];
+    let area = match def.get("kind").and_then(Value::as_str) {
+        Some("circle") => {
+            let num = |k: &str| def.get(k).and_then(Value::as_f64);
+            let (Some(lat), Some(lon), Some(r)) = (num("lat"), num("lon"), num("radius_nm")) else {
+                return Err(one(
+                    "definition",
+                    "a circle needs numbers lat, lon and radius_nm".into(),
+                ));
+            };
+            Area::circle(id, name, lat, lon, r)
+        }
+        Some("geojson") => {
+            let Some(geometry) = def.get("geometry") else {
+                return Err(one("definition.geometry", "missing".into()));
+            };
+            let loaded = areas::parse_geojson("definition.geometry", id, &geometry.to_string())
+                .map_err(|e| {
+                    e.problems()
+                        .iter()
+                        .map(|p| ("definition.geometry".to_owned(), p.to_string()))
+                        .collect::<Vec<_>>()
+                })?;
+            let [mut area] = <[Area; 1]>::try_from(loaded).map_err(|v| {
+                one(
+                    "definition.geometry",
+                    format!("{} features: give one area per request", v.len()),
+                )
+            })?;
+            area.name = name.to_owned();
+            match def.get("within_nm") {
+                None | Some(Value::Null) => area,
+                Some(nm) => match nm.as_f64() {
+                    Some(nm) => area.buffered(nm),
+                    None => return Err(one("definition.within_nm", "expected a number".into())),
+                },
+            }
+        }
+        _ => {
+            return Err(one(
+                "definition.kind",
+                "expected \"circle\" or \"geojson\"".into(),
+            ));
+        }
+    };
+    let vertices: usize = area.polygons_of().iter().map(|p| p.n_vertices()).sum();
+    if vertices > MAX_VERTICES {
+        return Err(one(
+            "definition.geometry",
+            format!("{vertices} vertices: at most {MAX_VERTICES}"),
+        ));
     }
+    let problems = area.validate();
+    if !problems.is_empty() {
+        return Err(problems
+            .iter()
+            .map(|p| ("definition".to_owned(), p.to_string()))
+            .collect());
+    }
+    Ok(area)
 }
