@@ -54,6 +54,8 @@ pub struct OpsState {
     queues: Vec<(&'static str, QueueProbe)>,
     checks: Vec<(&'static str, ReadyCheck)>,
     webhooks: Arc<BTreeSet<String>>,
+    streams: Arc<tokio::sync::Semaphore>,
+    shutdown: sentinel::CancellationToken,
 }
 
 impl std::fmt::Debug for OpsState {
@@ -78,7 +80,16 @@ impl OpsState {
             queues: Vec::new(),
             checks: Vec::new(),
             webhooks: Arc::default(),
+            streams: Arc::new(tokio::sync::Semaphore::new(crate::api::stream::MAX_STREAMS)),
+            shutdown: sentinel::CancellationToken::new(),
         }
+    }
+
+    /// Ends long-lived responses (event streams) when `token` is cancelled, so a graceful
+    /// shutdown does not wait for clients to hang up.
+    pub fn with_shutdown(mut self, token: sentinel::CancellationToken) -> OpsState {
+        self.shutdown = token;
+        self
     }
 
     /// The store (for the status page).
@@ -168,6 +179,8 @@ pub fn app(state: OpsState) -> Router {
     let api = crate::api::router(crate::api::ApiState {
         store: state.store.clone(),
         webhooks: Arc::clone(&state.webhooks),
+        streams: Arc::clone(&state.streams),
+        shutdown: state.shutdown.clone(),
     });
     let status = crate::status::router(state.clone());
     with_request_ids(lookout.with_state(state).merge(api).merge(status))

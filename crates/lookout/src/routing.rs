@@ -247,6 +247,7 @@ pub async fn reload_if_changed(source: &ModelSource, live: &LiveRouting, router:
         Ok(version) if version == current => return,
         Ok(_) => {}
         Err(error) => {
+            metrics::counter!("lookout_model_reloads_total", "outcome" => "failed").increment(1);
             tracing::warn!(error = %sentinel::error_chain(&error), "cannot read the model version; keeping the model in force");
             return;
         }

@@ -226,7 +226,7 @@ pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<S
 fn http_child(listener: Arc<std::net::TcpListener>, state: OpsState) -> ChildSpec {
     ChildSpec::with_token("http", move |token| {
         let listener = listener.try_clone();
-        let app = ops::app(state.clone());
+        let app = ops::app(state.clone().with_shutdown(token.clone()));
         async move {
             let listener = tokio::net::TcpListener::from_std(listener?)?;
             sentinel::http::serve(listener, app, token).await

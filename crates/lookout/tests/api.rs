@@ -106,6 +106,24 @@ fn notification(org: &str, mmsi: u32) -> NewNotification {
     }
 }
 
+/// A shutdown token already cancelled: event streams answer what they have, then end.
+fn ended() -> sentinel::CancellationToken {
+    let token = sentinel::CancellationToken::new();
+    token.cancel();
+    token
+}
+
+fn state(store: &Store, shutdown: sentinel::CancellationToken) -> ApiState {
+    ApiState {
+        store: store.clone(),
+        webhooks: Arc::new(BTreeSet::from(["hook".to_owned()])),
+        streams: Arc::new(tokio::sync::Semaphore::new(
+            lookout::api::stream::MAX_STREAMS,
+        )),
+        shutdown,
+    }
+}
+
 async fn fixture(url: &str) -> Fixture {
     let store = Store::connect(url).await.unwrap();
     store.migrate().await.unwrap();
@@ -137,10 +155,7 @@ async fn fixture(url: &str) -> Fixture {
                 .1
         }
     };
-    let app = router(ApiState {
-        store: store.clone(),
-        webhooks: Arc::new(BTreeSet::from(["hook".to_owned()])),
-    });
+    let app = router(state(&store, ended()));
     Fixture {
         a_admin: token(Some("a"), Role::Admin).await,
         a_editor: token(Some("a"), Role::Editor).await,
@@ -719,6 +734,111 @@ async fn roles_problems_and_actions(url: &str) {
     f.store.close().await;
 }
 
+/// `GET path` as text: (status, content type, body).
+async fn text(
+    app: &axum::Router,
+    path: &str,
+    token: &str,
+    last: Option<&str>,
+) -> (u16, String, String) {
+    let mut req = Request::builder()
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(id) = last {
+        req = req.header("last-event-id", id);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, ctype, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// The ids of the SSE messages in `body`.
+fn sse_ids(body: &str) -> Vec<i64> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .map(|id| id.parse().unwrap())
+        .collect()
+}
+
+async fn event_stream(url: &str) {
+    let f = fixture(url).await;
+    // The stream moves past an event only once it settled.
+    tokio::time::sleep(
+        lookout::api::stream::SETTLE.unsigned_abs() + std::time::Duration::from_millis(300),
+    )
+    .await;
+    let (status, ctype, body) =
+        text(&f.app, "/api/v1/events/stream?after=0", &f.a_viewer, None).await;
+    assert_eq!(
+        (status, ctype.as_str()),
+        (200, "text/event-stream"),
+        "{body}"
+    );
+    let ids = sse_ids(&body);
+    assert_eq!(ids.len(), 2, "a's two events, not b's: {body}");
+    assert!(
+        body.contains("event: entered") && body.contains("a-area"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("b-area"),
+        "b's events leak into a's stream: {body}"
+    );
+    // Resuming after the first: only the second.
+    let first = ids[0].to_string();
+    let (_, _, resumed) = text(&f.app, "/api/v1/events/stream", &f.a_viewer, Some(&first)).await;
+    assert_eq!(sse_ids(&resumed), ids[1..]);
+    // No position: from the newest on (nothing yet).
+    let (_, _, fresh) = text(&f.app, "/api/v1/events/stream", &f.a_viewer, None).await;
+    assert_eq!(sse_ids(&fresh), Vec::<i64>::new());
+    let (status, _, _) = text(&f.app, "/api/v1/events/stream", &f.a_viewer, Some("x")).await;
+    assert_eq!(status, 422);
+
+    // Live: a stream open before an event is recorded delivers it once it settled.
+    let live = sentinel::CancellationToken::new();
+    let app = router(state(&f.store, live.clone()));
+    let req = Request::builder()
+        .uri("/api/v1/events/stream")
+        .header("authorization", format!("Bearer {}", f.a_viewer))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let n = notification("a", 3);
+    let event = n.event.clone();
+    f.store
+        .commit(std::slice::from_ref(&event), &[n], &[])
+        .await
+        .unwrap();
+    let mut body = resp.into_body().into_data_stream();
+    let mut got = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !got.contains("\"mmsi\":3") {
+        use futures::StreamExt as _;
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("the live event arrives")
+            .unwrap()
+            .unwrap();
+        got.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert_eq!(sse_ids(&got).len(), 1, "{got}");
+    live.cancel();
+    f.store.close().await;
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -753,6 +873,18 @@ fn roles_problems_pages_and_actions_sqlite() {
 fn roles_problems_pages_and_actions_postgres() {
     let Some(pg) = FreshPg::create() else { return };
     rt().block_on(roles_problems_and_actions(&pg.url));
+}
+
+#[test]
+fn event_stream_is_scoped_resumable_and_live_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(event_stream(&sqlite_url(&dir)));
+}
+
+#[test]
+fn event_stream_is_scoped_resumable_and_live_postgres() {
+    let Some(pg) = FreshPg::create() else { return };
+    rt().block_on(event_stream(&pg.url));
 }
 
 #[test]

@@ -177,6 +177,8 @@ pub struct EventFilter {
     pub from: Option<jiff::Timestamp>,
     /// Before.
     pub to: Option<jiff::Timestamp>,
+    /// Recorded before this time (a live stream lets commits settle before it moves on).
+    pub recorded_before: Option<jiff::Timestamp>,
 }
 
 /// What a requeue or cancel found.
@@ -244,6 +246,7 @@ impl Store {
              AND ($3 < 0 OR mmsi = $3) AND ($4 = '' OR area_id = $4) AND ($5 = '' OR kind = $5) \
              AND at_ms >= $6 AND at_ms < $7 \
              AND ($8 = '' OR mmsi IN (SELECT mmsi FROM fleet_members WHERE org_id = $1 AND fleet_id = $8)) \
+             AND recorded_at < $10 \
              ORDER BY id LIMIT $9";
         let rows: Vec<(i64, String, i64, String, i64, String)> = on_pool!(self, pool => {
             sqlx::query_as(sql)
@@ -256,6 +259,7 @@ impl Store {
                 .bind(filter.to.map_or(i64::MAX, crate::store::ms))
                 .bind(filter.fleet.clone().unwrap_or_default())
                 .bind(i64::from(limit))
+                .bind(filter.recorded_before.map_or(i64::MAX, crate::store::ms))
                 .fetch_all(pool)
                 .await
                 .ctx(OP)?
@@ -277,6 +281,22 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The id of the newest recorded event (0 when none): where a live stream that wants only
+    /// what comes next starts.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn last_event_id(&self) -> Result<i64, StoreError> {
+        const OP: &str = "reading the newest event id";
+        let (id,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM events")
+                .fetch_one(pool)
+                .await
+                .ctx(OP)?
+        });
+        Ok(id)
     }
 
     /// Notification `id` of `org`.

@@ -50,6 +50,7 @@ pub(super) async fn list(
         kind: q.kind,
         from: q.from,
         to: q.to,
+        recorded_before: None,
     };
     let found = s.store.events(&c.org, &filter, after, limit + 1).await?;
     Ok(Json(Page::of(found, limit, |e| e.id.to_string())))

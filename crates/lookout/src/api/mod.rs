@@ -12,8 +12,8 @@
 //!   OpenAPI document (`openapi.json`, hand-maintained, OpenAPI 3.1) is checked against it by a
 //!   test, and the tenant-isolation test walks it.
 //!
-//! Not here yet (issue 12): digests, test notifications, the live event
-//! stream, the destination policy for tenant-set URLs, rate limits.
+//! Not here yet (issue 12): digests, test notifications, the destination policy for
+//! tenant-set URLs, rate limits.
 
 pub mod areas;
 pub mod auth;
@@ -23,6 +23,7 @@ pub mod page;
 pub mod problem;
 pub mod rules;
 pub mod silences;
+pub mod stream;
 pub mod tokens;
 pub mod users;
 pub mod vessels;
@@ -81,6 +82,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/notifications/{id}/requeue"),
     ("post", "/api/v1/notifications/{id}/cancel"),
     ("get", "/api/v1/events"),
+    ("get", "/api/v1/events/stream"),
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{id}"),
@@ -98,6 +100,10 @@ pub struct ApiState {
     /// Names of the webhook endpoints the operator configured (`[webhooks.*]`): the only
     /// webhook destinations a user set through the API may name.
     pub webhooks: Arc<BTreeSet<String>>,
+    /// Permits for live event streams ([`stream::MAX_STREAMS`] per instance).
+    pub streams: Arc<tokio::sync::Semaphore>,
+    /// Cancelled on shutdown: event streams end.
+    pub shutdown: sentinel::CancellationToken,
 }
 
 /// The `/api/v1` router.
@@ -155,6 +161,7 @@ pub fn router(state: ApiState) -> Router {
             post(notifications::cancel),
         )
         .route("/api/v1/events", get(events::list))
+        .route("/api/v1/events/stream", get(stream::stream))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/api/v1/audit", get(users::audit))

@@ -149,7 +149,7 @@ pub const CATALOGUE: &[MetricDef] = &[
         Counter,
         &["outcome"],
         "model",
-        "Reloads of the routing model from the store after a change, by outcome (applied, failed: the previous model stays).",
+        "Reloads of the routing model from the store after a change, by outcome (applied; failed: the version or the model could not be read, the previous model stays).",
         &[&["applied", "failed"]],
     ),
     def(
