@@ -56,6 +56,8 @@ pub struct OpsState {
     webhooks: Arc<BTreeSet<String>>,
     streams: Arc<tokio::sync::Semaphore>,
     shutdown: sentinel::CancellationToken,
+    router: Option<lookout_notify::router::Router>,
+    test_cooldowns: crate::api::test_send::Cooldowns,
 }
 
 impl std::fmt::Debug for OpsState {
@@ -82,7 +84,15 @@ impl OpsState {
             webhooks: Arc::default(),
             streams: Arc::new(tokio::sync::Semaphore::new(crate::api::stream::MAX_STREAMS)),
             shutdown: sentinel::CancellationToken::new(),
+            router: None,
+            test_cooldowns: crate::api::test_send::Cooldowns::default(),
         }
+    }
+
+    /// Sends test notifications through `router` (`POST /api/v1/users/{id}/test-notification`).
+    pub fn with_router(mut self, router: lookout_notify::router::Router) -> OpsState {
+        self.router = Some(router);
+        self
     }
 
     /// Ends long-lived responses (event streams) when `token` is cancelled, so a graceful
@@ -181,6 +191,8 @@ pub fn app(state: OpsState) -> Router {
         webhooks: Arc::clone(&state.webhooks),
         streams: Arc::clone(&state.streams),
         shutdown: state.shutdown.clone(),
+        router: state.router.clone(),
+        test_cooldowns: state.test_cooldowns.clone(),
     });
     let status = crate::status::router(state.clone());
     with_request_ids(lookout.with_state(state).merge(api).merge(status))

@@ -145,7 +145,8 @@ pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<S
     let mut ops_state = OpsState::new(parts.store.clone(), registry.clone())
         .with_queue("observations", ops::channel_probe(&obs_tx))
         .with_queue("tracker_output", ops::channel_probe(&out_tx))
-        .with_webhooks(parts.router.model().webhooks.keys().cloned().collect());
+        .with_webhooks(parts.router.model().webhooks.keys().cloned().collect())
+        .with_router(parts.router.clone());
     if let Some(cluster) = &cluster {
         ops_state = ops_state.with_check("log", cluster.connection_check());
         if roles.has(Role::Track) {

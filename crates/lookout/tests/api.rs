@@ -121,6 +121,8 @@ fn state(store: &Store, shutdown: sentinel::CancellationToken) -> ApiState {
             lookout::api::stream::MAX_STREAMS,
         )),
         shutdown,
+        router: None,
+        test_cooldowns: lookout::api::test_send::Cooldowns::default(),
     }
 }
 
@@ -839,6 +841,102 @@ async fn event_stream(url: &str) {
     f.store.close().await;
 }
 
+async fn test_notification(url: &str) {
+    use lookout_notify::model::{
+        Model, Organisation as NOrg, User as NUser, UserChannel, WebhookEndpoint,
+    };
+    let f = fixture(url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = lookout::demo_receiver::Receiver::new(dir.path().join("hooks.jsonl"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let token = sentinel::CancellationToken::new();
+    let _server = sentinel::spawn(
+        "test/receiver",
+        sentinel::http::serve(listener, receiver.router(), token.clone()),
+    );
+    // What routing knows of `a-user`: a webhook (to the receiver) and an email (no SMTP here).
+    let mut model = Model::default();
+    model.orgs.insert(
+        "a".into(),
+        NOrg {
+            id: "a".into(),
+            name: "A".into(),
+        },
+    );
+    let mut user = NUser::new("a-user", "a", "a@example.com", "Pacific/Auckland");
+    user.channels.push(UserChannel {
+        kind: ChannelKind::Webhook,
+        destination: hook.clone(),
+    });
+    user.channels.push(UserChannel {
+        kind: ChannelKind::Email,
+        destination: "a@example.com".into(),
+    });
+    model.users.insert("a-user".into(), user);
+    model.webhooks.insert(
+        "hook".into(),
+        WebhookEndpoint {
+            name: "hook".into(),
+            url: hook,
+            secret: b"k".to_vec(),
+        },
+    );
+    let router = lookout_notify::router::Router::new(
+        Arc::new(model),
+        Arc::new(lookout_notify::render::Renderer::with_defaults()),
+        None,
+        lookout_notify::channels::HttpSettings::default(),
+    )
+    .unwrap();
+    let app = lookout::api::router(ApiState {
+        router: Some(router),
+        ..state(&f.store, ended())
+    });
+
+    let path = "/api/v1/users/a-user/test-notification";
+    let (status, _, _) = call(&app, "post", path, Some(&f.a_viewer), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "viewers do not send");
+    let (status, _, _) = call(
+        &app,
+        "post",
+        "/api/v1/users/b-user/test-notification",
+        Some(&f.a_editor),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another organisation's user");
+    let (status, _, body) = call(&app, "post", path, Some(&f.a_editor), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{body}");
+    assert_eq!(results[0]["channel"], "webhook");
+    assert_eq!(results[0]["ok"], true, "{body}");
+    assert_eq!(results[1]["channel"], "email");
+    assert_eq!(results[1]["ok"], false, "{body}");
+    assert_eq!(results[1]["permanent"], true, "no SMTP configured: {body}");
+    assert!(
+        !body.to_string().contains("127.0.0.1"),
+        "destinations are not echoed: {body}"
+    );
+    assert_eq!(receiver.received(), 1, "the webhook got the sample");
+    let sent = std::fs::read_to_string(dir.path().join("hooks.jsonl")).unwrap();
+    assert!(sent.contains("TEST VESSEL"), "{sent}");
+    // A second test within the cooldown: 429 with Retry-After, nothing sent.
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("authorization", format!("Bearer {}", f.a_editor))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(receiver.received(), 1);
+    token.cancel();
+    f.store.close().await;
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -885,6 +983,12 @@ fn event_stream_is_scoped_resumable_and_live_sqlite() {
 fn event_stream_is_scoped_resumable_and_live_postgres() {
     let Some(pg) = FreshPg::create() else { return };
     rt().block_on(event_stream(&pg.url));
+}
+
+#[test]
+fn test_notification_sends_on_each_channel_and_reports_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(test_notification(&sqlite_url(&dir)));
 }
 
 #[test]

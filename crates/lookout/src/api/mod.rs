@@ -12,8 +12,8 @@
 //!   OpenAPI document (`openapi.json`, hand-maintained, OpenAPI 3.1) is checked against it by a
 //!   test, and the tenant-isolation test walks it.
 //!
-//! Not here yet (issue 12): digests, test notifications, the destination policy for
-//! tenant-set URLs, rate limits.
+//! Not here yet (issue 12): digests, the destination policy for tenant-set URLs, rate limits
+//! other than the test notification's cooldown.
 
 pub mod areas;
 pub mod auth;
@@ -24,6 +24,7 @@ pub mod problem;
 pub mod rules;
 pub mod silences;
 pub mod stream;
+pub mod test_send;
 pub mod tokens;
 pub mod users;
 pub mod vessels;
@@ -58,6 +59,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/users/{id}"),
     ("put", "/api/v1/users/{id}"),
     ("delete", "/api/v1/users/{id}"),
+    ("post", "/api/v1/users/{id}/test-notification"),
     ("get", "/api/v1/vessels"),
     ("post", "/api/v1/vessels"),
     ("get", "/api/v1/vessels/{id}"),
@@ -104,6 +106,10 @@ pub struct ApiState {
     pub streams: Arc<tokio::sync::Semaphore>,
     /// Cancelled on shutdown: event streams end.
     pub shutdown: sentinel::CancellationToken,
+    /// Renders and sends (test notifications); `None` where this instance sends nothing.
+    pub router: Option<lookout_notify::router::Router>,
+    /// When each user was last sent a test notification.
+    pub test_cooldowns: test_send::Cooldowns,
 }
 
 /// The `/api/v1` router.
@@ -119,6 +125,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/users/{id}",
             get(users::get).put(users::replace).delete(users::delete),
+        )
+        .route(
+            "/api/v1/users/{id}/test-notification",
+            post(test_send::test_notification),
         )
         .route("/api/v1/vessels", get(vessels::list).post(vessels::create))
         .route(
