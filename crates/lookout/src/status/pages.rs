@@ -387,7 +387,14 @@ pub(super) async fn notifications(
                     "<a class=\"notification\" href=\"/notifications/{0}\">{0}</a>",
                     escape(&n.id)
                 ),
-                format!("<span class=\"state\">{}</span>", escape(&n.state)),
+                match &n.silence_id {
+                    Some(silence) => format!(
+                        "<span class=\"state\">{}</span> by <a href=\"/silences#{1}\">{1}</a>",
+                        escape(&n.state),
+                        escape(silence)
+                    ),
+                    None => format!("<span class=\"state\">{}</span>", escape(&n.state)),
+                },
                 escape(&n.user_id),
                 escape(&n.rule_id),
                 escape(&n.channel),
@@ -467,6 +474,16 @@ pub(super) async fn notification(
         vec![
             "last error".to_owned(),
             escape(n.last_error.as_deref().unwrap_or("")),
+        ],
+        vec![
+            "silenced by".to_owned(),
+            match &n.silence_id {
+                Some(id) => format!(
+                    "<a id=\"silence\" href=\"/silences#{0}\">{0}</a>",
+                    escape(id)
+                ),
+                None => String::new(),
+            },
         ],
         vec![
             "event".to_owned(),

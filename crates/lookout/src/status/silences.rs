@@ -97,7 +97,7 @@ pub(super) async fn list(State(state): State<OpsState>, s: Session) -> Response 
                 String::new()
             };
             vec![
-                format!("<span class=\"silence\" data-id=\"{0}\">{0}</span>", escape(&x.id)),
+                format!("<span class=\"silence\" data-id=\"{0}\" id=\"{0}\">{0}</span>", escape(&x.id)),
                 format!("<span class=\"status\">{status}</span>"),
                 escape(&matchers),
                 escape(&x.starts_at.to_string()),
