@@ -937,6 +937,62 @@ async fn test_notification(url: &str) {
     f.store.close().await;
 }
 
+async fn digests(url: &str) {
+    let f = fixture(url).await;
+    // One digest item per organisation, then a scheduling pass after the period closed.
+    let mut schedules = Vec::new();
+    for org in ["a", "b"] {
+        let mut n = notification(org, 7);
+        n.delivery = Delivery::Digest;
+        n.dedupe_key.push_str(":digest");
+        let event = n.event.clone();
+        f.store
+            .commit(std::slice::from_ref(&event), &[n], &[])
+            .await
+            .unwrap();
+        schedules.push(lookout_store::DigestSchedule {
+            user_id: format!("{org}-user"),
+            channel: ChannelKind::Webhook,
+            destination: "http://127.0.0.1:9/hook".into(),
+            timezone: "UTC".into(),
+            at: jiff::civil::Time::midnight(),
+            cadence: lookout_store::Cadence::Daily,
+        });
+    }
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(48);
+    f.store.schedule_digests(&schedules, later).await.unwrap();
+    let (status, _, body) = call(&f.app, "get", "/api/v1/digests", Some(&f.a_viewer), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "a's digest only: {body}");
+    assert_eq!(items[0]["user_id"], "a-user");
+    assert_eq!(items[0]["items"], 1);
+    assert_eq!(items[0]["state"], "pending");
+    let id = items[0]["id"].as_str().unwrap();
+    let (_, _, carried) = call(
+        &f.app,
+        "get",
+        &format!("/api/v1/notifications?digest={id}"),
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    assert_eq!(carried["items"].as_array().unwrap().len(), 1, "{carried}");
+    assert_eq!(carried["items"][0]["digest_id"], id);
+    let (status, _, _) = call(
+        &f.app,
+        "get",
+        "/api/v1/digests?state=nope",
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, _, b_view) = call(&f.app, "get", "/api/v1/digests", Some(&f.b_admin), None).await;
+    assert_eq!(b_view["items"][0]["user_id"], "b-user", "{b_view}");
+    f.store.close().await;
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -989,6 +1045,18 @@ fn event_stream_is_scoped_resumable_and_live_postgres() {
 fn test_notification_sends_on_each_channel_and_reports_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     rt().block_on(test_notification(&sqlite_url(&dir)));
+}
+
+#[test]
+fn digests_are_listed_per_organisation_with_their_items_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(digests(&sqlite_url(&dir)));
+}
+
+#[test]
+fn digests_are_listed_per_organisation_with_their_items_postgres() {
+    let Some(pg) = FreshPg::create() else { return };
+    rt().block_on(digests(&pg.url));
 }
 
 #[test]

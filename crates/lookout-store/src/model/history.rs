@@ -46,6 +46,31 @@ pub struct NotificationRecord {
     pub event: serde_json::Value,
 }
 
+/// One digest as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DigestRecord {
+    /// Id.
+    pub id: String,
+    /// The user it goes to.
+    pub user_id: String,
+    /// `email`, `webhook`, `slack` or `maildir`.
+    pub channel: String,
+    /// Start of the period (inclusive).
+    pub period_start: jiff::Timestamp,
+    /// End of the period (exclusive; when it was due).
+    pub period_end: jiff::Timestamp,
+    /// `pending`, `leased`, `delivered`, `retry_scheduled`, `dead` or `expired`.
+    pub state: String,
+    /// Claims so far.
+    pub attempt: i64,
+    /// When it reached a final state.
+    pub finished_at: Option<jiff::Timestamp>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// The notifications it carries.
+    pub items: i64,
+}
+
 /// Which notifications to list; empty fields match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotificationFilter {
@@ -57,6 +82,8 @@ pub struct NotificationFilter {
     pub rule: Option<String>,
     /// A channel word.
     pub channel: Option<String>,
+    /// A digest id: the notifications it carries.
+    pub digest: Option<String>,
 }
 
 const COLS: &str = "id, user_id, rule_id, channel, delivery, state, attempt, created_at, updated_at, \
@@ -208,7 +235,8 @@ impl Store {
         let sql = format!(
             "SELECT {COLS} FROM outbox WHERE org_id = $1 AND id > $2 \
              AND ($3 = '' OR state = $3) AND ($4 = '' OR user_id = $4) \
-             AND ($5 = '' OR rule_id = $5) AND ($6 = '' OR channel = $6) ORDER BY id LIMIT $7"
+             AND ($5 = '' OR rule_id = $5) AND ($6 = '' OR channel = $6) \
+             AND ($8 = '' OR digest_id = $8) ORDER BY id LIMIT $7"
         );
         let f = |v: &Option<String>| v.clone().unwrap_or_default();
         let raws = on_pool!(self, pool => {
@@ -220,6 +248,7 @@ impl Store {
                 .bind(f(&filter.rule))
                 .bind(f(&filter.channel))
                 .bind(i64::from(limit))
+                .bind(f(&filter.digest))
                 .fetch_all(pool)
                 .await
                 .ctx(OP)?;
@@ -280,6 +309,80 @@ impl Store {
                     area_id,
                 })
             })
+            .collect()
+    }
+
+    /// A page of `org`'s digests (those of its users) after id `after` (`""`: from the
+    /// start), by id; `user` and `state` filter when not empty.
+    ///
+    /// # Errors
+    /// A database error; a corrupt row.
+    pub async fn digests(
+        &self,
+        org: &str,
+        user: &str,
+        state: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<DigestRecord>, StoreError> {
+        const OP: &str = "listing digests";
+        const T: &str = "digests";
+        type Raw = (
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            String,
+            i64,
+            Option<i64>,
+            Option<String>,
+            i64,
+        );
+        let sql = "SELECT d.id, d.user_id, d.channel, d.period_start, d.period_end, d.state, d.attempt, \
+             d.finished_at, d.last_error, (SELECT COUNT(*) FROM outbox o WHERE o.digest_id = d.id) \
+             FROM digests d WHERE d.user_id IN (SELECT id FROM users WHERE org_id = $1) AND d.id > $2 \
+             AND ($3 = '' OR d.user_id = $3) AND ($4 = '' OR d.state = $4) ORDER BY d.id LIMIT $5";
+        let rows: Vec<Raw> = on_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(org)
+                .bind(after)
+                .bind(user)
+                .bind(state)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+                .ctx(OP)?
+        });
+        rows.into_iter()
+            .map(
+                |(
+                    id,
+                    user_id,
+                    channel,
+                    start,
+                    end,
+                    state,
+                    attempt,
+                    finished,
+                    last_error,
+                    items,
+                )| {
+                    let t = |v| from_ms(T, &id, v);
+                    Ok(DigestRecord {
+                        period_start: t(start)?,
+                        period_end: t(end)?,
+                        finished_at: finished.map(t).transpose()?,
+                        id,
+                        user_id,
+                        channel,
+                        state,
+                        attempt,
+                        last_error,
+                        items,
+                    })
+                },
+            )
             .collect()
     }
 

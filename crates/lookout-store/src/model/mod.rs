@@ -32,7 +32,9 @@ mod upsert;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-pub use history::{Action, EventFilter, EventRecord, NotificationFilter, NotificationRecord};
+pub use history::{
+    Action, DigestRecord, EventFilter, EventRecord, NotificationFilter, NotificationRecord,
+};
 pub use ops::{Cursor, ModelCounts, ModelVersion};
 
 /// An organisation (a tenant).

@@ -12,7 +12,7 @@
 //!   OpenAPI document (`openapi.json`, hand-maintained, OpenAPI 3.1) is checked against it by a
 //!   test, and the tenant-isolation test walks it.
 //!
-//! Not here yet (issue 12): digests, the destination policy for tenant-set URLs, rate limits
+//! Not here yet (issue 12): the destination policy for tenant-set URLs, rate limits
 //! other than the test notification's cooldown.
 
 pub mod areas;
@@ -83,6 +83,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/notifications/{id}"),
     ("post", "/api/v1/notifications/{id}/requeue"),
     ("post", "/api/v1/notifications/{id}/cancel"),
+    ("get", "/api/v1/digests"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/events/stream"),
     ("get", "/api/v1/tokens"),
@@ -170,6 +171,7 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/notifications/{id}/cancel",
             post(notifications::cancel),
         )
+        .route("/api/v1/digests", get(notifications::digests))
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/events/stream", get(stream::stream))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))

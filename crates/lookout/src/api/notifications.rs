@@ -1,11 +1,11 @@
 //! `/api/v1/notifications`: the organisation's delivery history with filters (`state`,
-//! `user`, `rule`, `channel`), one notification with its times and last error, and the two
+//! `user`, `rule`, `channel`, `digest`: the items of one digest), one notification with its times and last error, and the two
 //! actions editors may take: `POST …/requeue` (a `dead` one back to `pending`, same id) and
 //! `POST …/cancel` (a `pending` or `retry_scheduled` one becomes `dead`, "cancelled").
 
 use axum::Json;
 use axum::extract::{Path, State};
-use lookout_store::model::{Action, NotificationFilter, NotificationRecord, Role};
+use lookout_store::model::{Action, DigestRecord, NotificationFilter, NotificationRecord, Role};
 use serde::Deserialize;
 
 use super::ApiState;
@@ -20,6 +20,7 @@ pub(super) struct ListQuery {
     user: Option<String>,
     rule: Option<String>,
     channel: Option<String>,
+    digest: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -53,6 +54,7 @@ pub(super) async fn list(
         user: q.user,
         rule: q.rule,
         channel: q.channel,
+        digest: q.digest,
     };
     let after = q.cursor.unwrap_or_default();
     let found = s
@@ -127,4 +129,43 @@ pub(super) async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<NotificationRecord>, Problem> {
     act(&s, &c, &id, false).await
+}
+
+/// `?user&state&limit&cursor`.
+#[derive(Debug, Deserialize)]
+pub(super) struct DigestQuery {
+    user: Option<String>,
+    state: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// `GET /digests`: the organisation's digests (its users'), by id; a digest's items are
+/// `GET /notifications?digest=ID`.
+pub(super) async fn digests(
+    State(s): State<ApiState>,
+    c: Caller,
+    ApiQuery(q): ApiQuery<DigestQuery>,
+) -> Result<Json<Page<DigestRecord>>, Problem> {
+    let limit = PageQuery {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    if let Some(state) = &q.state
+        && lookout_store::State::parse(state).is_none()
+    {
+        return Err(Problem::field("state", format!("unknown state {state:?}")));
+    }
+    let found = s
+        .store
+        .digests(
+            &c.org,
+            q.user.as_deref().unwrap_or(""),
+            q.state.as_deref().unwrap_or(""),
+            q.cursor.as_deref().unwrap_or(""),
+            limit + 1,
+        )
+        .await?;
+    Ok(Json(Page::of(found, limit, |d| d.id.clone())))
 }
