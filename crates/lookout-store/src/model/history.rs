@@ -208,6 +208,17 @@ pub struct EventFilter {
     pub recorded_before: Option<jiff::Timestamp>,
 }
 
+/// Which events, in which order.
+#[derive(Debug, Clone, Copy)]
+enum Order {
+    /// After this id, oldest first (pages).
+    After(i64),
+    /// Newest first.
+    Newest,
+    /// Each vessel's newest, newest first.
+    LatestPerVessel,
+}
+
 /// What a requeue or cancel found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -269,16 +280,65 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<EventRecord>, StoreError> {
+        self.events_in(org, filter, Order::After(after), limit)
+            .await
+    }
+
+    /// The newest events in `org`'s areas matching `filter`, newest first, at most `limit`.
+    ///
+    /// # Errors
+    /// A database error; a corrupt row.
+    pub async fn newest_events(
+        &self,
+        org: &str,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        self.events_in(org, filter, Order::Newest, limit).await
+    }
+
+    /// The newest event of each vessel in `org`'s areas (where it was last seen in them),
+    /// newest first, at most `limit` vessels.
+    ///
+    /// # Errors
+    /// A database error; a corrupt row.
+    pub async fn latest_event_per_vessel(
+        &self,
+        org: &str,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        self.events_in(org, &EventFilter::default(), Order::LatestPerVessel, limit)
+            .await
+    }
+
+    async fn events_in(
+        &self,
+        org: &str,
+        filter: &EventFilter,
+        order: Order,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError> {
         const OP: &str = "listing events";
-        let sql = "SELECT id, kind, mmsi, area_id, at_ms, body FROM events \
+        let (after, tail) = match order {
+            Order::After(after) => (after, "ORDER BY id LIMIT $9"),
+            Order::Newest => (0, "ORDER BY id DESC LIMIT $9"),
+            Order::LatestPerVessel => (
+                0,
+                "AND id IN (SELECT MAX(id) FROM events \
+                 WHERE area_id IN (SELECT id FROM areas WHERE org_id = $1) GROUP BY mmsi) \
+                 ORDER BY id DESC LIMIT $9",
+            ),
+        };
+        let sql = format!(
+            "SELECT id, kind, mmsi, area_id, at_ms, body FROM events \
              WHERE area_id IN (SELECT id FROM areas WHERE org_id = $1) AND id > $2 \
              AND ($3 < 0 OR mmsi = $3) AND ($4 = '' OR area_id = $4) AND ($5 = '' OR kind = $5) \
              AND at_ms >= $6 AND at_ms < $7 \
              AND ($8 = '' OR mmsi IN (SELECT mmsi FROM fleet_members WHERE org_id = $1 AND fleet_id = $8)) \
-             AND recorded_at < $10 \
-             ORDER BY id LIMIT $9";
+             AND recorded_at < $10 {tail}"
+        );
         let rows: Vec<(i64, String, i64, String, i64, String)> = on_pool!(self, pool => {
-            sqlx::query_as(sql)
+            sqlx::query_as(AssertSqlSafe(sql.clone()))
                 .bind(org)
                 .bind(after)
                 .bind(filter.mmsi.map_or(-1, i64::from))

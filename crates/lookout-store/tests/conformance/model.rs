@@ -11,7 +11,7 @@ use lookout_store::model::{
 use serde_json::json;
 
 use crate::conformance;
-use crate::support::{TestDb, secs, t0};
+use crate::support::{TestDb, event, secs, t0};
 
 conformance!(
     objects_are_scoped_to_their_organisation,
@@ -19,6 +19,7 @@ conformance!(
     import_is_one_transaction_and_idempotent,
     tokens_are_stored_hashed_and_revocable,
     silences_match_and_expire,
+    newest_events_and_each_vessels_latest,
 );
 
 fn audit() -> Audit {
@@ -303,4 +304,39 @@ async fn silences_match_and_expire(db: Arc<TestDb>) {
     assert!(!stored.silences(t0() + secs(10), &subject(512000002, "entered")));
     assert!(!stored.silences(t0() + secs(3600), &subject(512000001, "entered")));
     assert!(!stored.silences(t0() - secs(1), &subject(512000001, "entered")));
+}
+
+async fn newest_events_and_each_vessels_latest(db: Arc<TestDb>) {
+    let s = &db.store;
+    s.import_model(&snapshot(), "test").await.unwrap();
+    let in_a1 = |mmsi, n, kind| {
+        let mut e = event(mmsi, t0() + secs(n));
+        e.area_id = "a1".into();
+        e.kind = kind;
+        e
+    };
+    use lookout_core::EventKind::{Entered, Exited};
+    let mut other = event(512000001, t0() + secs(9));
+    other.area_id = "b-only".into();
+    let events = [
+        in_a1(512000001, 1, Entered),
+        in_a1(512000002, 2, Entered),
+        in_a1(512000001, 3, Exited),
+        other,
+    ];
+    s.commit(&events, &[], &[]).await.unwrap();
+    let newest = s
+        .newest_events("a", &lookout_store::model::EventFilter::default(), 2)
+        .await
+        .unwrap();
+    let seen: Vec<(i64, &str)> = newest.iter().map(|e| (e.mmsi, e.kind.as_str())).collect();
+    assert_eq!(seen, [(512000001, "exited"), (512000002, "entered")]);
+    let latest = s.latest_event_per_vessel("a", 10).await.unwrap();
+    let seen: Vec<(i64, &str)> = latest.iter().map(|e| (e.mmsi, e.kind.as_str())).collect();
+    assert_eq!(
+        seen,
+        [(512000001, "exited"), (512000002, "entered")],
+        "each vessel once, at its newest event in a's areas (not b's area)"
+    );
+    assert!(s.latest_event_per_vessel("b", 10).await.unwrap().is_empty());
 }

@@ -13,8 +13,10 @@ use super::map::{MapArea, MapVessel, circle_ring, render};
 use super::{NoSession, Session};
 use crate::ops::OpsState;
 
-/// Most events a page reads.
-const EVENTS_MAX: u32 = 500;
+/// Most events the events page shows (the newest).
+const EVENTS_SHOWN: u32 = 200;
+/// Most vessels the map draws (those seen most recently in the organisation's areas).
+const MAP_VESSELS_MAX: u32 = 10_000;
 /// Most notifications a page lists.
 const NOTIFICATIONS_MAX: u32 = 200;
 
@@ -126,7 +128,7 @@ pub(super) async fn overview(State(state): State<OpsState>, s: Session) -> Respo
                 from: Some(since),
                 ..EventFilter::default()
             };
-            let events = match state.store().events(org, &filter, 0, 5000).await {
+            let events = match state.store().newest_events(org, &filter, 5000).await {
                 Ok(events) => events,
                 Err(e) => return store_error(&e),
             };
@@ -215,7 +217,11 @@ pub(super) async fn map(State(state): State<OpsState>, s: Session) -> Response {
         Ok(areas) => areas,
         Err(e) => return store_error(&e),
     };
-    let events = match events_of(&state, org, &EventFilter::default()).await {
+    let events = match state
+        .store()
+        .latest_event_per_vessel(org, MAP_VESSELS_MAX)
+        .await
+    {
         Ok(events) => events,
         Err(e) => return store_error(&e),
     };
@@ -290,14 +296,16 @@ pub(super) async fn events(
         mmsi: q.mmsi,
         ..EventFilter::default()
     };
-    let all = match events_of(&state, org, &filter).await {
-        Ok(all) => all,
+    let newest = match state
+        .store()
+        .newest_events(org, &filter, EVENTS_SHOWN)
+        .await
+    {
+        Ok(newest) => newest,
         Err(e) => return store_error(&e),
     };
-    let rows: Vec<Vec<String>> = all
+    let rows: Vec<Vec<String>> = newest
         .iter()
-        .rev()
-        .take(200)
         .map(|e| {
             vec![
                 escape(&e.at.to_string()),
@@ -323,28 +331,6 @@ pub(super) async fn events(
         table(&["at", "kind", "MMSI", "vessel", "area"], &rows)
     );
     Html(page("Events", "/events", &s.who(), &body)).into_response()
-}
-
-/// The organisation's events matching `filter`, oldest first: at most 20 pages of
-/// [`EVENTS_MAX`] (the first 10,000; later ones are not read).
-async fn events_of(
-    state: &OpsState,
-    org: &str,
-    filter: &EventFilter,
-) -> Result<Vec<lookout_store::model::EventRecord>, lookout_store::StoreError> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    for _ in 0..20 {
-        let page = state.store().events(org, filter, after, EVENTS_MAX).await?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        let full = page.len() == EVENTS_MAX as usize;
-        out.extend(page);
-        if !full {
-            break;
-        }
-    }
-    Ok(out)
 }
 
 /// Filters of the notifications page.
