@@ -18,10 +18,13 @@
 //! - **Silences by event time.** A notification is silenced when a silence of its
 //!   organisation is in force at its event's time and matches it, so a replay silences the
 //!   same notifications. It is recorded as `silenced` with the silence's id, never sent.
-//! - **The tracker keeps its start-up areas.** Areas, gap thresholds and dwells feed the
-//!   tracker's state; a change to them is detected and reported (`lookout_model_tracker_stale`
-//!   and a warning) and takes effect at the next restart. Rules, users, vessels, fleets and
-//!   silences take effect at once.
+//! - **The tracker follows.** Areas, gap thresholds and dwells feed the tracker's state. In one
+//!   process, a change is handed to the tracker stage, which switches every shard between two
+//!   of its inputs (`TrackerInput::Reconfigure`: vessels kept, a removed area falls silent
+//!   without `exited`, a vessel inside an added area enters it at its next report). Cluster
+//!   partitions apply only what their log carries, so there a change is reported
+//!   (`lookout_model_tracker_stale` and a warning) and takes effect at the next restart.
+//!   Rules, users, vessels, fleets and silences take effect at once everywhere.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -33,6 +36,9 @@ use lookout_notify::router::Router;
 use lookout_notify::rules::RuleIndex;
 use lookout_store::Store;
 use lookout_store::model::{ModelVersion, Silence, Subject};
+use lookout_track::areas::AreaIndex;
+use lookout_track::runner::ShardConfig;
+use lookout_track::tracker::Reconfigure;
 use sentinel::{ChildSpec, Heartbeat};
 
 use crate::config::{Config, EnvSource, StoredModel};
@@ -147,8 +153,13 @@ pub struct ModelSource {
     pub config: Arc<Config>,
     /// Where secrets are read.
     pub env: Arc<dyn EnvSource + Send + Sync>,
-    /// The tracker's inputs at start-up ([`tracker_inputs`]).
-    pub tracker_inputs: String,
+    /// The tracker's inputs in force ([`tracker_inputs`]).
+    pub tracker_inputs: Arc<std::sync::Mutex<String>>,
+    /// Where the in-process tracker takes new areas and policies; `None` in cluster mode
+    /// (partitions keep theirs until a restart).
+    pub tracker_updates: Option<tokio::sync::watch::Sender<Reconfigure>>,
+    /// The shard layout (the `[tracker]` table applies to it and to the policies).
+    pub shards: ShardConfig,
     /// How often the model version is polled.
     pub poll_every: Duration,
 }
@@ -211,6 +222,49 @@ pub fn tracker_inputs(stored: &StoredModel, rules: &RuleIndex) -> String {
     format!("{areas:?}\n{:?}", rules.area_needs())
 }
 
+/// Hands changed areas and policies to the in-process tracker, or (cluster mode, or areas that
+/// cannot be indexed) reports that they wait for a restart.
+fn update_tracker(source: &ModelSource, stored: &StoredModel, rules: &RuleIndex) {
+    let inputs = tracker_inputs(stored, rules);
+    let mut in_force = match source.tracker_inputs.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if *in_force == inputs {
+        return;
+    }
+    let applied = match &source.tracker_updates {
+        None => false,
+        Some(updates) => match AreaIndex::new(stored.areas.clone()) {
+            Ok(areas) => {
+                let areas = Arc::new(areas);
+                let mut tracker = crate::setup::tracker_config(rules, &areas);
+                let mut scratch = source.shards.clone();
+                source.config.tracker.apply(&mut tracker, &mut scratch);
+                updates.send_replace(Reconfigure(Arc::new((areas, tracker))));
+                tracing::info!(
+                    areas = stored.areas.len(),
+                    "tracker takes the changed areas and policies"
+                );
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, "changed areas cannot be indexed; the tracker keeps its areas");
+                false
+            }
+        },
+    };
+    if applied {
+        *in_force = inputs;
+        metrics::gauge!("lookout_model_tracker_stale").set(0.0);
+    } else {
+        metrics::gauge!("lookout_model_tracker_stale").set(1.0);
+        tracing::warn!(
+            "stored areas, gap thresholds or dwells differ from what the tracker runs; they take effect at the next restart"
+        );
+    }
+}
+
 /// The reloader: polls the model version and swaps in a new [`Routing`] (and the router's
 /// model) when it changed.
 pub fn reload_child(source: ModelSource, live: LiveRouting, router: Router) -> ChildSpec {
@@ -262,13 +316,7 @@ pub async fn reload_if_changed(source: &ModelSource, live: &LiveRouting, router:
     };
     let model = Arc::new(loaded.stored.model.clone());
     let routing = Routing::new(Arc::clone(&model), loaded.silences, loaded.version);
-    let stale = tracker_inputs(&loaded.stored, &routing.rules) != source.tracker_inputs;
-    metrics::gauge!("lookout_model_tracker_stale").set(if stale { 1.0 } else { 0.0 });
-    if stale {
-        tracing::warn!(
-            "stored areas, gap thresholds or dwells differ from what the tracker started with; they take effect at the next restart"
-        );
-    }
+    update_tracker(source, &loaded.stored, &routing.rules);
     let rules = model.rules.len();
     router.replace_model(model);
     live.replace(routing);

@@ -27,7 +27,7 @@ use lookout_notify::router::Router;
 use lookout_store::{DigestSchedule, DigestScheduler, Dispatcher, DispatcherConfig, Store};
 use lookout_track::areas::AreaIndex;
 use lookout_track::runner::{Changes, ShardConfig, Shards, TrackerOutput};
-use lookout_track::tracker::{TrackerConfig, TrackerInput};
+use lookout_track::tracker::{Reconfigure, TrackerConfig, TrackerInput};
 use sentinel::{CancellationToken, ChildSpec, Heartbeat, Restart, Shutdown, Supervisor};
 use tokio::sync::{Mutex, mpsc};
 
@@ -55,6 +55,10 @@ pub struct ServiceParts {
     pub areas: Arc<AreaIndex>,
     /// Tracker policies.
     pub tracker: TrackerConfig,
+    /// The in-process tracker's areas and policies in force: starts as `areas` and `tracker`
+    /// and follows model changes ([`crate::routing`]); cluster partitions keep their start-up
+    /// ones.
+    pub tracker_setup: tokio::sync::watch::Receiver<Reconfigure>,
     /// Shard layout.
     pub shards: ShardConfig,
     /// The rules and silences in force, swapped live on a model change ([`crate::routing`]).
@@ -286,15 +290,13 @@ fn tracker_child(
     flushed: CancellationToken,
 ) -> ChildSpec {
     let store = parts.store.clone();
-    let areas = Arc::clone(&parts.areas);
-    let tracker = parts.tracker.clone();
+    let setup = parts.tracker_setup.clone();
     let shards = parts.shards.clone();
     let live = is_live(parts);
     ChildSpec::with_token("tracker", move |token| {
         track(
             store.clone(),
-            Arc::clone(&areas),
-            tracker.clone(),
+            setup.clone(),
             shards.clone(),
             live,
             Arc::clone(&obs_rx),
@@ -328,11 +330,11 @@ const FEED_SILENCE: Duration = crate::cluster::ingest::FEED_SILENCE;
 /// In a live service it sends `Resume` at start, a `Tick` with the wall clock every second,
 /// and `FeedDown`/`FeedUp` when observations stop for [`FEED_SILENCE`] and come back: the
 /// tracker's clock is derived from those inputs only (a log can carry them).
+/// When the model's areas or policies change it sends `Reconfigure` to every shard.
 #[allow(clippy::too_many_arguments)]
 async fn track(
     store: Store,
-    areas: Arc<AreaIndex>,
-    tracker: TrackerConfig,
+    mut setup: tokio::sync::watch::Receiver<Reconfigure>,
     shard_config: ShardConfig,
     live: bool,
     obs_rx: Arc<Mutex<mpsc::Receiver<Observation>>>,
@@ -359,9 +361,12 @@ async fn track(
         .await
         .context("cannot load the tracker checkpoint")?;
     tracing::info!(rows = restore.len(), "tracker restored its checkpoint");
-    let shards = Shards::start(areas, &tracker, &shard_config, restore, out_tx)
+    // The areas and policies in force now (a restart after a model change takes the new ones).
+    let current = setup.borrow_and_update().clone();
+    let (areas, tracker) = &*current.0;
+    let shards = Shards::start(Arc::clone(areas), tracker, &shard_config, restore, out_tx)
         .context("cannot start the tracker shards")?;
-    let routed = route(&shards, live, &obs_rx, &token).await;
+    let routed = route(&shards, live, &obs_rx, &mut setup, &token).await;
     let stats = shards.finish().await;
     routed?;
     let stats = stats.context("a tracker shard failed while flushing")?;
@@ -381,6 +386,7 @@ async fn route(
     shards: &Shards,
     live: bool,
     obs_rx: &Mutex<mpsc::Receiver<Observation>>,
+    setup: &mut tokio::sync::watch::Receiver<Reconfigure>,
     token: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut rx = obs_rx.lock().await;
@@ -414,6 +420,14 @@ async fn route(
                 }
                 None => break,
             },
+            // The model changed: every shard switches between two of its inputs.
+            Ok(()) = setup.changed() => {
+                let next = setup.borrow_and_update().clone();
+                shards
+                    .broadcast(TrackerInput::Reconfigure(next))
+                    .await
+                    .context("tracker shards stopped")?;
+            }
             _ = tick.tick(), if live => {
                 let input = if !feed_down && last_obs.elapsed() >= FEED_SILENCE {
                     feed_down = true;

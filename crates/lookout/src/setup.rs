@@ -18,7 +18,7 @@ use lookout_notify::rules::RuleIndex;
 use lookout_store::{Cadence, DigestSchedule, Store, StoreError};
 use lookout_track::areas::{self, AreaIndex};
 use lookout_track::runner::ShardConfig;
-use lookout_track::tracker::{AreaPolicy, TrackerConfig};
+use lookout_track::tracker::{AreaPolicy, Reconfigure, TrackerConfig};
 use sentinel::RetryPolicy;
 
 use crate::config::{Config, EnvSource};
@@ -238,6 +238,8 @@ pub async fn parts(
     config.tracker.apply(&mut tracker, &mut shard_config);
     let digests = digest_schedules(&model);
     let tracker_inputs = crate::routing::tracker_inputs(&loaded.stored, &routing.rules);
+    let (tracker_updates, tracker_setup) =
+        tokio::sync::watch::channel(Reconfigure(Arc::new((Arc::clone(&areas), tracker.clone()))));
 
     let (router, template_problems) =
         Router::from_config(&config.notify).map_err(|e| UsageError(format!("channels: {e}")))?;
@@ -253,13 +255,18 @@ pub async fn parts(
             store: store.clone(),
             config: Arc::new(config.clone()),
             env,
-            tracker_inputs,
+            tracker_inputs: Arc::new(std::sync::Mutex::new(tracker_inputs)),
+            // Cluster partitions apply inputs from the log only: there, a change of areas
+            // waits for a restart (issue 10: at a recorded position of the log).
+            tracker_updates: config.cluster.is_none().then_some(tracker_updates),
+            shards: shard_config.clone(),
             poll_every: crate::routing::POLL_EVERY,
         }),
         store,
         sources: config.sources.clone(),
         areas,
         tracker,
+        tracker_setup,
         shards: shard_config,
         routing: LiveRouting::new(routing),
         router,

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::{http_get, lookout, sigterm};
+use crate::util::{http_get, http_send, lookout, sigterm};
 
 fn subjects(maildir: &Path) -> Vec<String> {
     let mut subjects = Vec::new();
@@ -150,6 +150,69 @@ fn demo_seeds_two_organisations_with_private_tokens() {
     );
     let operator = std::fs::read_to_string(&operator).unwrap();
     assert_eq!(http_get(&addr, "/api/v1/rules", &operator).0, 403);
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+/// The model edited through the API while the demo runs: an area and a rule on it are added,
+/// and without a restart the tracker takes the area (vessels in it enter it) and routing the
+/// rule (their notifications are queued).
+#[test]
+fn demo_takes_an_area_and_a_rule_added_through_the_api_without_a_restart() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = lookout()
+        .args(["demo", "--http", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("LOOKOUT_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let addr = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("ops:      http://")
+                .and_then(|r| r.split('/').next())
+                .map(str::to_owned)
+        })
+        .expect("no ops line in the banner");
+    let token = std::fs::read_to_string(dir.path().join("tokens/demo")).unwrap();
+    // All of New Zealand's waters: every simulated vessel is inside.
+    let area = serde_json::json!({ "id": "all-nz", "name": "All NZ",
+        "definition": { "kind": "circle", "lat": -40.0, "lon": 174.0, "radius_nm": 900 } });
+    let (status, body) = http_send(&addr, "POST", "/api/v1/areas", &token, Some(&area));
+    assert_eq!(status, 201, "{body}");
+    let rule = serde_json::json!({ "owner": "aroha", "vessels": "any", "areas": ["all-nz"],
+        "events": ["entered"] });
+    let (status, body) = http_send(&addr, "POST", "/api/v1/rules", &token, Some(&rule));
+    assert_eq!(status, 201, "{body}");
+    let rule_id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut events, mut notifications) = (0, 0);
+    while Instant::now() < deadline && (events == 0 || notifications == 0) {
+        std::thread::sleep(Duration::from_millis(500));
+        let count = |path: &str| {
+            let (status, body) = http_get(&addr, path, &token);
+            if status != 200 {
+                return 0;
+            }
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"]
+                .as_array()
+                .map_or(0, Vec::len)
+        };
+        events = count("/api/v1/events?area=all-nz&kind=entered");
+        notifications = count(&format!("/api/v1/notifications?rule={rule_id}"));
+    }
+    assert!(events > 0, "no vessel entered the new area within 60 s");
+    assert!(notifications > 0, "the new rule queued nothing within 60 s");
     sigterm(&child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));

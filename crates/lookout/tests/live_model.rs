@@ -249,6 +249,59 @@ async fn check(store_url: &str, dir: &Path) {
         loaded.stored.problems
     );
 
+    // An area added with a rule on it: the in-process tracker is handed the new areas and the
+    // rule's gap threshold.
+    let mut setup = parts.tracker_setup.clone();
+    assert!(setup.borrow_and_update().0.0.find("harbour").is_none());
+    store
+        .put_area(
+            &lookout_store::model::Area {
+                org_id: "acme".into(),
+                id: "harbour".into(),
+                name: "Harbour".into(),
+                definition: json!({ "kind": "circle", "lat": -36.84, "lon": 174.77, "radius_nm": 2.0 }),
+            },
+            &audit(),
+        )
+        .await
+        .unwrap();
+    store
+        .put_rule(
+            &Rule {
+                id: "harbour-gaps".into(),
+                org_id: "acme".into(),
+                owner: "ops".into(),
+                enabled: true,
+                definition: json!({ "owner": "ops", "mmsi": [512900001], "areas": ["harbour"],
+                    "events": ["gap_started"], "gap_threshold": "30m" }),
+            },
+            &audit(),
+        )
+        .await
+        .unwrap();
+    routing::reload_if_changed(&source, &live, &parts.router).await;
+    assert!(setup.has_changed().unwrap(), "the tracker stage is told");
+    let next = setup.borrow_and_update().clone();
+    let (areas, tracker) = &*next.0;
+    assert!(areas.find("harbour").is_some() && areas.find("gulf").is_some());
+    assert_eq!(
+        tracker.policies["harbour"].gap_thresholds,
+        [std::time::Duration::from_secs(1800)]
+    );
+    // Nothing more changed: the tracker is not told again.
+    store
+        .put_silence(
+            &Silence {
+                id: "sil-2".into(),
+                ..silence.clone()
+            },
+            &audit(),
+        )
+        .await
+        .unwrap();
+    routing::reload_if_changed(&source, &live, &parts.router).await;
+    assert!(!setup.has_changed().unwrap());
+
     // A restart reads the store, not the files: the API's rule is still disabled, the files'
     // rule still routes, and nothing is imported over it.
     let restarted = setup::parts(&config, ShardConfig::default(), env, Seed::IfEmpty)

@@ -128,17 +128,31 @@ fn uuid_like() -> String {
     format!("{}_{nanos}", std::process::id())
 }
 
-/// `GET path` with a bearer token over plain HTTP/1.1: `(status, body)`; status 0 when nothing
-/// answers (callers that poll a starting server retry on it).
+/// A minimal HTTP/1.1 GET with a bearer token: (status, body); status 0 when nothing listens.
 pub(crate) fn http_get(addr: &str, path: &str, token: &str) -> (u16, String) {
+    http_send(addr, "GET", path, token, None)
+}
+
+/// A minimal HTTP/1.1 request with a bearer token and an optional JSON body: (status, body);
+/// status 0 when nothing listens.
+pub(crate) fn http_send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    json: Option<&serde_json::Value>,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
         return (0, String::new());
     };
     let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let body = json.map(ToString::to_string).unwrap_or_default();
     let _ = write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     );
     let mut text = String::new();
     let _ = stream.read_to_string(&mut text);

@@ -103,6 +103,19 @@ pub enum TrackerInput {
         /// Ingest time of the start.
         at: Timestamp,
     },
+    /// New areas and policies from here on ([`Tracker::reconfigure`]).
+    Reconfigure(Reconfigure),
+}
+
+/// Areas and policies to switch to (the model changed while running). Two are equal when
+/// they are the same allocation.
+#[derive(Debug, Clone)]
+pub struct Reconfigure(pub Arc<(Arc<AreaIndex>, TrackerConfig)>);
+
+impl PartialEq for Reconfigure {
+    fn eq(&self, other: &Reconfigure) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// A fast hasher for MMSIs (multiplicative; MMSIs are not attacker-chosen keys of a web API).
@@ -310,6 +323,19 @@ impl Tracker {
                 }
             }
             TrackerInput::Resume { at } => self.resume_into(*at, events),
+            TrackerInput::Reconfigure(next) => {
+                let (areas, config) = &*next.0;
+                match self.reconfigure(Arc::clone(areas), config.clone()) {
+                    Ok(report) => tracing::info!(
+                        areas = self.areas.len(),
+                        vessels = report.restored,
+                        dropped_memberships = report.dropped_areas,
+                        "tracker reconfigured"
+                    ),
+                    Err(error) => tracing::error!(%error,
+                        "tracker cannot take the new areas and policies; keeping the old ones"),
+                }
+            }
         }
     }
 

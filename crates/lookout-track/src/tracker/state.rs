@@ -18,13 +18,15 @@ use jiff::Timestamp;
 use lookout_core::{Mmsi, Observation, VesselCheckpoint, VesselStatic};
 use serde::{Deserialize, Serialize};
 
-use super::Tracker;
+use std::sync::Arc;
+
 use super::detect::{next_due, schedule};
 use super::policy::Resolved;
 use super::row;
 #[cfg(test)]
 use super::ts;
 use super::vessel::{DUP_HISTORY, Member, Vessel};
+use super::{ConfigError, Tracker, TrackerConfig};
 use crate::areas::AreaIndex;
 
 /// The JSON version written until version 3 (tests write such rows to read them back).
@@ -456,6 +458,38 @@ impl Tracker {
         rows.push(self.meta_row());
         rows.sort_by_key(|r| r.mmsi);
         rows
+    }
+
+    /// Switches to `areas` and `config` while running, keeping every vessel and the clock:
+    /// the state is written out as checkpoint rows and read back under the new areas and
+    /// policies, exactly as a restart with them would (rows name areas by id and dwells and
+    /// thresholds by length). So a membership of a removed area is dropped without an
+    /// `exited` (the area emits nothing more), a vessel already inside a new area enters it
+    /// at its next report (after the area's dwell), and gap timers follow the new thresholds.
+    /// This shard's share of `max_vessels` is kept. Every vessel's row is rewritten at the
+    /// next [`Tracker::take_dirty`].
+    ///
+    /// # Errors
+    /// `config` does not fit `areas`; the tracker is unchanged.
+    pub fn reconfigure(
+        &mut self,
+        areas: Arc<AreaIndex>,
+        mut config: TrackerConfig,
+    ) -> Result<RestoreReport, ConfigError> {
+        config.max_vessels = self.config.max_vessels;
+        let mut next = Tracker::new(areas, config)?;
+        next.meta_key = self.meta_key;
+        next.stats = self.stats;
+        next.skew_logged = self.skew_logged;
+        let report = next.restore(self.checkpoint_all());
+        next.evicted = std::mem::take(&mut self.evicted);
+        next.dirty = next.vessels.keys().copied().collect();
+        for vessel in next.vessels.values_mut() {
+            vessel.dirty = true;
+        }
+        next.meta_dirty = true;
+        *self = next;
+        Ok(report)
     }
 
     /// Restores vessels and the clock from checkpoint rows (replacing any state of the same

@@ -8,6 +8,7 @@ mod checkpoint;
 mod dma;
 mod kill;
 mod props;
+mod reconfigure;
 mod restore;
 mod runner;
 mod scenarios;

@@ -165,7 +165,7 @@ pub const CATALOGUE: &[MetricDef] = &[
         Gauge,
         &[],
         "model",
-        "1 when stored areas, gap thresholds or dwells differ from what the tracker started with: they take effect at the next restart.",
+        "1 when stored areas, gap thresholds or dwells differ from what the tracker runs and wait for a restart (cluster mode, or areas that cannot be indexed); in one process the tracker takes them live.",
         &[],
     ),
     // cluster (issue 10): the observation log on NATS JetStream and the partition leases
