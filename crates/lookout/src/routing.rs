@@ -46,6 +46,9 @@ use crate::config::{Config, EnvSource, StoredModel};
 /// How often the reloader polls the model version.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
+/// The longest one reload may take (a store that hangs must not stall the loop).
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How far back silences are kept: an event that arrives late is still silenced by a silence
 /// in force at its time if that silence ended less than this long ago.
 const SILENCE_LOOKBACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
@@ -275,7 +278,7 @@ pub fn reload_child(source: ModelSource, live: LiveRouting, router: Router) -> C
         async move {
             let heartbeat = Heartbeat::register(
                 "model-reload",
-                (source.poll_every * 10).max(Duration::from_secs(30)),
+                RELOAD_TIMEOUT + (source.poll_every * 10).max(Duration::from_secs(30)),
             );
             let mut every = tokio::time::interval(source.poll_every);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -284,7 +287,13 @@ pub fn reload_child(source: ModelSource, live: LiveRouting, router: Router) -> C
                     () = token.cancelled() => break,
                     _ = every.tick() => {
                         heartbeat.beat();
-                        reload_if_changed(&source, &live, &router).await;
+                        let reload = reload_if_changed(&source, &live, &router);
+                        if tokio::time::timeout(RELOAD_TIMEOUT, reload).await.is_err() {
+                            metrics::counter!("lookout_model_reloads_total", "outcome" => "failed")
+                                .increment(1);
+                            tracing::warn!(timeout_s = RELOAD_TIMEOUT.as_secs(),
+                                "model reload did not finish in time; keeping the model in force");
+                        }
                     }
                 }
             }
