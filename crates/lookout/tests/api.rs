@@ -988,6 +988,48 @@ async fn digests(url: &str) {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Notifications by the time they were queued.
+    let count = |v: &Value| v["items"].as_array().map_or(usize::MAX, Vec::len);
+    let (_, _, since) = call(
+        &f.app,
+        "get",
+        "/api/v1/notifications?from=2000-01-01T00:00:00Z",
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    assert_eq!(
+        count(&since),
+        3,
+        "a's two realtime notifications and its digest item: {since}"
+    );
+    let (_, _, later) = call(
+        &f.app,
+        "get",
+        "/api/v1/notifications?from=2099-01-01T00:00:00Z",
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    assert_eq!(count(&later), 0, "{later}");
+    let (_, _, before) = call(
+        &f.app,
+        "get",
+        "/api/v1/notifications?to=2000-01-01T00:00:00Z",
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    assert_eq!(count(&before), 0, "{before}");
+    let (status, _, _) = call(
+        &f.app,
+        "get",
+        "/api/v1/notifications?from=yesterday",
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (_, _, b_view) = call(&f.app, "get", "/api/v1/digests", Some(&f.b_admin), None).await;
     assert_eq!(b_view["items"][0]["user_id"], "b-user", "{b_view}");
     f.store.close().await;

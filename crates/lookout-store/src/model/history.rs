@@ -84,6 +84,10 @@ pub struct NotificationFilter {
     pub channel: Option<String>,
     /// A digest id: the notifications it carries.
     pub digest: Option<String>,
+    /// Queued at or after.
+    pub from: Option<jiff::Timestamp>,
+    /// Queued before.
+    pub to: Option<jiff::Timestamp>,
 }
 
 const COLS: &str = "id, user_id, rule_id, channel, delivery, state, attempt, created_at, updated_at, \
@@ -247,7 +251,8 @@ impl Store {
             "SELECT {COLS} FROM outbox WHERE org_id = $1 AND id > $2 \
              AND ($3 = '' OR state = $3) AND ($4 = '' OR user_id = $4) \
              AND ($5 = '' OR rule_id = $5) AND ($6 = '' OR channel = $6) \
-             AND ($8 = '' OR digest_id = $8) ORDER BY id LIMIT $7"
+             AND ($8 = '' OR digest_id = $8) AND created_at >= $9 AND created_at < $10 \
+             ORDER BY id LIMIT $7"
         );
         let f = |v: &Option<String>| v.clone().unwrap_or_default();
         let raws = on_pool!(self, pool => {
@@ -260,6 +265,8 @@ impl Store {
                 .bind(f(&filter.channel))
                 .bind(i64::from(limit))
                 .bind(f(&filter.digest))
+                .bind(filter.from.map_or(i64::MIN, crate::store::ms))
+                .bind(filter.to.map_or(i64::MAX, crate::store::ms))
                 .fetch_all(pool)
                 .await
                 .ctx(OP)?;

@@ -1,5 +1,6 @@
 //! `/api/v1/notifications`: the organisation's delivery history with filters (`state`,
-//! `user`, `rule`, `channel`, `digest`: the items of one digest), one notification with its times and last error, and the two
+//! `user`, `rule`, `channel`, `digest`: the items of one digest, `from`/`to`: queued in that
+//! time range, RFC 3339), one notification with its times and last error, and the two
 //! actions editors may take: `POST …/requeue` (a `dead` one back to `pending`, same id) and
 //! `POST …/cancel` (a `pending` or `retry_scheduled` one becomes `dead`, "cancelled").
 
@@ -21,6 +22,8 @@ pub(super) struct ListQuery {
     rule: Option<String>,
     channel: Option<String>,
     digest: Option<String>,
+    from: Option<jiff::Timestamp>,
+    to: Option<jiff::Timestamp>,
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -55,6 +58,8 @@ pub(super) async fn list(
         rule: q.rule,
         channel: q.channel,
         digest: q.digest,
+        from: q.from,
+        to: q.to,
     };
     let after = q.cursor.unwrap_or_default();
     let found = s

@@ -356,7 +356,7 @@ pub(super) async fn notifications(
         user: nonempty(q.user.as_ref()),
         rule: nonempty(q.rule.as_ref()),
         channel: nonempty(q.channel.as_ref()),
-        digest: None,
+        ..NotificationFilter::default()
     };
     let list = match state
         .store()
