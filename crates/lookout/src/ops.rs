@@ -58,6 +58,7 @@ pub struct OpsState {
     shutdown: sentinel::CancellationToken,
     router: Option<lookout_notify::router::Router>,
     test_cooldowns: crate::api::test_send::Cooldowns,
+    limiter: Arc<crate::api::limit::RateLimiter>,
 }
 
 impl std::fmt::Debug for OpsState {
@@ -86,7 +87,16 @@ impl OpsState {
             shutdown: sentinel::CancellationToken::new(),
             router: None,
             test_cooldowns: crate::api::test_send::Cooldowns::default(),
+            limiter: Arc::new(crate::api::limit::RateLimiter::new(
+                crate::api::limit::RateLimit::default(),
+            )),
         }
+    }
+
+    /// Limits each API token to `limit`.
+    pub fn with_rate_limit(mut self, limit: crate::api::limit::RateLimit) -> OpsState {
+        self.limiter = Arc::new(crate::api::limit::RateLimiter::new(limit));
+        self
     }
 
     /// Sends test notifications through `router` (`POST /api/v1/users/{id}/test-notification`).
@@ -193,6 +203,7 @@ pub fn app(state: OpsState) -> Router {
         shutdown: state.shutdown.clone(),
         router: state.router.clone(),
         test_cooldowns: state.test_cooldowns.clone(),
+        limiter: Arc::clone(&state.limiter),
     });
     let status = crate::status::router(state.clone());
     with_request_ids(lookout.with_state(state).merge(api).merge(status))

@@ -76,6 +76,8 @@ pub struct ServiceParts {
     pub digest_interval: Duration,
     /// Ops endpoints address (port 0: any free port).
     pub http_listen: SocketAddr,
+    /// The API's per-token rate limit.
+    pub api_rate_limit: crate::api::limit::RateLimit,
     /// The roles this instance runs (default all).
     pub roles: Roles,
     /// `[cluster]`: ingest publishes to the observation log and tracking runs on leased
@@ -150,7 +152,8 @@ pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<S
         .with_queue("observations", ops::channel_probe(&obs_tx))
         .with_queue("tracker_output", ops::channel_probe(&out_tx))
         .with_webhooks(parts.router.model().webhooks.keys().cloned().collect())
-        .with_router(parts.router.clone());
+        .with_router(parts.router.clone())
+        .with_rate_limit(parts.api_rate_limit);
     if let Some(cluster) = &cluster {
         ops_state = ops_state.with_check("log", cluster.connection_check());
         if roles.has(Role::Track) {

@@ -274,6 +274,7 @@ pub async fn parts(
         digests,
         digest_interval: config.digest.poll_interval,
         http_listen: config.http_listen,
+        api_rate_limit: config.api_rate_limit,
         roles: crate::cluster::Roles::default(),
         cluster: config.cluster.clone(),
     })

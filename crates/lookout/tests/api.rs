@@ -123,6 +123,12 @@ fn state(store: &Store, shutdown: sentinel::CancellationToken) -> ApiState {
         shutdown,
         router: None,
         test_cooldowns: lookout::api::test_send::Cooldowns::default(),
+        limiter: Arc::new(lookout::api::limit::RateLimiter::new(
+            lookout::api::limit::RateLimit {
+                per_second: 1000.0,
+                burst: 10_000,
+            },
+        )),
     }
 }
 
@@ -1035,6 +1041,43 @@ async fn digests(url: &str) {
     f.store.close().await;
 }
 
+async fn rate_limit(url: &str) {
+    let f = fixture(url).await;
+    let app = router(ApiState {
+        limiter: Arc::new(lookout::api::limit::RateLimiter::new(
+            lookout::api::limit::RateLimit {
+                per_second: 0.01,
+                burst: 2,
+            },
+        )),
+        ..state(&f.store, ended())
+    });
+    for _ in 0..2 {
+        let (status, _, _) = call(&app, "get", "/api/v1/rules", Some(&f.a_viewer), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let req = Request::builder()
+        .uri("/api/v1/rules")
+        .header("authorization", format!("Bearer {}", f.a_viewer))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=100).contains(&wait), "{wait}");
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    // Another token of the same organisation has its own bucket; a bad token is still a 401.
+    let (status, _, _) = call(&app, "get", "/api/v1/rules", Some(&f.a_editor), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(&app, "get", "/api/v1/rules", Some("lk_nope"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    f.store.close().await;
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1099,6 +1142,12 @@ fn digests_are_listed_per_organisation_with_their_items_sqlite() {
 fn digests_are_listed_per_organisation_with_their_items_postgres() {
     let Some(pg) = FreshPg::create() else { return };
     rt().block_on(digests(&pg.url));
+}
+
+#[test]
+fn each_token_is_rate_limited_with_retry_after_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(rate_limit(&sqlite_url(&dir)));
 }
 
 #[test]

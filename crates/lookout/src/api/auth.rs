@@ -58,6 +58,14 @@ impl FromRequestParts<ApiState> for Caller {
         let token = crate::tokens::authenticate(&state.store, presented)
             .await?
             .ok_or_else(Problem::unauthorized)?;
+        if let Err(wait) = state.limiter.check(&token.id) {
+            metrics::counter!("lookout_api_rate_limited_total").increment(1);
+            return Err(Problem::retry_after(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "this token's request rate is over its limit; retry later",
+                wait.as_secs_f64().ceil() as u64,
+            ));
+        }
         let Some(org) = token.org_id else {
             return Err(Problem::forbidden(
                 "an operator token has no organisation: use an organisation's token",

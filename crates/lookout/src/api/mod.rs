@@ -11,13 +11,14 @@
 //! - [`ROUTES`] is the one table of routes: the router is built from the handlers below, the
 //!   OpenAPI document (`openapi.json`, hand-maintained, OpenAPI 3.1) is checked against it by a
 //!   test, and the tenant-isolation test walks it.
+//! - Each token is rate limited ([`limit`]): past its burst and rate, a 429 with `Retry-After`.
 //!
-//! Not here yet (issue 12): the destination policy for tenant-set URLs, rate limits
-//! other than the test notification's cooldown.
+//! Not here yet (issue 12): the destination policy for tenant-set URLs.
 
 pub mod areas;
 pub mod auth;
 pub mod events;
+pub mod limit;
 pub mod notifications;
 pub mod page;
 pub mod problem;
@@ -111,6 +112,8 @@ pub struct ApiState {
     pub router: Option<lookout_notify::router::Router>,
     /// When each user was last sent a test notification.
     pub test_cooldowns: test_send::Cooldowns,
+    /// The per-token rate limit.
+    pub limiter: Arc<limit::RateLimiter>,
 }
 
 /// The `/api/v1` router.

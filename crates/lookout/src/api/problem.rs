@@ -16,6 +16,8 @@ pub struct Problem {
     pub detail: String,
     /// `(field, message)` of each invalid field.
     pub errors: Vec<(String, String)>,
+    /// Seconds to wait before retrying (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -25,6 +27,15 @@ impl Problem {
             status,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// `status` with `Retry-After: seconds`.
+    pub fn retry_after(status: StatusCode, detail: impl Into<String>, seconds: u64) -> Problem {
+        Problem {
+            retry_after: Some(seconds.max(1)),
+            ..Problem::new(status, detail)
         }
     }
 
@@ -62,6 +73,7 @@ impl Problem {
                 .collect::<Vec<_>>()
                 .join("; "),
             errors,
+            retry_after: None,
         }
     }
 
@@ -111,6 +123,11 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = header::HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

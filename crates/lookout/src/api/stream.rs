@@ -69,15 +69,11 @@ pub(super) async fn stream(
         ),
     };
     let Ok(permit) = std::sync::Arc::clone(&s.streams).try_acquire_owned() else {
-        let mut response = Problem::new(
+        return Err(Problem::retry_after(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("{MAX_STREAMS} event streams are open on this instance; retry later"),
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-        return Ok(response);
+            30,
+        ));
     };
     let after = match last_event_id.or(q.after) {
         Some(after) => after.max(0),

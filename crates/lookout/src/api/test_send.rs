@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use lookout_core::{Deliver, Delivery, Event, EventKind, NewNotification, Notification, SendError};
@@ -94,19 +94,14 @@ pub(super) async fn test_notification(
         ));
     }
     if let Err(wait) = s.test_cooldowns.take(&id) {
-        let mut response = Problem::new(
+        return Err(Problem::retry_after(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "user {id:?} was tested less than {} s ago",
                 COOLDOWN.as_secs()
             ),
-        )
-        .into_response();
-        let secs = wait.as_secs().max(1).to_string();
-        if let Ok(value) = HeaderValue::from_str(&secs) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return Ok(response);
+            wait.as_secs(),
+        ));
     }
     let now = Timestamp::now();
     let mut results = Vec::new();

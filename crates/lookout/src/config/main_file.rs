@@ -38,12 +38,15 @@ struct HttpTable {
     /// Default `127.0.0.1:9090`.
     #[serde(deserialize_with = "lookout_core::config::socket_addr")]
     listen: SocketAddr,
+    /// Per API token: `{ per_second = 50, burst = 200 }`.
+    rate_limit: crate::api::limit::RateLimit,
 }
 
 impl Default for HttpTable {
     fn default() -> Self {
         HttpTable {
             listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            rate_limit: crate::api::limit::RateLimit::default(),
         }
     }
 }
@@ -55,6 +58,7 @@ pub(crate) struct Main {
     pub(crate) templates_dir: Option<PathBuf>,
     pub(crate) store: StoreConfig,
     pub(crate) http_listen: SocketAddr,
+    pub(crate) api_rate_limit: crate::api::limit::RateLimit,
     pub(crate) sources: Vec<SourceConfig>,
     pub(crate) areas: Vec<Area>,
     pub(crate) smtp: Option<SmtpSettings>,
@@ -104,12 +108,14 @@ fn tables(
     let (digest, default_schedule) = self::digest(p, f, digest);
     let store: StoreConfig = or_default(p, f, "[store]", store.as_ref());
     let cluster = cluster.and_then(|v| self::cluster(p, f, &v, &store));
+    let http_table: HttpTable = or_default(p, f, "[http]", http.as_ref());
     Main {
         users: file_name(p, f, users.as_ref(), "users", base_dir),
         rules: file_name(p, f, rules.as_ref(), "rules", base_dir),
         templates_dir: self::templates(p, f, templates.as_ref(), base_dir),
         store,
-        http_listen: or_default::<HttpTable>(p, f, "[http]", http.as_ref()).listen,
+        http_listen: http_table.listen,
+        api_rate_limit: http_table.rate_limit,
         sources: self::sources(p, f, sources.as_ref(), base_dir),
         areas: self::areas(p, f, areas.as_ref(), base_dir),
         smtp: smtp.and_then(|v| self::smtp(p, f, &v, env)),

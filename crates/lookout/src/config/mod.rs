@@ -103,6 +103,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[http] listen`: the ops/API address (default `127.0.0.1:9090`).
     pub http_listen: SocketAddr,
+    /// `[http] rate_limit`: per API token.
+    pub api_rate_limit: crate::api::limit::RateLimit,
     /// `[[sources]]`, file paths resolved against [`Config::base_dir`].
     pub sources: Vec<SourceConfig>,
     /// `[[areas]]`, loaded and validated (ids by the tracker's rules).
@@ -184,6 +186,7 @@ pub fn load(path: &Path, env: &dyn EnvSource) -> Result<Config, ConfigError> {
         rules_file: main.rules.unwrap_or_default(),
         store: main.store,
         http_listen: main.http_listen,
+        api_rate_limit: main.api_rate_limit,
         sources: main.sources,
         areas: main.areas,
         outbox: main.outbox,

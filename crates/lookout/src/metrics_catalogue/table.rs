@@ -136,6 +136,14 @@ pub const CATALOGUE: &[MetricDef] = &[
         ]],
     ),
     def(
+        "lookout_api_rate_limited_total",
+        Counter,
+        &[],
+        "api",
+        "API requests refused with 429 because their token was over its rate limit.",
+        &[],
+    ),
+    def(
         "lookout_notifications_silenced_total",
         Counter,
         &[],
