@@ -291,6 +291,26 @@ impl RawNotification {
     }
 }
 
+/// Appends the attempt of `id` (a notification or digest of `kind`, just moved out of
+/// `leased`) that ended with `outcome` to `notification_attempts`, on `tx` (the caller's
+/// transaction; a macro so that it expands for each backend's connection).
+macro_rules! record_attempt {
+    ($tx:expr, $kind:expr, $id:expr, $now:expr, $outcome:expr, $error:expr) => {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO notification_attempts (job_id, attempt, at, outcome, error) \
+             SELECT id, attempt, $2, $3, $4 FROM {} WHERE id = $1",
+            $kind.table()
+        )))
+        .bind($id)
+        .bind(ms($now))
+        .bind($outcome)
+        .bind($error)
+        .execute($tx)
+        .await
+        .map(drop)
+    };
+}
+
 pub(crate) fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -366,6 +386,9 @@ impl Store {
                 .await
                 .ctx(OP)?
                 .rows_affected();
+            if n == 1 {
+                record_attempt!(&mut *tx, kind, id, now, "delivered", None::<&str>).ctx(OP)?;
+            }
             if n == 1 && kind == JobKind::Digest {
                 sqlx::query(
                     "UPDATE outbox SET state = 'delivered', finished_at = $2, updated_at = $2 \
@@ -400,16 +423,22 @@ impl Store {
              WHERE id = $1 AND lease_token = $2 AND state = 'leased'",
             kind.table()
         );
-        let n = in_tx!(self, OP, tx => sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .bind(token)
-            .bind(ms(next_attempt_at))
-            .bind(error)
-            .bind(ms(now))
-            .execute(&mut *tx)
-            .await
-            .ctx(OP)?
-            .rows_affected());
+        let n = in_tx!(self, OP, tx => {
+            let n = sqlx::query(AssertSqlSafe(sql))
+                .bind(id)
+                .bind(token)
+                .bind(ms(next_attempt_at))
+                .bind(error)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await
+                .ctx(OP)?
+                .rows_affected();
+            if n == 1 {
+                record_attempt!(&mut *tx, kind, id, now, "retry_scheduled", Some(error)).ctx(OP)?;
+            }
+            n
+        });
         Ok(n == 1)
     }
 
@@ -441,6 +470,9 @@ impl Store {
                 .await
                 .ctx(OP)?
                 .rows_affected();
+            if n == 1 {
+                record_attempt!(&mut *tx, kind, id, now, "dead", Some(reason)).ctx(OP)?;
+            }
             if n == 1 && kind == JobKind::Digest {
                 sqlx::query(
                     "UPDATE outbox SET state = 'dead', last_error = $2, finished_at = $3, updated_at = $3 \

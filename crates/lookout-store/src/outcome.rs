@@ -3,6 +3,9 @@
 //! transaction reusing one prepared statement (SQLite); renewal extends every row of a lease
 //! with one statement by token.
 //!
+//! Each outcome that ends an attempt (not a release) also appends its row to
+//! `notification_attempts` in the same statement or transaction: the delivery history.
+//!
 //! Every change is conditioned on `lease_token` and `state = 'leased'`, exactly as the per-row
 //! `mark_*` functions: a row whose lease was lost (lapsed and re-claimed, or swept) is not
 //! returned, and the dispatcher counts it as `lease_lost`.
@@ -90,8 +93,13 @@ const FINISH_ONE: &str = "UPDATE outbox SET \
      updated_at = $6, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL \
      WHERE id = $1 AND lease_token = $2 AND state = 'leased'";
 
-/// The whole-flush statement (PostgreSQL).
-const FINISH_MANY_PG: &str = "UPDATE outbox AS o SET \
+/// The attempt a per-row outcome ended (SQLite; after [`FINISH_ONE`] applied, not for a release).
+const ATTEMPT_ONE: &str = "INSERT INTO notification_attempts (job_id, attempt, at, outcome, error) \
+     SELECT id, attempt, $2, $3, $4 FROM outbox WHERE id = $1";
+
+/// The whole-flush statement (PostgreSQL): the fenced outcomes and, for every one applied that
+/// ended an attempt (not a release), its row in `notification_attempts`.
+const FINISH_MANY_PG: &str = "WITH done AS (UPDATE outbox AS o SET \
      state = CASE WHEN u.op = 'release' THEN (CASE WHEN o.attempt > 1 THEN 'retry_scheduled' ELSE 'pending' END) ELSE u.op END, \
      attempt = CASE WHEN u.op = 'release' THEN o.attempt - 1 ELSE o.attempt END, \
      available_at = COALESCE(u.at, o.available_at), \
@@ -100,7 +108,10 @@ const FINISH_MANY_PG: &str = "UPDATE outbox AS o SET \
      updated_at = $6, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL \
      FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) AS u(id, token, op, at, err) \
      WHERE o.id = u.id AND o.lease_token = u.token AND o.state = 'leased' \
-     RETURNING o.id";
+     RETURNING o.id, o.attempt, u.op, u.err), \
+     history AS (INSERT INTO notification_attempts (job_id, attempt, at, outcome, error) \
+     SELECT id, attempt, $6, op, err FROM done WHERE op <> 'release') \
+     SELECT id FROM done";
 
 impl Store {
     /// Records a flush of notification outcomes, each fenced by its lease token, in one
@@ -159,6 +170,16 @@ impl Store {
                             .ctx(OP)?
                             .rows_affected();
                         if n == 1 {
+                            if !matches!(f.transition, Transition::Release { .. }) {
+                                sqlx::query(ATTEMPT_ONE)
+                                    .bind(f.id.as_str())
+                                    .bind(now_ms)
+                                    .bind(f.transition.op())
+                                    .bind(f.transition.text())
+                                    .execute(&mut *tx)
+                                    .await
+                                    .ctx(OP)?;
+                            }
                             applied.insert(f.id.clone());
                         }
                     }

@@ -74,7 +74,12 @@ async fn receive(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Byte
     line.push(b'\n');
     // tokio's File hands writes to a blocking thread: flush, so the line is in the file
     // before the webhook is acknowledged (and counted).
-    if let Err(err) = async { file.write_all(&line).await?; file.flush().await }.await {
+    if let Err(err) = async {
+        file.write_all(&line).await?;
+        file.flush().await
+    }
+    .await
+    {
         tracing::error!(path = %rx.path.display(), error = %err, "demo receiver cannot write");
         return StatusCode::SERVICE_UNAVAILABLE;
     }

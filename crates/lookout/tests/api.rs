@@ -1078,6 +1078,75 @@ async fn rate_limit(url: &str) {
     f.store.close().await;
 }
 
+async fn attempts(url: &str) {
+    let f = fixture(url).await;
+    // A router that knows no recipient: every delivery fails for good ("recipient ...").
+    let router = lookout_notify::router::Router::new(
+        Arc::new(lookout_notify::model::Model::default()),
+        Arc::new(lookout_notify::render::Renderer::with_defaults()),
+        None,
+        lookout_notify::channels::HttpSettings::default(),
+    )
+    .unwrap();
+    let dispatcher = lookout_store::Dispatcher::new(
+        f.store.clone(),
+        Arc::new(router),
+        lookout_store::DispatcherConfig::default(),
+    );
+    dispatcher.round(jiff::Timestamp::now()).await.unwrap();
+    let (_, _, list) = call(
+        &f.app,
+        "get",
+        "/api/v1/notifications",
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    let id = ids_of(&list)[0].clone();
+    let (status, _, one) = call(
+        &f.app,
+        "get",
+        &format!("/api/v1/notifications/{id}"),
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    let attempts = one["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{one}");
+    assert_eq!(attempts[0]["attempt"], 1);
+    assert_eq!(attempts[0]["outcome"], "dead");
+    assert!(
+        attempts[0]["error"].as_str().unwrap().contains("recipient"),
+        "{one}"
+    );
+    assert!(
+        list["items"][0].get("attempts").is_none(),
+        "lists leave attempts out"
+    );
+    // A requeued notification keeps its history and adds to it.
+    let (status, _, _) = call(
+        &f.app,
+        "post",
+        &format!("/api/v1/notifications/{id}/requeue"),
+        Some(&f.a_editor),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    dispatcher.round(jiff::Timestamp::now()).await.unwrap();
+    let (_, _, again) = call(
+        &f.app,
+        "get",
+        &format!("/api/v1/notifications/{id}"),
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    assert_eq!(again["attempts"].as_array().unwrap().len(), 2, "{again}");
+    f.store.close().await;
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1148,6 +1217,18 @@ fn digests_are_listed_per_organisation_with_their_items_postgres() {
 fn each_token_is_rate_limited_with_retry_after_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     rt().block_on(rate_limit(&sqlite_url(&dir)));
+}
+
+#[test]
+fn a_notification_shows_every_attempt_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(attempts(&sqlite_url(&dir)));
+}
+
+#[test]
+fn a_notification_shows_every_attempt_postgres() {
+    let Some(pg) = FreshPg::create() else { return };
+    rt().block_on(attempts(&pg.url));
 }
 
 #[test]

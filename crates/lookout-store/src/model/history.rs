@@ -46,6 +46,19 @@ pub struct NotificationRecord {
     pub event: serde_json::Value,
 }
 
+/// One attempt of a notification that reached an outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptRecord {
+    /// Its number (a requeue starts again at 1).
+    pub attempt: i64,
+    /// When its outcome was recorded.
+    pub at: jiff::Timestamp,
+    /// `delivered`, `retry_scheduled` or `dead`.
+    pub outcome: String,
+    /// Why it failed (already redacted by the channel).
+    pub error: Option<String>,
+}
+
 /// One digest as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DigestRecord {
@@ -487,6 +500,35 @@ impl Store {
             }
         });
         raw.map(into_record).transpose()
+    }
+
+    /// Every attempt of notification `id` of `org` that reached an outcome, oldest first
+    /// (empty for another organisation's notification).
+    ///
+    /// # Errors
+    /// A database error; a corrupt row.
+    pub async fn notification_attempts(
+        &self,
+        org: &str,
+        id: &str,
+    ) -> Result<Vec<AttemptRecord>, StoreError> {
+        const OP: &str = "reading a notification's attempts";
+        let sql = "SELECT a.attempt, a.at, a.outcome, a.error FROM notification_attempts a \
+                   JOIN outbox o ON o.id = a.job_id WHERE o.org_id = $1 AND a.job_id = $2 \
+                   ORDER BY a.id LIMIT 1000";
+        let rows: Vec<(i64, i64, String, Option<String>)> = on_pool!(self, pool => {
+            sqlx::query_as(sql).bind(org).bind(id).fetch_all(pool).await.ctx(OP)?
+        });
+        rows.into_iter()
+            .map(|(attempt, at, outcome, error)| {
+                Ok(AttemptRecord {
+                    at: from_ms("notification_attempts", id, at)?,
+                    attempt,
+                    outcome,
+                    error,
+                })
+            })
+            .collect()
     }
 
     /// Puts a `dead` realtime notification of `org` back to `pending` with its attempts reset

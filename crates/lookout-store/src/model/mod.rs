@@ -33,7 +33,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use history::{
-    Action, DigestRecord, EventFilter, EventRecord, NotificationFilter, NotificationRecord,
+    Action, AttemptRecord, DigestRecord, EventFilter, EventRecord, NotificationFilter,
+    NotificationRecord,
 };
 pub use ops::{Cursor, ModelCounts, ModelVersion};
 

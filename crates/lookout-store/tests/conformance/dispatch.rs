@@ -68,6 +68,38 @@ async fn transient_failures_retry_then_deliver(db: Arc<TestDb>) {
         (st.state, st.attempt, st.last_error),
         (State::Delivered, 3, None)
     );
+    // The delivery history: every attempt, when its outcome was recorded, and why it failed.
+    let org = db.store.list_notifications().await.unwrap()[0]
+        .0
+        .new
+        .org_id
+        .clone();
+    let attempts = db.store.notification_attempts(&org, &id).await.unwrap();
+    // `at`: the round's time plus the milliseconds the round took, in whole seconds after t0.
+    let seen: Vec<(i64, i64, &str, Option<&str>)> = attempts
+        .iter()
+        .map(|a| {
+            let after = a.at.duration_since(t0()).as_secs();
+            (a.attempt, after, a.outcome.as_str(), a.error.as_deref())
+        })
+        .collect();
+    let flaky = Some("flaky is flaky");
+    assert_eq!(
+        seen,
+        [
+            (1, 0, "retry_scheduled", flaky),
+            (2, 11, "retry_scheduled", flaky),
+            (3, 40, "delivered", None),
+        ]
+    );
+    assert!(
+        db.store
+            .notification_attempts("another-org", &id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another organisation sees no attempt"
+    );
 }
 
 async fn retry_after_is_honoured(db: Arc<TestDb>) {

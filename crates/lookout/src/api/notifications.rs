@@ -1,4 +1,5 @@
-//! `/api/v1/notifications`: the organisation's delivery history with filters (`state`,
+//! `/api/v1/notifications`: the organisation's delivery history (one notification with every
+//! attempt), with filters (`state`,
 //! `user`, `rule`, `channel`, `digest`: the items of one digest, `from`/`to`: queued in that
 //! time range, RFC 3339), one notification with its times and last error, and the two
 //! actions editors may take: `POST …/requeue` (a `dead` one back to `pending`, same id) and
@@ -69,16 +70,20 @@ pub(super) async fn list(
     Ok(Json(Page::of(found, limit, |n| n.id.clone())))
 }
 
-/// `GET /notifications/{id}`.
+/// `GET /notifications/{id}`: the notification with `attempts`, every attempt that reached an
+/// outcome (when, which, why it failed), oldest first.
 pub(super) async fn get(
     State(s): State<ApiState>,
     c: Caller,
     Path(id): Path<String>,
-) -> Result<Json<NotificationRecord>, Problem> {
-    let found = s.store.notification(&c.org, &id).await?;
-    found
-        .map(Json)
-        .ok_or_else(|| Problem::not_found("notification"))
+) -> Result<Json<serde_json::Value>, Problem> {
+    let Some(found) = s.store.notification(&c.org, &id).await? else {
+        return Err(Problem::not_found("notification"));
+    };
+    let attempts = s.store.notification_attempts(&c.org, &id).await?;
+    let mut body = serde_json::to_value(found).map_err(|e| Problem::internal(&e))?;
+    body["attempts"] = serde_json::to_value(attempts).map_err(|e| Problem::internal(&e))?;
+    Ok(Json(body))
 }
 
 async fn act(

@@ -478,6 +478,26 @@ pub(super) async fn notification(
         ],
     ];
     let mut body = table(&["", ""], &rows);
+    let attempts = match state.store().notification_attempts(org, &id).await {
+        Ok(attempts) => attempts,
+        Err(e) => return store_error(&e),
+    };
+    let attempt_rows: Vec<Vec<String>> = attempts
+        .iter()
+        .map(|a| {
+            vec![
+                a.attempt.to_string(),
+                escape(&a.at.to_string()),
+                format!("<span class=\"outcome\">{}</span>", escape(&a.outcome)),
+                escape(a.error.as_deref().unwrap_or("")),
+            ]
+        })
+        .collect();
+    let _ = write!(
+        body,
+        "<h2>Attempts</h2>{}",
+        table(&["attempt", "recorded", "outcome", "error"], &attempt_rows)
+    );
     if n.state == "dead" && s.role >= Role::Editor && s.role != Role::Operator {
         let _ = write!(
             body,
