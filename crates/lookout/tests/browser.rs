@@ -7,11 +7,10 @@
 //! Skips with a message when Chromium, Node.js or `tests/browser/node_modules` is missing
 //! (`.ci/install-deps` installs them), unless `LOOKOUT_REQUIRE_BROWSER=1`.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::util::{http_get, lookout, sigterm};
+use crate::util::{http_get, sigterm, start_demo};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -39,25 +38,7 @@ fn status_page_in_chromium() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut child = lookout()
-        .args(["demo", "--http", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("LOOKOUT_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let addr = std::io::BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("ops:      http://")
-                .and_then(|r| r.split('/').next())
-                .map(str::to_owned)
-        })
-        .expect("no ops line in the banner");
+    let (mut child, addr) = start_demo(dir.path());
     let token = std::fs::read_to_string(dir.path().join("tokens/demo")).unwrap();
     let operator = std::fs::read_to_string(dir.path().join("operator-token")).unwrap();
 

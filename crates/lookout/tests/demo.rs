@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::{http_get, http_send, lookout, sigterm};
+use crate::util::{http_get, http_send, lookout, sigterm, start_demo};
 
 fn subjects(maildir: &Path) -> Vec<String> {
     let mut subjects = Vec::new();
@@ -84,28 +84,9 @@ fn demo_delivers_every_kind_within_a_minute_and_stops_cleanly() {
 
 #[test]
 fn demo_seeds_two_organisations_with_private_tokens() {
-    use std::io::BufRead;
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = lookout()
-        .args(["demo", "--http", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("LOOKOUT_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let addr = std::io::BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("ops:      http://")
-                .and_then(|r| r.split('/').next())
-                .map(str::to_owned)
-        })
-        .expect("no ops line in the banner");
+    let (mut child, addr) = start_demo(dir.path());
     let tokens = dir.path().join("tokens");
     let mut orgs: Vec<String> = std::fs::read_dir(&tokens)
         .unwrap()
@@ -160,27 +141,8 @@ fn demo_seeds_two_organisations_with_private_tokens() {
 /// rule (their notifications are queued).
 #[test]
 fn demo_takes_an_area_and_a_rule_added_through_the_api_without_a_restart() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = lookout()
-        .args(["demo", "--http", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("LOOKOUT_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let addr = std::io::BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("ops:      http://")
-                .and_then(|r| r.split('/').next())
-                .map(str::to_owned)
-        })
-        .expect("no ops line in the banner");
+    let (mut child, addr) = start_demo(dir.path());
     let token = std::fs::read_to_string(dir.path().join("tokens/demo")).unwrap();
     // All of New Zealand's waters: every simulated vessel is inside.
     let area = serde_json::json!({ "id": "all-nz", "name": "All NZ",

@@ -166,3 +166,29 @@ pub(crate) fn http_send(
         text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
     )
 }
+
+/// Starts `lookout demo` on `dir` (any free port, warnings only) and reads the ops address from
+/// its banner: `(child, "127.0.0.1:PORT")`.
+pub(crate) fn start_demo(dir: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = lookout()
+        .args(["demo", "--http", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("LOOKOUT_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let addr = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("ops:      http://")
+                .and_then(|r| r.split('/').next())
+                .map(str::to_owned)
+        })
+        .expect("no ops line in the banner");
+    (child, addr)
+}

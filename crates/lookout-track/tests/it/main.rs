@@ -89,22 +89,23 @@ pub(crate) fn policy(min_dwell_secs: u64, gaps_secs: &[u64]) -> AreaPolicy {
     }
 }
 
+/// The hand-written scenarios' configuration, with `default` as every area's policy.
+pub(crate) fn scenario_config(default: AreaPolicy) -> TrackerConfig {
+    TrackerConfig {
+        default_policy: default,
+        // These scenarios were written against single first reports; the confirmation
+        // of first fixes has its own tests (`time.rs`).
+        confirm_first_fix: false,
+        allowed_lateness: Duration::ZERO,
+        // Sparse hand-written tracks jump hours ahead; the skew rule has its own tests.
+        max_skew: Duration::from_secs(400 * 24 * 3600),
+        max_silent_inside: Duration::from_secs(400 * 24 * 3600),
+        ..TrackerConfig::default()
+    }
+}
+
 pub(crate) fn tracker(areas: &Arc<AreaIndex>, default: AreaPolicy) -> Tracker {
-    let mut tracker = Tracker::new(
-        Arc::clone(areas),
-        TrackerConfig {
-            default_policy: default,
-            // These scenarios were written against single first reports; the confirmation
-            // of first fixes has its own tests (`time.rs`).
-            confirm_first_fix: false,
-            allowed_lateness: Duration::ZERO,
-            // Sparse hand-written tracks jump hours ahead; the skew rule has its own tests.
-            max_skew: Duration::from_secs(400 * 24 * 3600),
-            max_silent_inside: Duration::from_secs(400 * 24 * 3600),
-            ..TrackerConfig::default()
-        },
-    )
-    .unwrap();
+    let mut tracker = Tracker::new(Arc::clone(areas), scenario_config(default)).unwrap();
     // The scenarios' clock starts at t(0), as a service's does at its start.
     tracker.advance(t(0));
     tracker

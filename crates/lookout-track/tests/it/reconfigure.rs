@@ -4,31 +4,21 @@
 //! more (no `exited`); a gap threshold added to an area applies to its members at once.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use lookout_core::EventKind::{Entered, Exited, GapStarted};
 use lookout_track::areas::AreaIndex;
-use lookout_track::tracker::{AreaPolicy, Reconfigure, TrackerConfig, TrackerInput};
+use lookout_track::tracker::{AreaPolicy, Reconfigure, TrackerInput};
 
-use crate::{brief, index, policy, pos, square_area, t, tracker};
+use crate::{brief, index, policy, pos, scenario_config, square_area, t, tracker};
 
 /// A vessel (a base station's MMSI would not be tracked).
 const V: u32 = 512_000_001;
 
-/// The configuration of [`crate::tracker`] with `default` as every area's policy.
-fn config(default: AreaPolicy) -> TrackerConfig {
-    TrackerConfig {
-        default_policy: default,
-        confirm_first_fix: false,
-        allowed_lateness: Duration::ZERO,
-        max_skew: Duration::from_secs(400 * 24 * 3600),
-        max_silent_inside: Duration::from_secs(400 * 24 * 3600),
-        ..TrackerConfig::default()
-    }
-}
-
 fn switch(areas: &Arc<AreaIndex>, default: AreaPolicy) -> TrackerInput {
-    TrackerInput::Reconfigure(Reconfigure(Arc::new((Arc::clone(areas), config(default)))))
+    TrackerInput::Reconfigure(Reconfigure(Arc::new((
+        Arc::clone(areas),
+        scenario_config(default),
+    ))))
 }
 
 #[test]
@@ -81,7 +71,7 @@ fn added_areas_enter_removed_areas_fall_silent_and_new_gaps_apply() {
 fn a_policy_that_does_not_fit_keeps_the_old_configuration() {
     let a = square_area("a", 0.0, 0.0, 0.1, 0.1);
     let mut tr = tracker(&index(vec![a.clone()]), policy(0, &[]));
-    let mut bad = config(policy(0, &[]));
+    let mut bad = scenario_config(policy(0, &[]));
     bad.policies.insert("nowhere".into(), policy(0, &[]));
     let err = tr.reconfigure(index(vec![a]), bad);
     assert!(err.is_err());
