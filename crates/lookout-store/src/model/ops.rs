@@ -48,7 +48,7 @@ impl Cursor {
 /// A version of the model ([`Store::model_version`]): different after any committed write.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ModelVersion {
-    /// Audit records.
+    /// Audit records among the newest 1,000 ids.
     pub count: i64,
     /// The highest audit id.
     pub max: i64,
@@ -381,8 +381,9 @@ impl Store {
     }
 
     /// The model's version: changes whenever any write to the model commits (every write is
-    /// audited in its own transaction and audit records are never removed: their count and
-    /// highest id). Cheap enough to poll each second.
+    /// audited in its own transaction and audit records are never removed: the highest id, and
+    /// how many of the newest 1,000 ids are committed, so an id that commits after a higher one
+    /// still changes it). Two index lookups: cheap enough to poll each second.
     ///
     /// # Errors
     /// A database error.

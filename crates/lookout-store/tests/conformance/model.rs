@@ -20,6 +20,7 @@ conformance!(
     tokens_are_stored_hashed_and_revocable,
     silences_match_and_expire,
     newest_events_and_each_vessels_latest,
+    the_model_version_changes_with_every_commit,
 );
 
 fn audit() -> Audit {
@@ -339,4 +340,38 @@ async fn newest_events_and_each_vessels_latest(db: Arc<TestDb>) {
         "each vessel once, at its newest event in a's areas (not b's area)"
     );
     assert!(s.latest_event_per_vessel("b", 10).await.unwrap().is_empty());
+}
+
+async fn the_model_version_changes_with_every_commit(db: Arc<TestDb>) {
+    let s = &db.store;
+    let v0 = s.model_version().await.unwrap();
+    s.import_model(&snapshot(), "test").await.unwrap();
+    let v1 = s.model_version().await.unwrap();
+    assert_ne!(v0, v1);
+    // An import that changes nothing writes nothing: the version stays.
+    s.import_model(&snapshot(), "test").await.unwrap();
+    assert_eq!(s.model_version().await.unwrap(), v1);
+    s.put_rule(&rule("r2", "a", "ua"), &audit()).await.unwrap();
+    let v2 = s.model_version().await.unwrap();
+    assert_ne!(v1, v2);
+    if db.kind != crate::support::Kind::Postgres {
+        return;
+    }
+    // PostgreSQL: an audit id taken first but committed after a higher one still changes the
+    // version (its highest id alone would not).
+    use sqlx::Connection;
+    let mut slow = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut tx = slow.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO audit (at, org_id, actor, action, object, detail) VALUES (0, 'a', 't', 'x', 'x', 'null')",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    s.put_rule(&rule("r3", "a", "ua"), &audit()).await.unwrap();
+    let before_late_commit = s.model_version().await.unwrap();
+    tx.commit().await.unwrap();
+    let after = s.model_version().await.unwrap();
+    assert_eq!(after.max, before_late_commit.max, "the late id is lower");
+    assert_ne!(after, before_late_commit, "yet the version changed");
 }
