@@ -66,7 +66,7 @@ fn examples_without_the_webhook_secret_name_the_variable() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
         lines[0].ends_with(
-            "lookout.toml:69: webhook \"demo\": field secret_env: environment variable LOOKOUT_DEMO_WEBHOOK_SECRET is not set"
+            "lookout.toml:70: webhook \"demo\": field secret_env: environment variable LOOKOUT_DEMO_WEBHOOK_SECRET is not set"
         ),
         "{}",
         lines[0]
