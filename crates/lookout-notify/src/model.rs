@@ -361,8 +361,12 @@ pub struct Model {
     pub users: BTreeMap<String, User>,
     /// Rules, in file order.
     pub rules: Vec<Rule>,
-    /// Vessel registry by MMSI.
+    /// Vessel registry by MMSI: one catalogue for every organisation (the files').
     pub vessels: BTreeMap<Mmsi, Vessel>,
+    /// Each organisation's own vessel registry (the store's model, where organisations keep
+    /// their own names and tags); when set for an organisation it replaces `vessels` for it,
+    /// so one organisation's names and tags never reach another's rules or notifications.
+    pub org_vessels: BTreeMap<String, BTreeMap<Mmsi, Vessel>>,
     /// Fleets by id.
     pub fleets: BTreeMap<String, Fleet>,
     /// Ids of the areas that exist; a rule naming another area is skipped at match time.
@@ -394,8 +398,13 @@ impl Model {
             })
     }
 
-    /// The MMSIs a selector stands for; `None` means any vessel.
-    pub fn resolve_selector(&self, selector: &VesselSelector) -> Option<BTreeSet<Mmsi>> {
+    /// The registry `org` sees: its own when it has one, else the shared one.
+    pub fn registry(&self, org: &str) -> &BTreeMap<Mmsi, Vessel> {
+        self.org_vessels.get(org).unwrap_or(&self.vessels)
+    }
+
+    /// The MMSIs a selector of a rule of `org` stands for; `None` means any vessel.
+    pub fn resolve_selector(&self, org: &str, selector: &VesselSelector) -> Option<BTreeSet<Mmsi>> {
         match selector {
             VesselSelector::Any => None,
             VesselSelector::Mmsi(set) => Some(set.clone()),
@@ -406,7 +415,7 @@ impl Model {
                     .unwrap_or_default(),
             ),
             VesselSelector::Tag(tag) => Some(
-                self.vessels
+                self.registry(org)
                     .values()
                     .filter(|v| v.tags.contains(tag))
                     .map(|v| v.mmsi)

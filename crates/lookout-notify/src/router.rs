@@ -201,8 +201,9 @@ fn webhook_for<'m>(model: &'m Model, url: &str) -> Result<&'m WebhookEndpoint, S
     Ok(first)
 }
 
-/// The vessel registry's name for an event whose AIS static data carried none.
-fn registry_name(model: &Model, event: &lookout_core::Event) -> Option<String> {
+/// The vessel registry's name (the registry of organisation `org`) for an event whose AIS
+/// static data carried none.
+fn registry_name(model: &Model, org: &str, event: &lookout_core::Event) -> Option<String> {
     if event
         .vessel_name
         .as_deref()
@@ -211,7 +212,7 @@ fn registry_name(model: &Model, event: &lookout_core::Event) -> Option<String> {
         return None;
     }
     model
-        .vessels
+        .registry(org)
         .get(&event.mmsi)
         .and_then(|v| v.name.clone())
         .filter(|n| !n.trim().is_empty())
@@ -222,7 +223,8 @@ impl Deliver for Router {
         let (model, renderer) = self.snapshot();
         let user = Self::recipient(&model, &notification.new.user_id)?;
         let named;
-        let notification = match registry_name(&model, &notification.new.event) {
+        let org = notification.new.org_id.as_str();
+        let notification = match registry_name(&model, org, &notification.new.event) {
             Some(name) => {
                 let mut copy = notification.clone();
                 copy.new.event.vessel_name = Some(name);
@@ -263,11 +265,11 @@ impl Deliver for Router {
         let digest = if digest
             .items
             .iter()
-            .any(|n| registry_name(&model, &n.new.event).is_some())
+            .any(|n| registry_name(&model, &n.new.org_id, &n.new.event).is_some())
         {
             let mut copy = digest.clone();
             for item in &mut copy.items {
-                if let Some(name) = registry_name(&model, &item.new.event) {
+                if let Some(name) = registry_name(&model, &item.new.org_id, &item.new.event) {
                     item.new.event.vessel_name = Some(name);
                 }
             }

@@ -127,7 +127,7 @@ impl RuleIndex {
                 }
             }
             rules.push(IndexedRule {
-                mmsi: model.resolve_selector(&rule.vessels),
+                mmsi: model.resolve_selector(&rule.org_id, &rule.vessels),
                 rule: rule.clone(),
             });
         }

@@ -101,7 +101,7 @@ impl Routing {
             .map(|f| f.id.clone())
             .collect();
         let tags: Vec<String> = model
-            .vessels
+            .registry(&n.org_id)
             .get(&mmsi)
             .map(|v| v.tags.iter().cloned().collect())
             .unwrap_or_default();

@@ -144,6 +144,29 @@ async fn check(store_url: &str, dir: &Path) {
         comment: "maintenance".into(),
     };
     store.put_silence(&silence, &audit()).await.unwrap();
+    // Another organisation tags vessel ...002 "tanker": that must not reach acme's silence.
+    store
+        .put_org(
+            &lookout_store::model::Organisation {
+                id: "rival".into(),
+                name: "Rival".into(),
+            },
+            &audit(),
+        )
+        .await
+        .unwrap();
+    store
+        .put_vessel(
+            &lookout_store::model::Vessel {
+                org_id: "rival".into(),
+                mmsi: 512_900_002,
+                name: Some("NOT YOURS".into()),
+                tags: vec!["tanker".into()],
+            },
+            &audit(),
+        )
+        .await
+        .unwrap();
     routing::reload_if_changed(&source, &live, &parts.router).await;
 
     let tanker = live.current().route(&entered(512_900_001, now));
@@ -158,7 +181,7 @@ async fn check(store_url: &str, dir: &Path) {
     assert_eq!(other.len(), 2);
     assert!(
         other.iter().all(|n| n.silence_id.is_none()),
-        "a vessel without the tag is not silenced"
+        "a vessel acme has not tagged is not silenced, whatever another organisation tags it"
     );
     let after_silence = live
         .current()

@@ -8,15 +8,18 @@
 //! organisation's objects and is changed by many hands: one bad object must not stop the
 //! others, so a problem skips the object it names and is reported, and the rest runs.
 //!
-//! The tracker has one catalogue of areas and routing one of vessels, while the store keeps
-//! them per organisation (an import gives each organisation its own copy): identical copies
-//! are one area; an area id that two organisations define differently is tracked by the first
-//! organisation's definition (by id) and reported. A vessel's tags are the union of its copies.
+//! The tracker has one catalogue of areas, while the store keeps them per organisation (an
+//! import gives each organisation its own copy): identical copies are one area; an area id
+//! that two organisations define differently is tracked by the first organisation's definition
+//! (by id) and reported. Vessels stay per organisation (`Model::org_vessels`): a rule's tag
+//! selector, a silence's tag matcher and a notification's registry name read only the
+//! organisation's own vessels, so no organisation can steer another's alerts by naming or
+//! tagging a vessel.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use lookout_notify::model::Model;
+use lookout_notify::model::{Model, Vessel};
 use lookout_store::model::ModelSnapshot;
 use lookout_track::areas::Area;
 use serde_json::{Value, json};
@@ -78,6 +81,25 @@ pub fn from_store(config: &Config, snapshot: &ModelSnapshot, env: &dyn EnvSource
             .filter_map(|quoted| serde_json::from_str::<String>(quoted).ok())
             .collect();
     model.rules.retain(|r| !bad.contains(&r.id));
+    // Each organisation routes by its own names and tags, never another's (the merged
+    // catalogue above only serves the files' checks).
+    for org in &snapshot.orgs {
+        model.org_vessels.entry(org.id.clone()).or_default();
+    }
+    for v in &snapshot.vessels {
+        model
+            .org_vessels
+            .entry(v.org_id.clone())
+            .or_default()
+            .insert(
+                v.mmsi,
+                Vessel {
+                    mmsi: v.mmsi,
+                    name: v.name.clone(),
+                    tags: v.tags.iter().cloned().collect(),
+                },
+            );
+    }
     out.problems.extend(p.0.into_iter().map(|problem| {
         let mut line = problem.entry;
         if !problem.field.is_empty() {
