@@ -36,7 +36,6 @@ use lookout_notify::router::Router;
 use lookout_notify::rules::RuleIndex;
 use lookout_store::Store;
 use lookout_store::model::{ModelVersion, Silence, Subject};
-use lookout_track::areas::AreaIndex;
 use lookout_track::runner::ShardConfig;
 use lookout_track::tracker::Reconfigure;
 use sentinel::{ChildSpec, Heartbeat};
@@ -238,13 +237,14 @@ fn update_tracker(source: &ModelSource, stored: &StoredModel, rules: &RuleIndex)
     }
     let applied = match &source.tracker_updates {
         None => false,
-        Some(updates) => match AreaIndex::new(stored.areas.clone()) {
-            Ok(areas) => {
-                let areas = Arc::new(areas);
-                let mut tracker = crate::setup::tracker_config(rules, &areas);
-                let mut scratch = source.shards.clone();
-                source.config.tracker.apply(&mut tracker, &mut scratch);
-                updates.send_replace(Reconfigure(Arc::new((areas, tracker))));
+        Some(updates) => match crate::setup::tracker_setup(
+            &source.config,
+            stored.areas.clone(),
+            rules,
+            &mut source.shards.clone(),
+        ) {
+            Ok(setup) => {
+                updates.send_replace(Reconfigure(Arc::new(setup)));
                 tracing::info!(
                     areas = stored.areas.len(),
                     "tracker takes the changed areas and policies"

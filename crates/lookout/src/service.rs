@@ -24,7 +24,7 @@ use lookout_core::{Event, NewNotification, Observation, VesselCheckpoint};
 use lookout_feed::ConnectionRegistry;
 use lookout_feed::source::{SourceConfig, run_source};
 use lookout_notify::router::Router;
-use lookout_store::{DigestSchedule, DigestScheduler, Dispatcher, DispatcherConfig, Store};
+use lookout_store::{DigestScheduler, Dispatcher, DispatcherConfig, Store};
 use lookout_track::areas::AreaIndex;
 use lookout_track::runner::{Changes, ShardConfig, Shards, TrackerOutput};
 use lookout_track::tracker::{Reconfigure, TrackerConfig, TrackerInput};
@@ -69,9 +69,6 @@ pub struct ServiceParts {
     pub router: Router,
     /// Dispatcher settings.
     pub dispatcher: DispatcherConfig,
-    /// Digest schedules of every user and channel with digest rules, at start (the scheduler
-    /// recomputes them from the router's model at each pass).
-    pub digests: Vec<DigestSchedule>,
     /// How often the digest scheduler looks for closed periods.
     pub digest_interval: Duration,
     /// Ops endpoints address (port 0: any free port).

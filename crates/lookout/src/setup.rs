@@ -72,6 +72,23 @@ pub fn tracker_config(rules: &RuleIndex, areas: &AreaIndex) -> TrackerConfig {
     }
 }
 
+/// What the tracker runs for a model: `areas` indexed, the policies its `rules` need, and the
+/// `[tracker]` table applied (which also sets the fields of `shards` it owns).
+///
+/// # Errors
+/// Two areas share an id.
+pub fn tracker_setup(
+    config: &Config,
+    areas: Vec<lookout_track::areas::Area>,
+    rules: &RuleIndex,
+    shards: &mut ShardConfig,
+) -> Result<(Arc<AreaIndex>, TrackerConfig), UsageError> {
+    let areas = Arc::new(AreaIndex::new(areas).map_err(|e| UsageError(e.to_string()))?);
+    let mut tracker = tracker_config(rules, &areas);
+    config.tracker.apply(&mut tracker, shards);
+    Ok((areas, tracker))
+}
+
 /// Digest schedules: one per (user, channel) of every enabled digest rule.
 pub fn digest_schedules(model: &Model) -> Vec<DigestSchedule> {
     let mut schedules: BTreeMap<(String, ChannelKind), DigestSchedule> = BTreeMap::new();
@@ -229,14 +246,14 @@ pub async fn parts(
     let loaded = crate::routing::load(&store, config, env.as_ref())
         .await
         .context("reading the model from the store")?;
-    let areas = Arc::new(
-        AreaIndex::new(loaded.stored.areas.clone()).map_err(|e| UsageError(e.to_string()))?,
-    );
     let model = Arc::new(loaded.stored.model.clone());
     let routing = Routing::new(Arc::clone(&model), loaded.silences, loaded.version);
-    let mut tracker = tracker_config(&routing.rules, &areas);
-    config.tracker.apply(&mut tracker, &mut shard_config);
-    let digests = digest_schedules(&model);
+    let (areas, tracker) = tracker_setup(
+        config,
+        loaded.stored.areas.clone(),
+        &routing.rules,
+        &mut shard_config,
+    )?;
     let tracker_inputs = crate::routing::tracker_inputs(&loaded.stored, &routing.rules);
     let (tracker_updates, tracker_setup) =
         tokio::sync::watch::channel(Reconfigure(Arc::new((Arc::clone(&areas), tracker.clone()))));
@@ -271,7 +288,6 @@ pub async fn parts(
         routing: LiveRouting::new(routing),
         router,
         dispatcher: config.dispatcher.clone().into_config(&config.outbox),
-        digests,
         digest_interval: config.digest.poll_interval,
         http_listen: config.http_listen,
         api_rate_limit: config.api_rate_limit,
