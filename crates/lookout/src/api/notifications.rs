@@ -29,6 +29,22 @@ pub(super) struct ListQuery {
     cursor: Option<String>,
 }
 
+/// 422 unless `state` (when given) is a state word of the outbox.
+fn known_state(state: Option<&str>) -> Result<(), Problem> {
+    match state {
+        Some(state) if lookout_store::State::parse(state).is_none() => Err(Problem::field(
+            "state",
+            format!(
+                "unknown state {state:?}: expected one of {}",
+                lookout_store::State::ALL
+                    .map(lookout_store::State::as_str)
+                    .join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `GET /notifications`.
 pub(super) async fn list(
     State(s): State<ApiState>,
@@ -40,19 +56,7 @@ pub(super) async fn list(
         cursor: None,
     }
     .limit()?;
-    if let Some(state) = &q.state
-        && lookout_store::State::parse(state).is_none()
-    {
-        return Err(Problem::field(
-            "state",
-            format!(
-                "unknown state {state:?}: expected one of {}",
-                lookout_store::State::ALL
-                    .map(lookout_store::State::as_str)
-                    .join(", ")
-            ),
-        ));
-    }
+    known_state(q.state.as_deref())?;
     let filter = NotificationFilter {
         state: q.state,
         user: q.user,
@@ -162,11 +166,7 @@ pub(super) async fn digests(
         cursor: None,
     }
     .limit()?;
-    if let Some(state) = &q.state
-        && lookout_store::State::parse(state).is_none()
-    {
-        return Err(Problem::field("state", format!("unknown state {state:?}")));
-    }
+    known_state(q.state.as_deref())?;
     let found = s
         .store
         .digests(
