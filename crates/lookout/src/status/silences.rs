@@ -27,23 +27,30 @@ fn store_failed(e: &lookout_store::StoreError) -> Response {
     super::NoSession::Store(sentinel::error_chain(e).to_string()).into_response()
 }
 
-/// Why the session may not change silences (the form is not its own, or the role is too low).
-fn may_not_write(s: &Session, csrf: &str) -> Option<Response> {
+/// The organisation whose silences the session may change, or the page saying why not (the
+/// form is not its own, the role is too low, or the token has no organisation).
+fn writable_org<'s>(s: &'s Session, csrf: &str) -> Result<&'s str, Box<Response>> {
     if csrf != s.csrf {
-        return Some(refused(
+        return Err(Box::new(refused(
             s,
             StatusCode::FORBIDDEN,
             "The form is stale or from another site (CSRF token mismatch).",
-        ));
+        )));
     }
     if s.role < Role::Editor || s.role == Role::Operator {
-        return Some(refused(
+        return Err(Box::new(refused(
             s,
             StatusCode::FORBIDDEN,
             "Silences need the editor role.",
-        ));
+        )));
     }
-    None
+    s.org.as_deref().ok_or_else(|| {
+        Box::new(refused(
+            s,
+            StatusCode::FORBIDDEN,
+            "Silences need an organisation's token.",
+        ))
+    })
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -153,15 +160,9 @@ pub(super) async fn create(
     s: Session,
     axum::Form(form): axum::Form<NewSilence>,
 ) -> Response {
-    if let Some(response) = may_not_write(&s, &form.csrf) {
-        return response;
-    }
-    let Some(org) = &s.org else {
-        return refused(
-            &s,
-            StatusCode::FORBIDDEN,
-            "Silences need an organisation's token.",
-        );
+    let org = match writable_org(&s, &form.csrf) {
+        Ok(org) => org,
+        Err(response) => return *response,
     };
     let mut problems = Vec::new();
     let mut vessels = Vec::new();
@@ -201,7 +202,7 @@ pub(super) async fn create(
     let length = jiff::SignedDuration::from_secs_f64(hours.unwrap_or(1.0) * 3600.0);
     let silence = Silence {
         id: crate::api::new_id("silence"),
-        org_id: org.clone(),
+        org_id: org.to_owned(),
         matchers: Matchers {
             vessels,
             areas: words(&form.areas),
@@ -239,15 +240,9 @@ pub(super) async fn expire(
     Path(id): Path<String>,
     axum::Form(form): axum::Form<ExpireForm>,
 ) -> Response {
-    if let Some(response) = may_not_write(&s, &form.csrf) {
-        return response;
-    }
-    let Some(org) = &s.org else {
-        return refused(
-            &s,
-            StatusCode::FORBIDDEN,
-            "Silences need an organisation's token.",
-        );
+    let org = match writable_org(&s, &form.csrf) {
+        Ok(org) => org,
+        Err(response) => return *response,
     };
     let (found, now) = match (
         state.store().silence(org, &id).await,
