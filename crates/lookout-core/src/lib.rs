@@ -11,6 +11,7 @@
 pub mod config;
 pub mod geo;
 pub mod slots;
+pub mod swap;
 
 use std::fmt;
 use std::time::Duration;

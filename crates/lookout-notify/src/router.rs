@@ -4,8 +4,9 @@
 //! notification's channel.
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
+use lookout_core::swap::Swap;
 use lookout_core::{ChannelKind, Deliver, DigestBatch, Notification, SendError};
 
 use crate::channels::{
@@ -22,8 +23,8 @@ const DEFAULT_FROM: &str = "Lookout <lookout@localhost>";
 /// Renders and sends notifications on the right channel. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Router {
-    model: Arc<RwLock<Arc<Model>>>,
-    renderer: Arc<RwLock<Arc<Renderer>>>,
+    model: Swap<Model>,
+    renderer: Swap<Renderer>,
     smtp: Option<SmtpChannel>,
     http: HttpChannel,
     maildir: MaildirChannel,
@@ -48,8 +49,8 @@ impl Router {
             None => (DEFAULT_FROM.to_owned(), "lookout.invalid".to_owned()),
         };
         Ok(Router {
-            model: Arc::new(RwLock::new(model)),
-            renderer: Arc::new(RwLock::new(renderer)),
+            model: Swap::new(model),
+            renderer: Swap::new(renderer),
             smtp,
             http: HttpChannel::new(http)?,
             maildir: MaildirChannel::new(),
@@ -76,38 +77,21 @@ impl Router {
 
     /// The model in use now.
     pub fn model(&self) -> Arc<Model> {
-        match self.model.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        self.model.load()
     }
 
     /// Swaps in a new model (configuration reload); in-flight sends keep the old one.
     pub fn replace_model(&self, model: Arc<Model>) {
-        match self.model.write() {
-            Ok(mut guard) => *guard = model,
-            Err(poisoned) => *poisoned.into_inner() = model,
-        }
+        self.model.store(model);
     }
 
     /// Swaps in a new renderer (template reload).
     pub fn replace_renderer(&self, renderer: Arc<Renderer>) {
-        match self.renderer.write() {
-            Ok(mut guard) => *guard = renderer,
-            Err(poisoned) => *poisoned.into_inner() = renderer,
-        }
+        self.renderer.store(renderer);
     }
 
     fn snapshot(&self) -> (Arc<Model>, Arc<Renderer>) {
-        let model = match self.model.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(p) => Arc::clone(&p.into_inner()),
-        };
-        let renderer = match self.renderer.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(p) => Arc::clone(&p.into_inner()),
-        };
-        (model, renderer)
+        (self.model.load(), self.renderer.load())
     }
 
     fn recipient(model: &Model, user_id: &str) -> Result<User, SendError> {

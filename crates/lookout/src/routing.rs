@@ -27,9 +27,10 @@
 //!   Rules, users, vessels, fleets and silences take effect at once everywhere.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use lookout_core::swap::Swap;
 use lookout_core::{Event, NewNotification};
 use lookout_notify::model::Model;
 use lookout_notify::router::Router;
@@ -121,28 +122,21 @@ impl Routing {
 
 /// The routing in force, shared by the recorder(s) and swapped by the reloader. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct LiveRouting(Arc<RwLock<Arc<Routing>>>);
+pub struct LiveRouting(Swap<Routing>);
 
 impl LiveRouting {
     /// Starts with `routing`.
     pub fn new(routing: Routing) -> LiveRouting {
-        LiveRouting(Arc::new(RwLock::new(Arc::new(routing))))
+        LiveRouting(Swap::new(Arc::new(routing)))
     }
 
     /// The routing in force now (hold it for one batch, not longer).
     pub fn current(&self) -> Arc<Routing> {
-        match self.0.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        self.0.load()
     }
 
     fn replace(&self, routing: Routing) {
-        let routing = Arc::new(routing);
-        match self.0.write() {
-            Ok(mut guard) => *guard = routing,
-            Err(poisoned) => *poisoned.into_inner() = routing,
-        }
+        self.0.store(Arc::new(routing));
     }
 }
 
