@@ -92,7 +92,7 @@ pub(super) async fn stream(
         after,
         pending: VecDeque::new(),
         shutdown: s.shutdown.clone(),
-        first: true,
+        read_now: true,
     };
     let events = futures::stream::unfold((tail, permit), |(mut tail, permit)| async move {
         let record = tail.next().await?;
@@ -121,7 +121,8 @@ struct Tail {
     after: i64,
     pending: VecDeque<EventRecord>,
     shutdown: CancellationToken,
-    first: bool,
+    /// Read the store without pausing first (the start, or after a full batch).
+    read_now: bool,
 }
 
 impl Tail {
@@ -132,13 +133,13 @@ impl Tail {
                 self.after = record.id;
                 return Some(record);
             }
-            if !self.first {
+            if !self.read_now {
                 tokio::select! {
                     () = self.shutdown.cancelled() => return None,
                     () = tokio::time::sleep(POLL) => {}
                 }
             }
-            self.first = false;
+            self.read_now = false;
             self.filter.recorded_before = jiff::Timestamp::now().checked_sub(SETTLE).ok();
             match self
                 .store
@@ -149,7 +150,7 @@ impl Tail {
                     let full = found.len() == BATCH as usize;
                     self.pending.extend(found);
                     // A full batch: more is waiting; read it without pausing.
-                    self.first = full;
+                    self.read_now = full;
                 }
                 Err(error) => {
                     tracing::warn!(error = %sentinel::error_chain(&error), org = %self.org,
