@@ -12,9 +12,8 @@
 //! - At most one test per user per [`COOLDOWN`] (`429` with `Retry-After`), so a token cannot
 //!   turn the endpoint into a mail cannon.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -27,40 +26,31 @@ use serde_json::json;
 
 use super::ApiState;
 use super::auth::Caller;
+use super::limit::{RateLimit, RateLimiter};
 use super::problem::Problem;
 
 /// The longest one channel's test send may take.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// The shortest time between two tests of one user.
 pub const COOLDOWN: Duration = Duration::from_secs(60);
-/// Most users whose last test is remembered (older entries are dropped first).
-const REMEMBERED: usize = 10_000;
+/// When each user was last tested (per instance): a rate limit of one test per [`COOLDOWN`]
+/// per user, on the API's own token buckets.
+#[derive(Debug, Clone)]
+pub struct Cooldowns(Arc<RateLimiter>);
 
-/// When each user was last tested (per instance).
-#[derive(Debug, Default, Clone)]
-pub struct Cooldowns(Arc<Mutex<HashMap<String, Instant>>>);
+impl Default for Cooldowns {
+    fn default() -> Cooldowns {
+        Cooldowns(Arc::new(RateLimiter::new(RateLimit {
+            per_second: 1.0 / COOLDOWN.as_secs_f64(),
+            burst: 1,
+        })))
+    }
+}
 
 impl Cooldowns {
     /// `Err(wait)` when `user` was tested less than [`COOLDOWN`] ago; otherwise records now.
     fn take(&self, user: &str) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut seen = match self.0.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some(last) = seen.get(user) {
-            let since = now.duration_since(*last);
-            if since < COOLDOWN {
-                return Err(COOLDOWN - since);
-            }
-        }
-        if seen.len() >= REMEMBERED {
-            seen.retain(|_, last| now.duration_since(*last) < COOLDOWN);
-        }
-        if seen.len() < REMEMBERED {
-            seen.insert(user.to_owned(), now);
-        }
-        Ok(())
+        self.0.check(user)
     }
 }
 
@@ -100,7 +90,7 @@ pub(super) async fn test_notification(
                 "user {id:?} was tested less than {} s ago",
                 COOLDOWN.as_secs()
             ),
-            wait.as_secs(),
+            wait.as_secs_f64().ceil() as u64,
         ));
     }
     let now = Timestamp::now();
