@@ -56,10 +56,26 @@ async fn transient_failures_retry_then_deliver(db: Arc<TestDb>) {
     let st = state_of(&db, &id).await;
     assert_eq!(st.state, State::RetryScheduled);
     assert_eq!(st.last_error.as_deref(), Some("flaky is flaky"));
-    // Not due yet (first backoff is 5..10 s).
-    assert_eq!(d.round(t0() + secs(1)).await.unwrap().n_claimed, 0);
+    // Not due before its retry time. The backoff has full jitter (anywhere in 0..10 s after
+    // the attempt), so the due time is read, not guessed: "not due at +1 s" failed about one
+    // run in ten.
+    let org = db.store.list_notifications().await.unwrap()[0]
+        .0
+        .new
+        .org_id
+        .clone();
+    let due = db
+        .store
+        .notification(&org, &id)
+        .await
+        .unwrap()
+        .unwrap()
+        .available_at;
+    assert!(due >= t0() && due <= t0() + secs(11), "{due}");
+    let just_before = due - jiff::SignedDuration::from_millis(1);
+    assert_eq!(d.round(just_before).await.unwrap().n_claimed, 0);
     assert_eq!(d.round(t0() + secs(11)).await.unwrap().n_retry, 1);
-    // Second backoff 10..20 s after the second attempt.
+    // Second backoff: up to 20 s after the second attempt.
     let r = d.round(t0() + secs(40)).await.unwrap();
     assert_eq!(r.n_delivered, 1);
     assert_eq!(*rec.delivered.lock().unwrap(), vec![(id.clone(), 3)]);
