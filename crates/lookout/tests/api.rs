@@ -1147,6 +1147,28 @@ async fn attempts(url: &str) {
     f.store.close().await;
 }
 
+/// A NUL character in a token's name (PostgreSQL refuses it in text) is the client's mistake,
+/// answered as a 422 naming it, never a 500 (schemathesis found the 500).
+async fn nul_in_a_token_name(url: &str, postgres: bool) {
+    let f = fixture(url).await;
+    let body = json!({ "role": "admin", "name": "a\u{0}b" });
+    let (status, _, problem) = call(
+        &f.app,
+        "post",
+        "/api/v1/tokens",
+        Some(&f.a_admin),
+        Some(body),
+    )
+    .await;
+    if postgres {
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert!(problem.to_string().contains("NUL"), "{problem}");
+    } else {
+        assert_eq!(status, StatusCode::CREATED, "SQLite stores it: {problem}");
+    }
+    f.store.close().await;
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1229,6 +1251,18 @@ fn a_notification_shows_every_attempt_sqlite() {
 fn a_notification_shows_every_attempt_postgres() {
     let Some(pg) = FreshPg::create() else { return };
     rt().block_on(attempts(&pg.url));
+}
+
+#[test]
+fn a_nul_in_a_token_name_is_the_clients_mistake_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(nul_in_a_token_name(&sqlite_url(&dir), false));
+}
+
+#[test]
+fn a_nul_in_a_token_name_is_the_clients_mistake_postgres() {
+    let Some(pg) = FreshPg::create() else { return };
+    rt().block_on(nul_in_a_token_name(&pg.url, true));
 }
 
 #[test]

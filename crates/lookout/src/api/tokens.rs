@@ -54,7 +54,11 @@ pub(super) async fn create(
     let actor = format!("token:{}", c.token_id);
     let (token, secret) = crate::tokens::create(&s.store, Some(&c.org), role, &body.name, &actor)
         .await
-        .map_err(|e| Problem::internal(&e))?;
+        .map_err(|e| match e {
+            // The store's errors map as everywhere else (a NUL in the name is the client's).
+            crate::tokens::TokenError::Store(e) => Problem::from(e),
+            e => Problem::internal(&e),
+        })?;
     let mut out = serde_json::to_value(&token).unwrap_or_default();
     out["token"] = json!(secret);
     Ok((StatusCode::CREATED, Json(out)))
