@@ -22,10 +22,8 @@ fn main() {
             &format!("u{u}@example.com"),
             "Pacific/Auckland",
         );
-        user.channels.push(UserChannel {
-            kind: ChannelKind::Email,
-            destination: user.email.clone(),
-        });
+        user.channels
+            .push(UserChannel::new(ChannelKind::Email, user.email.clone()));
         model.users.insert(user.id.clone(), user);
     }
     for r in 0..n_rules {

@@ -23,7 +23,7 @@
 //! let mut model = Model::default();
 //! model.areas.insert("nz400".into());
 //! let mut user = User::new("alice", "acme", "alice@example.com", "Pacific/Auckland");
-//! user.channels.push(UserChannel { kind: ChannelKind::Email, destination: user.email.clone() });
+//! user.channels.push(UserChannel::new(ChannelKind::Email, user.email.clone()));
 //! model.users.insert(user.id.clone(), user);
 //! model.rules.push(Rule {
 //!     id: "r1".into(), org_id: "acme".into(), owner: "alice".into(),

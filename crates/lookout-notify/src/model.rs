@@ -15,6 +15,8 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan as _, Zoned};
 use lookout_core::{ChannelKind, EventKind, Mmsi};
 
+use crate::channels::Trust;
+
 /// An organisation: owns users, rules and fleets, and may carry its own template overrides.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Organisation {
@@ -31,6 +33,28 @@ pub struct UserChannel {
     pub kind: ChannelKind,
     /// Email address, webhook or Slack URL, or Maildir path.
     pub destination: String,
+    /// Who set the destination: a URL a tenant set through the API is sent only where the
+    /// destination policy allows, and a tenant's webhook URL is not signed.
+    pub origin: Trust,
+}
+
+impl UserChannel {
+    /// A channel from the operator's files.
+    pub fn new(kind: ChannelKind, destination: impl Into<String>) -> UserChannel {
+        UserChannel {
+            kind,
+            destination: destination.into(),
+            origin: Trust::Operator,
+        }
+    }
+
+    /// A channel a tenant set through the API.
+    pub fn tenant(kind: ChannelKind, destination: impl Into<String>) -> UserChannel {
+        UserChannel {
+            origin: Trust::Tenant,
+            ..UserChannel::new(kind, destination)
+        }
+    }
 }
 
 /// A recipient.

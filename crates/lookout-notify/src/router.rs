@@ -10,7 +10,8 @@ use lookout_core::swap::Swap;
 use lookout_core::{ChannelKind, Deliver, DigestBatch, Notification, SendError};
 
 use crate::channels::{
-    HttpChannel, HttpSettings, MaildirChannel, SetupError, SmtpChannel, build_message, redact,
+    HttpChannel, HttpSettings, MaildirChannel, SetupError, SmtpChannel, Trust, build_message,
+    redact,
 };
 use crate::config::Config;
 use crate::model::{Model, User, WebhookEndpoint};
@@ -41,6 +42,22 @@ impl Router {
         smtp: Option<SmtpChannel>,
         http: HttpSettings,
     ) -> Result<Router, SetupError> {
+        Ok(Router::with_http(
+            model,
+            renderer,
+            smtp,
+            HttpChannel::new(http)?,
+        ))
+    }
+
+    /// A router that sends webhooks and Slack messages with `http` (its settings and its
+    /// destination policy for tenant URLs).
+    pub fn with_http(
+        model: Arc<Model>,
+        renderer: Arc<Renderer>,
+        smtp: Option<SmtpChannel>,
+        http: HttpChannel,
+    ) -> Router {
         let (from, message_id_domain) = match &smtp {
             Some(s) => (
                 s.settings().from.clone(),
@@ -48,15 +65,15 @@ impl Router {
             ),
             None => (DEFAULT_FROM.to_owned(), "lookout.invalid".to_owned()),
         };
-        Ok(Router {
+        Router {
             model: Swap::new(model),
             renderer: Swap::new(renderer),
             smtp,
-            http: HttpChannel::new(http)?,
+            http,
             maildir: MaildirChannel::new(),
             from,
             message_id_domain,
-        })
+        }
     }
 
     /// Builds the router for a loaded configuration: its model, its templates (shipped plus
@@ -66,13 +83,19 @@ impl Router {
     pub fn from_config(config: &Config) -> Result<(Router, Vec<TemplateProblem>), SetupError> {
         let (renderer, problems) = config.renderer();
         let smtp = config.smtp.clone().map(SmtpChannel::new).transpose()?;
-        let router = Router::new(
+        let http = HttpChannel::with_policy(config.http_client, config.destinations.clone())?;
+        let router = Router::with_http(
             Arc::new(config.model.clone()),
             Arc::new(renderer),
             smtp,
-            config.http_client,
-        )?;
+            http,
+        );
         Ok((router, problems))
+    }
+
+    /// The policy for URLs a tenant set.
+    pub fn destinations(&self) -> &crate::channels::DestinationPolicy {
+        self.http.policy()
     }
 
     /// The model in use now.
@@ -146,18 +169,41 @@ impl Router {
                     .map(|_| ())
             }
             ChannelKind::Webhook => {
-                let endpoint = webhook_for(model, destination)?;
                 let body = rendered.json.unwrap_or_default();
+                if origin(user, channel, destination) == Some(Trust::Tenant) {
+                    return self
+                        .http
+                        .send_webhook(destination, None, id, body, Trust::Tenant)
+                        .await;
+                }
+                let endpoint = webhook_for(model, destination)?;
                 self.http
-                    .send_webhook(&endpoint.url, &endpoint.secret, id, body)
+                    .send_webhook(
+                        &endpoint.url,
+                        Some(&endpoint.secret),
+                        id,
+                        body,
+                        Trust::Operator,
+                    )
                     .await
             }
             ChannelKind::Slack => {
                 let body = rendered.json.unwrap_or_default();
-                self.http.send_slack(destination, id, body).await
+                // A URL the user's channels no longer name (changed since it was queued) is
+                // treated as a tenant's: checked, never trusted by default.
+                let trust = origin(user, channel, destination).unwrap_or(Trust::Tenant);
+                self.http.send_slack(destination, id, body, trust).await
             }
         }
     }
+}
+
+/// Who set `destination` on `user`'s `kind` channel, when the user still has it.
+fn origin(user: &User, kind: ChannelKind, destination: &str) -> Option<Trust> {
+    user.channels
+        .iter()
+        .find(|c| c.kind == kind && c.destination == destination)
+        .map(|c| c.origin)
 }
 
 /// The webhook endpoint configured for `url`. Two endpoints sharing a URL with different

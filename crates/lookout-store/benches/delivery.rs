@@ -28,7 +28,7 @@ use lookout_core::{
     ChannelKind, Deliver, Delivery, DigestBatch, Event, EventKind, NewNotification, Notification,
     SendError,
 };
-use lookout_notify::channels::{HttpChannel, HttpSettings};
+use lookout_notify::channels::{HttpChannel, HttpSettings, Trust};
 use lookout_store::{Dispatcher, DispatcherConfig, Store};
 use sqlx::Connection;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -127,7 +127,13 @@ impl Deliver for Webhook {
     async fn deliver(&self, n: &Notification) -> Result<(), SendError> {
         let body = format!("{{\"id\":\"{}\",\"mmsi\":{}}}", n.id, n.new.event.mmsi);
         self.http
-            .send_webhook(&n.new.destination, b"secret", &n.id, body)
+            .send_webhook(
+                &n.new.destination,
+                Some(b"secret"),
+                &n.id,
+                body,
+                Trust::Operator,
+            )
             .await
     }
 
@@ -214,7 +220,7 @@ async fn baseline(url: &str, postgres: bool, http: Arc<HttpChannel>, n: usize) -
                             continue;
                         }
                         let sends = rows.iter().map(|(id, dest)| {
-                            http.send_webhook(dest, b"secret", id, format!("{{\"id\":\"{id}\"}}"))
+                            http.send_webhook(dest, Some(b"secret"), id, format!("{{\"id\":\"{id}\"}}"), Trust::Operator)
                         });
                         for r in futures::future::join_all(sends).await {
                             r.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;

@@ -54,6 +54,7 @@ pub struct OpsState {
     queues: Vec<(&'static str, QueueProbe)>,
     checks: Vec<(&'static str, ReadyCheck)>,
     webhooks: Arc<BTreeSet<String>>,
+    destinations: Arc<lookout_notify::channels::DestinationPolicy>,
     streams: Arc<tokio::sync::Semaphore>,
     shutdown: sentinel::CancellationToken,
     router: Option<lookout_notify::router::Router>,
@@ -83,6 +84,7 @@ impl OpsState {
             queues: Vec::new(),
             checks: Vec::new(),
             webhooks: Arc::default(),
+            destinations: Arc::default(),
             streams: Arc::new(tokio::sync::Semaphore::new(crate::api::stream::MAX_STREAMS)),
             shutdown: sentinel::CancellationToken::new(),
             router: None,
@@ -132,6 +134,15 @@ impl OpsState {
     /// The webhook endpoints (`[webhooks.*]`) users set through `/api/v1` may name.
     pub fn with_webhooks(mut self, names: BTreeSet<String>) -> OpsState {
         self.webhooks = Arc::new(names);
+        self
+    }
+
+    /// The policy URLs set through `/api/v1` are checked against (`[destinations]`).
+    pub fn with_destinations(
+        mut self,
+        policy: lookout_notify::channels::DestinationPolicy,
+    ) -> OpsState {
+        self.destinations = Arc::new(policy);
         self
     }
 
@@ -199,6 +210,7 @@ pub fn app(state: OpsState) -> Router {
     let api = crate::api::router(crate::api::ApiState {
         store: state.store.clone(),
         webhooks: Arc::clone(&state.webhooks),
+        destinations: Arc::clone(&state.destinations),
         streams: Arc::clone(&state.streams),
         shutdown: state.shutdown.clone(),
         router: state.router.clone(),

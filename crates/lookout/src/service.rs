@@ -149,6 +149,7 @@ pub async fn start(parts: ServiceParts, shutdown: &Shutdown) -> anyhow::Result<S
         .with_queue("observations", ops::channel_probe(&obs_tx))
         .with_queue("tracker_output", ops::channel_probe(&out_tx))
         .with_webhooks(parts.router.model().webhooks.keys().cloned().collect())
+        .with_destinations(parts.router.destinations().clone())
         .with_router(parts.router.clone())
         .with_rate_limit(parts.api_rate_limit);
     if let Some(cluster) = &cluster {

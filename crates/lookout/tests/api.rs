@@ -117,6 +117,7 @@ fn state(store: &Store, shutdown: sentinel::CancellationToken) -> ApiState {
     ApiState {
         store: store.clone(),
         webhooks: Arc::new(BTreeSet::from(["hook".to_owned()])),
+        destinations: Arc::default(),
         streams: Arc::new(tokio::sync::Semaphore::new(
             lookout::api::stream::MAX_STREAMS,
         )),
@@ -871,14 +872,10 @@ async fn test_notification(url: &str) {
         },
     );
     let mut user = NUser::new("a-user", "a", "a@example.com", "Pacific/Auckland");
-    user.channels.push(UserChannel {
-        kind: ChannelKind::Webhook,
-        destination: hook.clone(),
-    });
-    user.channels.push(UserChannel {
-        kind: ChannelKind::Email,
-        destination: "a@example.com".into(),
-    });
+    user.channels
+        .push(UserChannel::new(ChannelKind::Webhook, hook.clone()));
+    user.channels
+        .push(UserChannel::new(ChannelKind::Email, "a@example.com"));
     model.users.insert("a-user".into(), user);
     model.webhooks.insert(
         "hook".into(),
@@ -1169,6 +1166,155 @@ async fn nul_in_a_token_name(url: &str, postgres: bool) {
     f.store.close().await;
 }
 
+/// Issue 12: webhook and Slack URLs a tenant sets are checked against the destination policy:
+/// every forbidden class is a 422 naming the channel's url and the class; the operator's
+/// `[destinations] allow` admits a range; an accepted URL is stored with `origin: "api"`
+/// whatever the client said, and a Slack URL (a secret) is whole only for admins.
+async fn tenant_destinations(url: &str) {
+    let f = fixture(url).await;
+    let user = |channels: Value| json!({ "name": "T", "email": "t@example.com", "timezone": "UTC", "channels": channels });
+    let refused = [
+        ("http://127.0.0.1:9/x", "loopback"),
+        ("http://[::1]/x", "loopback"),
+        ("http://localhost:8080/x", "loopback"),
+        ("http://[::ffff:127.0.0.1]/x", "loopback"),
+        ("http://0x7f.1/x", "loopback"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://[fe80::1]/x", "link-local"),
+        ("http://10.0.0.1/x", "private"),
+        ("http://172.16.0.1/x", "private"),
+        ("http://192.168.0.1/x", "private"),
+        ("http://[fd00:ec2::254]/x", "private"),
+        ("http://100.64.0.1/x", "shared"),
+        ("http://0.0.0.0/x", "unspecified"),
+        ("http://224.0.0.1/x", "multicast"),
+    ];
+    for (bad, class) in refused {
+        for kind in ["slack", "webhook"] {
+            let body = user(json!([{ "kind": kind, "url": bad }]));
+            let (status, _, p) = call(
+                &f.app,
+                "post",
+                "/api/v1/users",
+                Some(&f.a_admin),
+                Some(body),
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{kind} {bad}: {p}"
+            );
+            assert_eq!(p["errors"][0]["field"], "channels[0].url", "{p}");
+            let message = p["errors"][0]["message"].as_str().unwrap();
+            assert!(
+                message.contains(class) && message.contains("destination policy"),
+                "{bad}: {message}"
+            );
+        }
+    }
+    let (_, _, users) = call(
+        &f.app,
+        "get",
+        "/api/v1/users?limit=500",
+        Some(&f.a_admin),
+        None,
+    )
+    .await;
+    assert!(
+        !users.to_string().contains("\"T\""),
+        "nothing refused was stored: {users}"
+    );
+
+    // The operator allows loopback: the same URL is accepted.
+    let allowing = router(ApiState {
+        destinations: Arc::new(
+            serde_json::from_value(json!({ "allow": ["127.0.0.0/8"] })).unwrap(),
+        ),
+        ..state(&f.store, ended())
+    });
+    let body = user(json!([{ "kind": "webhook", "url": "http://127.0.0.1:9/x" }]));
+    let (status, _, p) = call(
+        &allowing,
+        "post",
+        "/api/v1/users",
+        Some(&f.a_admin),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+
+    // A public Slack URL: stored as the tenant's, whatever the client claims.
+    let secret = "https://hooks.slack.com/services/T0/B0/SECRETTOKEN";
+    let body = user(json!([{ "kind": "slack", "url": secret, "origin": "operator" }]));
+    let (status, _, created) = call(
+        &f.app,
+        "post",
+        "/api/v1/users",
+        Some(&f.a_admin),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["channels"][0]["origin"], "api", "{created}");
+    assert_eq!(
+        created["channels"][0]["url"], secret,
+        "admins read it whole"
+    );
+    let id = created["id"].as_str().unwrap();
+    let stored = f.store.user("a", id).await.unwrap().unwrap();
+    assert_eq!(stored.channels[0]["origin"], "api");
+    let (_, _, seen) = call(
+        &f.app,
+        "get",
+        &format!("/api/v1/users/{id}"),
+        Some(&f.a_viewer),
+        None,
+    )
+    .await;
+    assert_eq!(
+        seen["channels"][0]["url"], "https://hooks.slack.com",
+        "{seen}"
+    );
+    let (_, _, listed) = call(
+        &f.app,
+        "get",
+        "/api/v1/users?limit=500",
+        Some(&f.a_editor),
+        None,
+    )
+    .await;
+    assert!(!listed.to_string().contains("SECRETTOKEN"), "{listed}");
+    let (_, _, log) = call(
+        &f.app,
+        "get",
+        "/api/v1/audit?limit=500",
+        Some(&f.a_admin),
+        None,
+    )
+    .await;
+    assert!(
+        !log.to_string().contains("SECRETTOKEN"),
+        "the audit log keeps no secret: {log}"
+    );
+    // A Slack url_env or a Maildir path stays the operator's.
+    for ch in [
+        json!({ "kind": "slack", "url_env": "HOME" }),
+        json!({ "kind": "maildir", "path": "/tmp" }),
+    ] {
+        let (status, _, p) = call(
+            &f.app,
+            "post",
+            "/api/v1/users",
+            Some(&f.a_admin),
+            Some(user(json!([ch]))),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    }
+    f.store.close().await;
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1179,6 +1325,18 @@ fn rt() -> tokio::runtime::Runtime {
 
 fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}?mode=rwc", dir.path().join("api.db").display())
+}
+
+#[test]
+fn tenant_urls_meet_the_destination_policy_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(tenant_destinations(&sqlite_url(&dir)));
+}
+
+#[test]
+fn tenant_urls_meet_the_destination_policy_postgres() {
+    let Some(pg) = FreshPg::create() else { return };
+    rt().block_on(tenant_destinations(&pg.url));
 }
 
 #[test]

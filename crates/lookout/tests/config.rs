@@ -66,7 +66,7 @@ fn examples_without_the_webhook_secret_name_the_variable() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
         lines[0].ends_with(
-            "lookout.toml:70: webhook \"demo\": field secret_env: environment variable LOOKOUT_DEMO_WEBHOOK_SECRET is not set"
+            "lookout.toml:71: webhook \"demo\": field secret_env: environment variable LOOKOUT_DEMO_WEBHOOK_SECRET is not set"
         ),
         "{}",
         lines[0]
@@ -308,6 +308,9 @@ poll_interval = "1mo"
 [tracker]
 max_skew = "soon"
 colour = 1
+
+[destinations]
+allow = ["10.0.0.0/8", "10.0.0.0/33"]
 "#;
 
 #[test]
@@ -329,7 +332,7 @@ fn every_bad_key_of_every_main_table_is_located() {
         .map(|p| p.to_string().replace(&root, ""))
         .collect();
     let want = [
-        r#"lookout.toml:3: field colour: unknown key `colour`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, outbox, dispatcher, digest, tracker or cluster"#,
+        r#"lookout.toml:3: field colour: unknown key `colour`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, destinations, outbox, dispatcher, digest, tracker or cluster"#,
         r#"lookout.toml:6: [store]: field url: unsupported store url "mysql://x": expected sqlite:... or postgres://..."#,
         r#"lookout.toml:9: [http]: field listen: invalid address "nowhere": invalid socket address syntax"#,
         r#"lookout.toml:14: source "feed": field dial_timeout: invalid duration "5x": expected e.g. "30s", "5m", "6h", "1d", "1h 30m""#,
@@ -348,6 +351,7 @@ fn every_bad_key_of_every_main_table_is_located() {
         r#"lookout.toml:51: [digest]: field poll_interval: invalid duration "1mo": expected e.g. "30s", "5m", "6h", "1d", "1h 30m""#,
         r#"lookout.toml:54: [tracker]: field max_skew: invalid duration "soon": expected e.g. "30s", "5m", "6h", "1d", "1h 30m""#,
         r#"lookout.toml:55: [tracker]: field colour: unknown field `colour`, expected one of `max_skew`, `allowed_lateness`, `resume_grace`, `max_silent_inside`, `max_first_sightings_per_minute`, `max_vessels`"#,
+        r#"lookout.toml:58: [destinations]: field allow: invalid range "10.0.0.0/33": expected an address or CIDR, e.g. "10.20.0.0/16""#,
     ];
     assert_eq!(got, want, "\n{}", got.join("\n"));
 }

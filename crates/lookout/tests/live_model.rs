@@ -167,7 +167,40 @@ async fn check(store_url: &str, dir: &Path) {
         )
         .await
         .unwrap();
+    // A user whose Slack URL a tenant set through the API (stored with origin "api").
+    store
+        .put_user(
+            &lookout_store::model::User {
+                id: "tina".into(),
+                org_id: "acme".into(),
+                name: "Tina".into(),
+                email: "tina@example.com".into(),
+                timezone: "UTC".into(),
+                locale: "en".into(),
+                channels: json!([{ "kind": "slack", "url": "https://hooks.slack.com/services/T/B/X", "origin": "api" }]),
+                enabled: true,
+                deleted: false,
+            },
+            &audit(),
+        )
+        .await
+        .unwrap();
     routing::reload_if_changed(&source, &live, &parts.router).await;
+    let model = parts.router.model();
+    assert_eq!(
+        model.users["tina"].channels[0].origin,
+        lookout_notify::channels::Trust::Tenant,
+        "the router sends a tenant's URL through the destination policy"
+    );
+    assert!(
+        model
+            .users
+            .values()
+            .filter(|u| u.id != "tina")
+            .flat_map(|u| &u.channels)
+            .all(|c| c.origin == lookout_notify::channels::Trust::Operator),
+        "the files' channels are the operator's"
+    );
 
     let tanker = live.current().route(&entered(512_900_001, now));
     assert_eq!(tanker.len(), 2, "the new rule routes without a restart");

@@ -32,10 +32,10 @@ fn model(maildir: &Path) -> Model {
             &format!("{id}@example.com"),
             "Pacific/Auckland",
         );
-        user.channels.push(UserChannel {
-            kind: ChannelKind::Maildir,
-            destination: maildir.join(&id).display().to_string(),
-        });
+        user.channels.push(UserChannel::new(
+            ChannelKind::Maildir,
+            maildir.join(&id).display().to_string(),
+        ));
         user.deleted = i == DELETED;
         model.users.insert(id.clone(), user);
         model.rules.push(Rule {

@@ -6,13 +6,19 @@
 //! captured request cannot be replayed later or under another key: a receiver recomputes the
 //! HMAC, compares it in constant time, rejects a `t` further than its tolerance (5 minutes is
 //! usual) from its own clock, and dedupes by `Idempotency-Key` ([`verify_signature`] does the
-//! first three). Slack requests carry the same `Idempotency-Key` as a hint.
+//! first three). Slack requests carry the same `Idempotency-Key` as a hint. A webhook URL a tenant
+//! set through the API is not signed (the secret is the operator's, for the operator's
+//! endpoints); it carries the same `Idempotency-Key`.
+//!
+//! URLs a tenant set ([`Trust::Tenant`]) go through a second client bound by the
+//! [`DestinationPolicy`] (see [`super::destination`]); the operator's own go as written.
 //!
 //! Status classes: 2xx ok; 408, 429 and 5xx transient (honouring `Retry-After` in seconds or as
 //! an HTTP date); other 4xx permanent; timeouts and connection errors transient. No error text
 //! ever contains a URL's path or query (Slack webhook URLs are secrets): reqwest errors are
 //! stripped with `without_url()` and URLs are reduced to scheme, host and port.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit as _, Mac as _};
@@ -21,6 +27,8 @@ use lookout_core::SendError;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use sha2::Sha256;
+
+use super::destination::{self, DestinationPolicy, GuardedResolver};
 
 /// The signature header name.
 pub const SIGNATURE_HEADER: &str = "X-Lookout-Signature";
@@ -113,48 +121,118 @@ fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Who set a destination URL, hence which client sends to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// The operator's files: sent as written (the demo's loopback receivers, internal hosts).
+    Operator,
+    /// A tenant, through the API: checked against the [`DestinationPolicy`] before the send
+    /// and at connect time, sent with no proxy.
+    Tenant,
+}
+
 /// Posts JSON to webhooks and Slack.
 #[derive(Debug, Clone)]
 pub struct HttpChannel {
     client: reqwest::Client,
+    /// The client for tenant URLs: the policy's resolver, no proxy.
+    tenant_client: reqwest::Client,
+    policy: Arc<DestinationPolicy>,
     settings: HttpSettings,
 }
 
 impl HttpChannel {
-    /// Builds the client.
+    /// Builds the clients, with the default destination policy for tenant URLs.
     pub fn new(settings: HttpSettings) -> Result<HttpChannel, super::SetupError> {
-        install_tls_provider();
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.total_timeout)
-            .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
-            // A signed body is never re-sent elsewhere: a 3xx answer is a permanent failure.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| super::SetupError(format!("cannot build http client: {e}")))?;
-        Ok(HttpChannel { client, settings })
+        let policy = Arc::new(DestinationPolicy::default());
+        let resolver = GuardedResolver::new(Arc::clone(&policy));
+        HttpChannel::with_resolver(settings, policy, resolver)
     }
 
-    /// Posts a signed webhook body. `Ok` on 2xx.
+    /// Builds the clients; tenant URLs are checked against `policy`.
+    pub fn with_policy(
+        settings: HttpSettings,
+        policy: DestinationPolicy,
+    ) -> Result<HttpChannel, super::SetupError> {
+        let policy = Arc::new(policy);
+        let resolver = GuardedResolver::new(Arc::clone(&policy));
+        HttpChannel::with_resolver(settings, policy, resolver)
+    }
+
+    /// Builds the clients with `resolver` for tenant URLs (tests: a name that rebinds).
+    pub fn with_resolver(
+        settings: HttpSettings,
+        policy: Arc<DestinationPolicy>,
+        resolver: GuardedResolver,
+    ) -> Result<HttpChannel, super::SetupError> {
+        install_tls_provider();
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(settings.connect_timeout)
+                .timeout(settings.total_timeout)
+                .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
+                // A signed body is never re-sent elsewhere, and a tenant's URL must not
+                // redirect past the policy: a 3xx answer is a permanent failure.
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let fail = |e: reqwest::Error| super::SetupError(format!("cannot build http client: {e}"));
+        let client = builder().build().map_err(fail)?;
+        let tenant_client = builder()
+            .no_proxy()
+            .dns_resolver(Arc::new(resolver))
+            .build()
+            .map_err(fail)?;
+        Ok(HttpChannel {
+            client,
+            tenant_client,
+            policy,
+            settings,
+        })
+    }
+
+    /// The policy tenant URLs are checked against.
+    pub fn policy(&self) -> &DestinationPolicy {
+        &self.policy
+    }
+
+    /// The client for `trust`, after the policy's check of a tenant URL (a literal address
+    /// never reaches the resolver, so it is checked here; a refusal is permanent).
+    fn client_for(&self, url: &str, trust: Trust) -> Result<&reqwest::Client, SendError> {
+        match trust {
+            Trust::Operator => Ok(&self.client),
+            Trust::Tenant => match self.policy.check_url(url) {
+                Ok(()) => Ok(&self.tenant_client),
+                Err(problem) => Err(SendError::Permanent(format!(
+                    "POST {}: {problem}",
+                    redact(url)
+                ))),
+            },
+        }
+    }
+
+    /// Posts a webhook body, signed when there is a `secret` (an operator's endpoint; a URL a
+    /// tenant set has none). `Ok` on 2xx.
     ///
     /// # Cancel safety
     /// Dropping the future abandons the request; the receiver dedupes by `Idempotency-Key`.
     pub async fn send_webhook(
         &self,
         url: &str,
-        secret: &[u8],
+        secret: Option<&[u8]>,
         idempotency_key: &str,
         body: String,
+        trust: Trust,
     ) -> Result<(), SendError> {
-        let signature = sign(secret, Timestamp::now(), idempotency_key, body.as_bytes());
-        let request = self
-            .client
+        let mut request = self
+            .client_for(url, trust)?
             .post(url)
             .header(CONTENT_TYPE, "application/json")
-            .header("Idempotency-Key", idempotency_key)
-            .header(SIGNATURE_HEADER, signature)
-            .body(body);
-        self.execute(url, request).await
+            .header("Idempotency-Key", idempotency_key);
+        if let Some(secret) = secret {
+            let signature = sign(secret, Timestamp::now(), idempotency_key, body.as_bytes());
+            request = request.header(SIGNATURE_HEADER, signature);
+        }
+        self.execute(url, request.body(body)).await
     }
 
     /// Posts a Slack incoming-webhook payload. `Ok` on 2xx.
@@ -169,9 +247,10 @@ impl HttpChannel {
         url: &str,
         idempotency_key: &str,
         body: String,
+        trust: Trust,
     ) -> Result<(), SendError> {
         let request = self
-            .client
+            .client_for(url, trust)?
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .header("Idempotency-Key", idempotency_key)
@@ -191,6 +270,13 @@ impl HttpChannel {
                 });
             }
             Ok(Err(err)) => {
+                // The tenant resolver refused every address the name has now: permanent.
+                if let Some(refusal) = destination::refusal_in(&err) {
+                    return Err(SendError::Permanent(format!(
+                        "POST {}: {refusal}",
+                        redact(url)
+                    )));
+                }
                 let what = if err.is_timeout() {
                     "timed out"
                 } else if err.is_connect() {

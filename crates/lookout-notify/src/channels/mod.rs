@@ -6,12 +6,16 @@
 //! far side acknowledged: SMTP accepted the DATA, HTTP answered 2xx, the file is in `new/`.
 //! Every network call runs under our own total timeout.
 
+pub mod destination;
 mod email;
 mod http;
 mod maildir;
 
+pub use destination::DestinationPolicy;
 pub use email::{EmailMessage, SmtpChannel, SmtpPolicy, SmtpSecurity, SmtpSettings, build_message};
-pub use http::{HttpChannel, HttpSettings, SIGNATURE_HEADER, redact, sign, verify_signature};
+pub use http::{
+    HttpChannel, HttpSettings, SIGNATURE_HEADER, Trust, redact, sign, verify_signature,
+};
 pub use maildir::MaildirChannel;
 
 /// A channel could not be set up (bad TLS parameters, HTTP client construction).

@@ -17,7 +17,7 @@ use lettre::message::Mailbox;
 use lookout_core::config::duration;
 use serde::{Deserialize, Deserializer};
 
-use crate::channels::{HttpSettings, SmtpSecurity, SmtpSettings};
+use crate::channels::{DestinationPolicy, HttpSettings, SmtpSecurity, SmtpSettings};
 use crate::model::Model;
 
 /// The resolved notification configuration: templates, channels and the model.
@@ -29,6 +29,8 @@ pub struct Config {
     pub smtp: Option<SmtpSettings>,
     /// Webhook/Slack HTTP client settings.
     pub http_client: HttpSettings,
+    /// `[destinations]`: where URLs a tenant set may lead.
+    pub destinations: DestinationPolicy,
     /// Organisations, users, rules, vessels, fleets, webhooks.
     pub model: Model,
 }

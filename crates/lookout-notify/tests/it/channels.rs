@@ -1,12 +1,15 @@
 //! Channels against real loopback servers: SMTP, webhook, Slack, Maildir.
 
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_core::{ChannelKind, EventKind, SendError};
 use lookout_notify::Renderer;
+use lookout_notify::channels::destination::{GuardedResolver, Lookup};
 use lookout_notify::channels::{
-    HttpChannel, HttpSettings, MaildirChannel, SIGNATURE_HEADER, SmtpChannel, build_message,
-    verify_signature,
+    DestinationPolicy, HttpChannel, HttpSettings, MaildirChannel, SIGNATURE_HEADER, SmtpChannel,
+    Trust, build_message, verify_signature,
 };
 use lookout_notify::model::User;
 use lookout_notify::render::Rendered;
@@ -265,9 +268,10 @@ async fn webhook_is_signed_and_carries_the_idempotency_key() {
     short_http()
         .send_webhook(
             &receiver.url("/hook"),
-            b"topsecret",
+            Some(b"topsecret"),
             "0190a1b2-c3d4",
             body.clone(),
+            Trust::Operator,
         )
         .await
         .unwrap();
@@ -318,7 +322,7 @@ async fn webhook_failures_are_classified() {
         .unwrap();
     let http = short_http();
     let url = receiver.url("/h");
-    let send = || http.send_webhook(&url, b"k", "id-1", "{}".to_owned());
+    let send = || http.send_webhook(&url, Some(b"k"), "id-1", "{}".to_owned(), Trust::Operator);
 
     let err = send().await.unwrap_err();
     assert!(
@@ -348,7 +352,7 @@ async fn webhook_failures_are_classified() {
 
     receiver.set_mode(HttpMode::Hang);
     let err = http_with(Duration::from_millis(500))
-        .send_webhook(&url, b"k", "id-1", "{}".to_owned())
+        .send_webhook(&url, Some(b"k"), "id-1", "{}".to_owned(), Trust::Operator)
         .await
         .unwrap_err();
     assert!(
@@ -373,7 +377,12 @@ async fn slack_posts_text_and_blocks() {
     let receiver = HttpReceiver::start(HttpMode::Ok).await.unwrap();
     let body = rendered(ChannelKind::Slack).json.unwrap();
     short_http()
-        .send_slack(&receiver.url("/services/T/B/X"), "n-1", body)
+        .send_slack(
+            &receiver.url("/services/T/B/X"),
+            "n-1",
+            body,
+            Trust::Operator,
+        )
         .await
         .unwrap();
     let req = &receiver.received()[0];
@@ -396,7 +405,7 @@ async fn slack_url_never_appears_in_errors() {
     drop(closed);
     let secret_url = format!("http://127.0.0.1:{port}/services/T0SECRET/B0SECRET/XSECRETTOKEN");
     let err = short_http()
-        .send_slack(&secret_url, "n-1", "{}".to_owned())
+        .send_slack(&secret_url, "n-1", "{}".to_owned(), Trust::Operator)
         .await
         .unwrap_err();
     let text = format!("{err} {err:?}");
@@ -408,13 +417,13 @@ async fn slack_url_never_appears_in_errors() {
         .unwrap();
     let url = receiver.url("/services/T0SECRET/B0SECRET/XSECRETTOKEN");
     let err = short_http()
-        .send_slack(&url, "n-1", "{}".to_owned())
+        .send_slack(&url, "n-1", "{}".to_owned(), Trust::Operator)
         .await
         .unwrap_err();
     assert!(!format!("{err} {err:?}").contains("SECRET"), "{err:?}");
     receiver.set_mode(HttpMode::Hang);
     let err = http_with(Duration::from_millis(300))
-        .send_slack(&url, "n-1", "{}".to_owned())
+        .send_slack(&url, "n-1", "{}".to_owned(), Trust::Operator)
         .await
         .unwrap_err();
     assert!(!format!("{err} {err:?}").contains("SECRET"), "{err:?}");
@@ -495,4 +504,130 @@ async fn maildir_message_lands_in_new() {
         .await
         .unwrap();
     assert_eq!(std::fs::read_dir(root.join("new")).unwrap().count(), 1);
+}
+
+/// A client whose tenant resolver answers `name` with `addrs` (a name that rebinds to an
+/// internal address at connect time), under `policy`.
+fn http_resolving(
+    policy: DestinationPolicy,
+    name: &'static str,
+    addrs: Vec<IpAddr>,
+) -> HttpChannel {
+    let policy = Arc::new(policy);
+    let lookup: Lookup = Arc::new(move |asked: String| {
+        let answer = if asked == name {
+            Ok(addrs.clone())
+        } else {
+            Err(std::io::Error::other(format!("no such name {asked}")))
+        };
+        Box::pin(async move { answer })
+    });
+    let resolver = GuardedResolver::with_lookup(Arc::clone(&policy), lookup);
+    HttpChannel::with_resolver(
+        HttpSettings {
+            connect_timeout: Duration::from_secs(2),
+            total_timeout: Duration::from_secs(10),
+        },
+        policy,
+        resolver,
+    )
+    .unwrap()
+}
+
+fn allow_loopback() -> DestinationPolicy {
+    serde_json::from_str(r#"{"allow": ["127.0.0.0/8"]}"#).unwrap()
+}
+
+/// Issue 12: a URL a tenant set never reaches loopback, neither as a literal address nor
+/// through a name that resolves there when the request is made (DNS rebinding); the refusal
+/// is permanent and names the class. The same URLs go through for the operator, and for a
+/// tenant once the operator allows the range, so the refusals are the policy's doing.
+#[tokio::test]
+async fn tenant_urls_do_not_reach_loopback_literally_or_by_rebinding() {
+    let receiver = HttpReceiver::start(HttpMode::Ok).await.unwrap();
+    let port = receiver.addr().port();
+    let literal = receiver.url("/services/T/B/X");
+    let rebinding = format!("http://rebind.test:{port}/services/T/B/X");
+    let loopback = vec![IpAddr::from([127, 0, 0, 1])];
+
+    let http = http_resolving(
+        DestinationPolicy::default(),
+        "rebind.test",
+        loopback.clone(),
+    );
+    for url in [&literal, &rebinding] {
+        let err = http
+            .send_slack(url, "n-1", "{}".to_owned(), Trust::Tenant)
+            .await
+            .unwrap_err();
+        assert!(!err.is_retryable(), "{url}: a refusal is permanent: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("loopback") && text.contains("[destinations] allow"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("/services/"),
+            "the secret path stays out: {text}"
+        );
+        let err = http
+            .send_webhook(url, None, "n-1", "{}".to_owned(), Trust::Tenant)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("loopback"), "{err}");
+    }
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
+
+    // The operator's own URL goes as written.
+    http.send_slack(&literal, "n-2", "{}".to_owned(), Trust::Operator)
+        .await
+        .unwrap();
+    assert_eq!(receiver.received().len(), 1);
+
+    // Allowed by the operator: both spellings reach the receiver through the tenant client,
+    // the name through the guarded resolver.
+    let http = http_resolving(allow_loopback(), "rebind.test", loopback);
+    for url in [&literal, &rebinding] {
+        http.send_slack(url, "n-3", "{}".to_owned(), Trust::Tenant)
+            .await
+            .unwrap();
+    }
+    http.send_webhook(&rebinding, None, "n-4", "{}".to_owned(), Trust::Tenant)
+        .await
+        .unwrap();
+    let received = receiver.received();
+    assert_eq!(received.len(), 4);
+    assert!(
+        received[3].header(SIGNATURE_HEADER).is_none(),
+        "a tenant's webhook is not signed with the operator's secret"
+    );
+    assert_eq!(received[3].header("idempotency-key"), Some("n-4"));
+}
+
+/// A name whose every address is internal (loopback and private) is refused before any
+/// connection, naming the first refused class. (A name with a public address as well is
+/// connected to the public one only: `destination::tests`.)
+#[tokio::test]
+async fn a_name_with_only_internal_addresses_is_refused() {
+    let receiver = HttpReceiver::start(HttpMode::Ok).await.unwrap();
+    let port = receiver.addr().port();
+    let http = http_resolving(
+        DestinationPolicy::default(),
+        "mixed.test",
+        vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([10, 0, 0, 7])],
+    );
+    let err = http
+        .send_slack(
+            &format!("http://mixed.test:{port}/x"),
+            "n-1",
+            "{}".to_owned(),
+            Trust::Tenant,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+    assert!(receiver.received().is_empty());
 }

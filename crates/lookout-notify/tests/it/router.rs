@@ -34,18 +34,12 @@ async fn setup() -> Setup {
     for id in ["alice", "bob"] {
         let mut u = User::new(id, "acme", &format!("{id}@example.com"), "Pacific/Auckland");
         u.channels = vec![
-            UserChannel {
-                kind: ChannelKind::Email,
-                destination: u.email.clone(),
-            },
-            UserChannel {
-                kind: ChannelKind::Maildir,
-                destination: maildir.path().join(id).display().to_string(),
-            },
-            UserChannel {
-                kind: ChannelKind::Webhook,
-                destination: hook.url("/ops"),
-            },
+            UserChannel::new(ChannelKind::Email, u.email.clone()),
+            UserChannel::new(
+                ChannelKind::Maildir,
+                maildir.path().join(id).display().to_string(),
+            ),
+            UserChannel::new(ChannelKind::Webhook, hook.url("/ops")),
         ];
         model.users.insert(id.into(), u);
     }
@@ -255,5 +249,57 @@ async fn webhook_url_shared_with_different_secrets_is_refused() {
     model.webhooks.get_mut("audit").unwrap().secret = b"k".to_vec();
     s.router.replace_model(Arc::new(model));
     s.router.deliver(&n).await.unwrap();
+    assert_eq!(s.hook.received().len(), 1);
+}
+
+/// Issue 12: the router sends a URL a tenant set through the tenant client, so the
+/// destination policy holds at delivery even for a URL that was allowed when it was written
+/// (the operator since narrowed the policy, or the store was written by other means): the
+/// notification fails permanently, naming the policy, and the receiver sees nothing. A
+/// tenant's webhook URL is never signed with an operator endpoint's secret, even when it is
+/// the same URL. The operator's channels to the same receiver are delivered.
+#[tokio::test]
+async fn a_tenant_url_meets_the_destination_policy_at_delivery() {
+    let s = setup().await;
+    let slack = s.hook.url("/services/T/B/X");
+    let mut tenant = User::new("tina", "acme", "tina@example.com", "UTC");
+    tenant.channels = vec![
+        UserChannel::tenant(ChannelKind::Slack, slack.clone()),
+        UserChannel::tenant(ChannelKind::Webhook, s.hook.url("/ops")),
+    ];
+    let mut operator = User::new("olga", "acme", "olga@example.com", "UTC");
+    operator.channels = vec![UserChannel::new(ChannelKind::Slack, slack.clone())];
+    let mut model = s.model.clone();
+    model.users.insert("tina".into(), tenant.clone());
+    model.users.insert("olga".into(), operator.clone());
+    s.router.replace_model(Arc::new(model));
+    let e = event(EventKind::Entered, "2024-12-31T11:00:00Z");
+
+    for (id, kind, url) in [
+        ("n-slack", ChannelKind::Slack, slack.as_str()),
+        ("n-hook", ChannelKind::Webhook, &s.hook.url("/ops")),
+    ] {
+        let err = s
+            .router
+            .deliver(&notification(id, &tenant, kind, url, e.clone()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SendError::Permanent(m) if m.contains("loopback") && m.contains("destination policy")),
+            "{id}: {err}"
+        );
+    }
+    assert!(s.hook.received().is_empty(), "nothing reached the receiver");
+
+    s.router
+        .deliver(&notification(
+            "n-op",
+            &operator,
+            ChannelKind::Slack,
+            &slack,
+            e,
+        ))
+        .await
+        .unwrap();
     assert_eq!(s.hook.received().len(), 1);
 }

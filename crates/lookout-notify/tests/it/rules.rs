@@ -15,10 +15,8 @@ use crate::event;
 
 fn user(id: &str) -> User {
     let mut u = User::new(id, "acme", &format!("{id}@example.com"), "Pacific/Auckland");
-    u.channels.push(UserChannel {
-        kind: ChannelKind::Email,
-        destination: u.email.clone(),
-    });
+    u.channels
+        .push(UserChannel::new(ChannelKind::Email, u.email.clone()));
     u
 }
 

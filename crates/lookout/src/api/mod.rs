@@ -104,6 +104,8 @@ pub struct ApiState {
     /// Names of the webhook endpoints the operator configured (`[webhooks.*]`): the only
     /// webhook destinations a user set through the API may name.
     pub webhooks: Arc<BTreeSet<String>>,
+    /// Where webhook and Slack URLs set through the API may lead (`[destinations]`).
+    pub destinations: Arc<lookout_notify::channels::DestinationPolicy>,
     /// Permits for live event streams ([`stream::MAX_STREAMS`] per instance).
     pub streams: Arc<tokio::sync::Semaphore>,
     /// Cancelled on shutdown: event streams end.
@@ -217,10 +219,7 @@ pub(crate) async fn org_model(store: &Store, org: &str) -> Result<Model, Problem
         for ch in u.channels.as_array().into_iter().flatten() {
             let kind = ch.get("kind").and_then(serde_json::Value::as_str);
             if let Some(kind) = kind.and_then(lookout_core::ChannelKind::parse) {
-                user.channels.push(UserChannel {
-                    kind,
-                    destination: String::new(),
-                });
+                user.channels.push(UserChannel::new(kind, String::new()));
             }
         }
         model.users.insert(u.id.clone(), user);

@@ -1,8 +1,13 @@
 //! `/api/v1/users` (admins write, everyone reads) and `/api/v1/audit` (admins). Channels set
-//! through the API are limited to `email` (optionally `to`) and `webhook` (an `endpoint` the
-//! operator configured): a Slack URL, a Slack `url_env` or a Maildir path from a tenant would
-//! reach the network or the disk unchecked, so they come only through trusted files until the
-//! destination policy exists. Deleting a user marks it deleted (history names it).
+//! through the API: `email` (optionally `to`), `webhook` with an `endpoint` the operator
+//! configured (signed with its secret) or with a `url` of the tenant's own (not signed), and
+//! `slack` with a `url`. A URL a tenant sets is untrusted: it is checked against the
+//! destination policy here (422 naming the channel and the refused class) and again at every
+//! send, resolved, by the channel (`lookout_notify::channels::destination`). Such a channel is
+//! stored with `origin: "api"`. A Slack `url_env` or a Maildir path would read the operator's
+//! environment or disk, so they come only through trusted files. Slack URLs are secrets: only
+//! admins read them whole; others, and the audit log, see scheme and host. Deleting a user
+//! marks it deleted (history names it).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -45,6 +50,7 @@ fn checked(s: &ApiState, c: &Caller, id: &str, u: UserIn) -> Result<User, Proble
             ),
         ));
     }
+    let mut kinds: Vec<&str> = Vec::new();
     for (i, ch) in u.channels.iter().enumerate() {
         let field = format!("channels[{i}]");
         let kind = ch.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -62,31 +68,86 @@ fn checked(s: &ApiState, c: &Caller, id: &str, u: UserIn) -> Result<User, Proble
                     }
                 }
                 if keys.iter().any(|k| !matches!(*k, "kind" | "to")) {
-                    errors.push((field, "an email channel has only kind and to".into()));
+                    errors.push((
+                        field.clone(),
+                        "an email channel has only kind and to".into(),
+                    ));
+                }
+            }
+            "webhook" if ch.get("url").is_some() => {
+                tenant_url(s, ch, &field, &mut errors);
+                if keys
+                    .iter()
+                    .any(|k| !matches!(*k, "kind" | "url" | "origin"))
+                {
+                    errors.push((
+                        field.clone(),
+                        "a webhook channel has kind and either endpoint or url".into(),
+                    ));
                 }
             }
             "webhook" => {
                 let endpoint = ch.get("endpoint").and_then(Value::as_str).unwrap_or("");
                 if !s.webhooks.contains(endpoint) {
-                    errors.push((format!("{field}.endpoint"), format!("unknown webhook {endpoint:?}: name one of the [webhooks.*] the operator configured")));
+                    errors.push((format!("{field}.endpoint"), format!("unknown webhook {endpoint:?}: name one of the [webhooks.*] the operator configured, or give a url")));
                 }
-                if keys.iter().any(|k| !matches!(*k, "kind" | "endpoint")) {
-                    errors.push((field, "a webhook channel has only kind and endpoint".into()));
+                if keys
+                    .iter()
+                    .any(|k| !matches!(*k, "kind" | "endpoint" | "origin"))
+                {
+                    errors.push((
+                        field.clone(),
+                        "a webhook channel has kind and either endpoint or url".into(),
+                    ));
                 }
             }
-            "slack" | "maildir" => errors.push((
+            "slack" => {
+                tenant_url(s, ch, &field, &mut errors);
+                if keys
+                    .iter()
+                    .any(|k| !matches!(*k, "kind" | "url" | "origin"))
+                {
+                    errors.push((
+                        field.clone(),
+                        "a slack channel has only kind and url".into(),
+                    ));
+                }
+            }
+            "maildir" => errors.push((
                 format!("{field}.kind"),
-                format!("{kind} channels are set in the operator's files, not through the API"),
+                "maildir channels are set in the operator's files, not through the API".into(),
             )),
             other => errors.push((
                 format!("{field}.kind"),
-                format!("unknown channel {other:?}: expected email or webhook"),
+                format!("unknown channel {other:?}: expected email, webhook or slack"),
             )),
         }
+        if kinds.contains(&kind) {
+            errors.push((
+                format!("{field}.kind"),
+                format!("a second {kind} channel: one channel of each kind per user"),
+            ));
+        }
+        kinds.push(kind);
     }
     if !errors.is_empty() {
         return Err(Problem::invalid(errors));
     }
+    // Stored with the mark that makes every send check the URL again (`origin` on input is
+    // ignored: only the server says where a channel came from).
+    let channels = u
+        .channels
+        .into_iter()
+        .map(|mut ch| {
+            if let Some(m) = ch.as_object_mut() {
+                m.remove("origin");
+                if m.contains_key("url") {
+                    m.insert("origin".into(), Value::from("api"));
+                }
+            }
+            ch
+        })
+        .collect();
     Ok(User {
         id: id.to_owned(),
         org_id: c.org.clone(),
@@ -94,17 +155,58 @@ fn checked(s: &ApiState, c: &Caller, id: &str, u: UserIn) -> Result<User, Proble
         email: u.email,
         timezone: u.timezone,
         locale: u.locale.unwrap_or_else(|| "en".to_owned()),
-        channels: Value::Array(u.channels),
+        channels: Value::Array(channels),
         enabled: u.enabled.unwrap_or(true),
         deleted: false,
     })
 }
 
+/// A tenant's URL: a string the destination policy accepts.
+fn tenant_url(s: &ApiState, ch: &Value, field: &str, errors: &mut Vec<(String, String)>) {
+    let field = format!("{field}.url");
+    match ch.get("url").map(Value::as_str) {
+        None => errors.push((field, "missing".into())),
+        Some(None) => errors.push((field, "expected a string".into())),
+        Some(Some(url)) => {
+            if let Err(problem) = s.destinations.check_url(url) {
+                errors.push((field, problem.to_string()));
+            }
+        }
+    }
+}
+
+/// A user as answered to an admin: everything.
 fn out(u: &User) -> Value {
     json!({
         "id": u.id, "name": u.name, "email": u.email, "timezone": u.timezone, "locale": u.locale,
         "channels": u.channels, "enabled": u.enabled, "deleted": u.deleted,
     })
+}
+
+/// A user as answered to an editor or viewer, and as written to the audit log: Slack URLs
+/// (secrets: whoever has one can post to the channel) cut to scheme and host.
+fn out_redacted(u: &User) -> Value {
+    let mut v = out(u);
+    if let Some(Value::Array(channels)) = v.get_mut("channels") {
+        for ch in channels {
+            let slack = ch.get("kind").and_then(Value::as_str) == Some("slack");
+            if let (true, Some(url)) = (slack, ch.get_mut("url"))
+                && let Some(text) = url.as_str()
+            {
+                *url = Value::from(lookout_notify::channels::redact(text));
+            }
+        }
+    }
+    v
+}
+
+/// The user as `c` may read it.
+fn out_for(c: &Caller, u: &User) -> Value {
+    if c.role >= Role::Admin {
+        out(u)
+    } else {
+        out_redacted(u)
+    }
 }
 
 /// `GET /users`.
@@ -122,7 +224,7 @@ pub(super) async fn list(
         u.id.clone()
     });
     Ok(Json(Page {
-        items: page.items.iter().map(out).collect(),
+        items: page.items.iter().map(|u| out_for(&c, u)).collect(),
         next: page.next,
     }))
 }
@@ -134,7 +236,7 @@ pub(super) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     let user = s.store.user(&c.org, &id).await?;
-    user.map(|u| Json(out(&u)))
+    user.map(|u| Json(out_for(&c, &u)))
         .ok_or_else(|| Problem::not_found("user"))
 }
 
@@ -146,7 +248,11 @@ pub(super) async fn create(
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     c.require(Role::Admin, "creating a user")?;
     let user = checked(&s, &c, &new_id("user"), body)?;
-    let audit = c.audit("user.create", &format!("user/{}", user.id), out(&user));
+    let audit = c.audit(
+        "user.create",
+        &format!("user/{}", user.id),
+        out_redacted(&user),
+    );
     s.store.put_user(&user, &audit).await?;
     Ok((StatusCode::CREATED, Json(out(&user))))
 }
@@ -163,7 +269,7 @@ pub(super) async fn replace(
         return Err(Problem::not_found("user"));
     }
     let user = checked(&s, &c, &id, body)?;
-    let audit = c.audit("user.update", &format!("user/{id}"), out(&user));
+    let audit = c.audit("user.update", &format!("user/{id}"), out_redacted(&user));
     s.store.put_user(&user, &audit).await?;
     Ok(Json(out(&user)))
 }

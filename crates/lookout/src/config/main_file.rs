@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use lookout_feed::source::{SourceConfig, SourceKind, SourceOptions};
-use lookout_notify::channels::{HttpSettings, SmtpSettings};
+use lookout_notify::channels::{DestinationPolicy, HttpSettings, SmtpSettings};
 use lookout_notify::config::{SmtpConfig, WebhookConfig};
 use lookout_notify::model::{DigestSchedule, WebhookEndpoint};
 use lookout_store::{DigestConfig, DispatcherOptions, OutboxConfig, StoreConfig};
@@ -64,6 +64,7 @@ pub(crate) struct Main {
     pub(crate) smtp: Option<SmtpSettings>,
     pub(crate) webhooks: BTreeMap<String, WebhookEndpoint>,
     pub(crate) http_client: HttpSettings,
+    pub(crate) destinations: DestinationPolicy,
     pub(crate) outbox: OutboxConfig,
     pub(crate) dispatcher: DispatcherOptions,
     pub(crate) digest: DigestConfig,
@@ -101,9 +102,9 @@ fn tables(
     let (store, http, sources, areas) = (t("store"), t("http"), t("sources"), t("areas"));
     let (smtp, webhooks, http_client) = (t("smtp"), t("webhooks"), t("http_client"));
     let (outbox, dispatcher, digest) = (t("outbox"), t("dispatcher"), t("digest"));
-    let (tracker, cluster) = (t("tracker"), t("cluster"));
+    let (tracker, cluster, destinations) = (t("tracker"), t("cluster"), t("destinations"));
     for (key, value) in table::entries(&root).unwrap_or_default() {
-        p.at(f, value.span(), "", &key, format!("unknown key `{key}`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, outbox, dispatcher, digest, tracker or cluster"));
+        p.at(f, value.span(), "", &key, format!("unknown key `{key}`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, destinations, outbox, dispatcher, digest, tracker or cluster"));
     }
     let (digest, default_schedule) = self::digest(p, f, digest);
     let store: StoreConfig = or_default(p, f, "[store]", store.as_ref());
@@ -121,6 +122,7 @@ fn tables(
         smtp: smtp.and_then(|v| self::smtp(p, f, &v, env)),
         webhooks: self::webhooks(p, f, webhooks.as_ref(), env),
         http_client: or_default(p, f, "[http_client]", http_client.as_ref()),
+        destinations: or_default(p, f, "[destinations]", destinations.as_ref()),
         outbox: or_default(p, f, "[outbox]", outbox.as_ref()),
         dispatcher: or_default(p, f, "[dispatcher]", dispatcher.as_ref()),
         digest,

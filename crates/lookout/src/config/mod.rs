@@ -9,7 +9,7 @@
 //! | `[[sources]]` | `SourceOptions` + `TcpClientConfig`/`TcpServerConfig`/`UdpConfig`/`FileConfig` | `lookout_feed::source` |
 //! | `[[areas]]` | `AreaSpec` | `lookout_track::areas` |
 //! | `[tracker]` | `TrackerOptions` | `lookout_track::config` |
-//! | `[smtp]`, `[webhooks.*]`, `[http_client]` | `SmtpConfig`, `WebhookConfig`, `HttpSettings` | `lookout_notify` |
+//! | `[smtp]`, `[webhooks.*]`, `[http_client]`, `[destinations]` | `SmtpConfig`, `WebhookConfig`, `HttpSettings`, `DestinationPolicy` | `lookout_notify` |
 //! | users and rules files | `raw` structs into `lookout_notify::model` | here |
 //!
 //! `main_file` reads one table per function (`table` deserializes it with its spans),
@@ -198,6 +198,7 @@ pub fn load(path: &Path, env: &dyn EnvSource) -> Result<Config, ConfigError> {
             templates_dir: main.templates_dir,
             smtp: main.smtp,
             http_client: main.http_client,
+            destinations: main.destinations,
             model,
         },
     })

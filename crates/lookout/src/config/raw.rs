@@ -48,12 +48,15 @@ pub(crate) struct RawChannel {
     pub(crate) to: Option<S<String>>,
     /// webhook: name of a `[webhooks.<name>]` endpoint.
     pub(crate) endpoint: Option<S<String>>,
-    /// slack: incoming-webhook URL.
+    /// slack: incoming-webhook URL; webhook (set through the API only): the tenant's URL.
     pub(crate) url: Option<S<String>>,
     /// slack: environment variable holding the incoming-webhook URL.
     pub(crate) url_env: Option<S<String>>,
     /// maildir: directory.
     pub(crate) path: Option<S<String>>,
+    /// `"api"`: a tenant set this channel through the API, so its URL is checked against the
+    /// destination policy (export writes it, so a round trip keeps the check).
+    pub(crate) origin: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

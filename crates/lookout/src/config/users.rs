@@ -81,8 +81,8 @@ fn user(p: &mut Problems, f: &File, u: &RawUser, cx: &UsersCx<'_>, model: &Model
         let Some(kind) = channel_kind(&mut at, &channel.get_ref().kind, &channels) else {
             continue;
         };
-        if let Some(destination) = self::destination(&mut at, kind, channel, u, cx, model) {
-            channels.push(UserChannel { kind, destination });
+        if let Some(channel) = self::destination(&mut at, kind, channel, u, cx, model) {
+            channels.push(channel);
         }
     }
     Some(User {
@@ -123,7 +123,27 @@ fn channel_kind(at: &mut At<'_>, kind: &S<String>, so_far: &[UserChannel]) -> Op
     Some(parsed)
 }
 
-/// Where a channel delivers: an address, a webhook URL, a Slack URL or a Maildir path.
+/// Whether a tenant set the channel (`origin = "api"`).
+fn set_by_tenant(at: &mut At<'_>, c: &RawChannel, field: &str) -> bool {
+    match &c.origin {
+        None => false,
+        Some(o) if o.get_ref() == "api" => true,
+        Some(o) => {
+            at.problem(
+                o.span(),
+                &format!("{field}.origin"),
+                format!(
+                    "unknown origin {:?}: \"api\" (set through the API) or none",
+                    o.get_ref()
+                ),
+            );
+            false
+        }
+    }
+}
+
+/// The channel with where it delivers: an address, a webhook URL, a Slack URL or a Maildir
+/// path, and who set it.
 fn destination(
     at: &mut At<'_>,
     kind: ChannelKind,
@@ -131,9 +151,11 @@ fn destination(
     u: &RawUser,
     cx: &UsersCx<'_>,
     model: &Model,
-) -> Option<String> {
+) -> Option<UserChannel> {
     let c = channel.get_ref();
     let field = format!("channels.{kind}");
+    let tenant = set_by_tenant(at, c, &field);
+    let operator = |d: String| UserChannel::new(kind, d);
     match kind {
         ChannelKind::Email => {
             if !cx.smtp_configured {
@@ -146,10 +168,23 @@ fn destination(
             match &c.to {
                 Some(to) => {
                     at.email(&format!("{field}.to"), to);
-                    Some(to.get_ref().clone())
+                    Some(operator(to.get_ref().clone()))
                 }
-                None => Some(u.email.get_ref().clone()),
+                None => Some(operator(u.email.get_ref().clone())),
             }
+        }
+        ChannelKind::Webhook if c.url.is_some() => {
+            let url = c.url.as_ref()?;
+            if !tenant || c.endpoint.is_some() {
+                at.problem(
+                    url.span(),
+                    &format!("{field}.url"),
+                    "a webhook url is a tenant's (set through the API); in a file, name an endpoint"
+                        .into(),
+                );
+                return None;
+            }
+            Some(UserChannel::tenant(kind, url.get_ref().clone()))
         }
         ChannelKind::Webhook => {
             let Some(name) = &c.endpoint else {
@@ -172,17 +207,20 @@ fn destination(
                     ),
                 );
             }
-            hook.map(|h| h.url.clone())
+            hook.map(|h| operator(h.url.clone()))
         }
         ChannelKind::Slack => match (&c.url, &c.url_env) {
-            (Some(url), None) => Some(url.get_ref().clone()),
-            (None, Some(var)) => at.env_var(
-                cx.env,
-                &format!("{field}.url_env"),
-                var.get_ref(),
-                var.span(),
-                false,
-            ),
+            (Some(url), None) if tenant => Some(UserChannel::tenant(kind, url.get_ref().clone())),
+            (Some(url), None) => Some(operator(url.get_ref().clone())),
+            (None, Some(var)) => at
+                .env_var(
+                    cx.env,
+                    &format!("{field}.url_env"),
+                    var.get_ref(),
+                    var.span(),
+                    false,
+                )
+                .map(operator),
             _ => {
                 at.problem(
                     channel.span(),
@@ -193,7 +231,9 @@ fn destination(
             }
         },
         ChannelKind::Maildir => match &c.path {
-            Some(path) => Some(cx.base_dir.join(path.get_ref()).display().to_string()),
+            Some(path) => Some(operator(
+                cx.base_dir.join(path.get_ref()).display().to_string(),
+            )),
             None => {
                 at.problem(channel.span(), &format!("{field}.path"), "missing".into());
                 None
