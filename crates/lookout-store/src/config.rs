@@ -33,23 +33,29 @@ pub struct StoreConfig {
     /// default `sqlite://lookout.db`.
     #[serde(deserialize_with = "store_url")]
     pub url: String,
+    /// The environment variable holding the URL instead (a PostgreSQL URL carries a
+    /// password); whoever loads the configuration reads it into `url`.
+    pub url_env: Option<String>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             url: "sqlite://lookout.db".to_owned(),
+            url_env: None,
         }
     }
+}
+
+/// True for the URL schemes [`crate::Store::connect`] knows.
+pub fn is_store_url(url: &str) -> bool {
+    url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Accepts the URL schemes [`crate::Store::connect`] knows.
 fn store_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let url = String::deserialize(d)?;
-    if url.starts_with("sqlite:")
-        || url.starts_with("postgres://")
-        || url.starts_with("postgresql://")
-    {
+    if is_store_url(&url) {
         Ok(url)
     } else {
         Err(serde::de::Error::custom(format!(

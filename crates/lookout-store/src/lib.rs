@@ -37,7 +37,7 @@ pub mod outbox;
 mod outcome;
 mod store;
 
-pub use config::{DigestConfig, DispatcherOptions, OutboxConfig, StoreConfig};
+pub use config::{DigestConfig, DispatcherOptions, OutboxConfig, StoreConfig, is_store_url};
 pub use digest::{
     Cadence, DigestInfo, DigestSchedule, DigestScheduler, Period, ScheduleReport, ScheduleSource,
     period_at,

@@ -66,7 +66,7 @@ fn examples_without_the_webhook_secret_name_the_variable() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
         lines[0].ends_with(
-            "lookout.toml:71: webhook \"demo\": field secret_env: environment variable LOOKOUT_DEMO_WEBHOOK_SECRET is not set"
+            "lookout.toml:72: webhook \"demo\": field secret_env: environment variable LOOKOUT_DEMO_WEBHOOK_SECRET is not set"
         ),
         "{}",
         lines[0]
@@ -530,4 +530,53 @@ events = ["entered"]
         jiff::Timestamp::now(),
         std::time::Duration::from_secs(300),
     ));
+}
+
+/// Issue 9: `[store] url_env` names the variable holding the store URL (a PostgreSQL URL
+/// carries a password); exactly one of `url` and `url_env`; the variable's value is never
+/// echoed in a problem.
+#[test]
+fn the_store_url_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.toml"), "").unwrap();
+    std::fs::write(dir.path().join("rules.toml"), "").unwrap();
+    let main = |store: &str| {
+        let path = dir.path().join("lookout.toml");
+        std::fs::write(
+            &path,
+            format!("users = \"users.toml\"\nrules = \"rules.toml\"\n\n[store]\n{store}\n"),
+        )
+        .unwrap();
+        path
+    };
+    let secret = "postgres://lookout:hunter2@db.internal/lookout";
+    let path = main("url_env = \"LOOKOUT_DB\"");
+    let cfg = load(&path, &env(&[("LOOKOUT_DB", secret)])).unwrap();
+    assert_eq!(cfg.store.url, secret);
+
+    let problems = |path: &Path, vars: &[(&str, &str)]| -> Vec<String> {
+        let root = format!("{}/", dir.path().display());
+        load(path, &env(vars))
+            .unwrap_err()
+            .problems()
+            .iter()
+            .map(|p| p.to_string().replace(&root, ""))
+            .collect()
+    };
+    assert_eq!(
+        problems(&path, &[]),
+        ["lookout.toml:5: [store]: field url_env: environment variable LOOKOUT_DB is not set"]
+    );
+    let got = problems(&path, &[("LOOKOUT_DB", "mysql://root:hunter2@x/db")]);
+    assert_eq!(
+        got,
+        [
+            "lookout.toml:5: [store]: field url_env: environment variable LOOKOUT_DB does not hold a store url: expected sqlite:... or postgres://..."
+        ]
+    );
+    let path = main("url = \"sqlite://x.db\"\nurl_env = \"LOOKOUT_DB\"");
+    assert_eq!(
+        problems(&path, &[("LOOKOUT_DB", secret)]),
+        ["lookout.toml:5: [store]: field url: set one of url and url_env"]
+    );
 }

@@ -107,7 +107,7 @@ fn tables(
         p.at(f, value.span(), "", &key, format!("unknown key `{key}`: expected users, rules, templates, store, http, sources, areas, smtp, webhooks, http_client, destinations, outbox, dispatcher, digest, tracker or cluster"));
     }
     let (digest, default_schedule) = self::digest(p, f, digest);
-    let store: StoreConfig = or_default(p, f, "[store]", store.as_ref());
+    let store = self::store(p, f, store.as_ref(), env);
     let cluster = cluster.and_then(|v| self::cluster(p, f, &v, &store));
     let http_table: HttpTable = or_default(p, f, "[http]", http.as_ref());
     Main {
@@ -159,6 +159,42 @@ fn cluster(
         ok = false;
     }
     ok.then_some(options)
+}
+
+/// `[store]`, with `url_env` read from the environment into `url` (exactly one of the two).
+/// The variable's value is never echoed: a PostgreSQL URL carries a password.
+fn store(
+    p: &mut Problems,
+    f: &File,
+    value: Option<&Value<'_>>,
+    env: &dyn EnvSource,
+) -> StoreConfig {
+    let mut config: StoreConfig = or_default(p, f, "[store]", value);
+    let (Some(var), Some(value)) = (config.url_env.clone(), value) else {
+        return config;
+    };
+    let span = span_of(value, "url_env").unwrap_or_else(|| value.span());
+    let mut at = At {
+        p,
+        f,
+        entry: "[store]",
+    };
+    if let Some(url_span) = span_of(value, "url") {
+        at.problem(url_span, "url", "set one of url and url_env".into());
+        return config;
+    }
+    if let Some(url) = at.env_var(env, "url_env", &var, span.clone(), true) {
+        if lookout_store::is_store_url(&url) {
+            config.url = url;
+        } else {
+            at.problem(
+                span,
+                "url_env",
+                format!("environment variable {var} does not hold a store url: expected sqlite:... or postgres://..."),
+            );
+        }
+    }
+    config
 }
 
 /// A table into `T`, or `T::default()` when absent (or broken: the problem is reported).
