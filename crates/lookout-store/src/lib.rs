@@ -36,6 +36,7 @@ pub mod model;
 pub mod outbox;
 mod outcome;
 mod store;
+mod tracker_specs;
 
 pub use config::{DigestConfig, DispatcherOptions, OutboxConfig, StoreConfig, is_store_url};
 pub use digest::{

@@ -22,8 +22,10 @@
 //!   process, a change is handed to the tracker stage, which switches every shard between two
 //!   of its inputs (`TrackerInput::Reconfigure`: vessels kept, a removed area falls silent
 //!   without `exited`, a vessel inside an added area enters it at its next report). Cluster
-//!   partitions apply only what their log carries, so there a change is reported
-//!   (`lookout_model_tracker_stale` and a warning) and takes effect at the next restart.
+//!   partitions apply only what their log carries, so there the change goes to the ingest
+//!   leader as a [`crate::cluster::spec::TrackerSpec`], which it records and names in every
+//!   partition; each switches at that record. Areas that cannot be indexed are reported
+//!   (`lookout_model_tracker_stale` and an error) and the tracker keeps its own.
 //!   Rules, users, vessels, fleets and silences take effect at once everywhere.
 
 use std::collections::{BTreeMap, HashMap};
@@ -151,9 +153,11 @@ pub struct ModelSource {
     pub env: Arc<dyn EnvSource + Send + Sync>,
     /// The tracker's inputs in force ([`tracker_inputs`]).
     pub tracker_inputs: Arc<std::sync::Mutex<String>>,
-    /// Where the in-process tracker takes new areas and policies; `None` in cluster mode
-    /// (partitions keep theirs until a restart).
+    /// Where the in-process tracker takes new areas and policies; `None` in cluster mode.
     pub tracker_updates: Option<tokio::sync::watch::Sender<Reconfigure>>,
+    /// Cluster mode: where the tracking configuration goes for the ingest leader to record and
+    /// publish into every partition of the log.
+    pub tracker_specs: Option<tokio::sync::watch::Sender<Arc<crate::cluster::spec::TrackerSpec>>>,
     /// The shard layout (the `[tracker]` table applies to it and to the policies).
     pub shards: ShardConfig,
     /// How often the model version is polled.
@@ -219,7 +223,7 @@ pub fn tracker_inputs(stored: &StoredModel, rules: &RuleIndex) -> String {
 }
 
 /// Hands changed areas and policies to the in-process tracker, or (cluster mode, or areas that
-/// cannot be indexed) reports that they wait for a restart.
+/// cannot be indexed) reports that they are not taken.
 fn update_tracker(source: &ModelSource, stored: &StoredModel, rules: &RuleIndex) {
     let inputs = tracker_inputs(stored, rules);
     let mut in_force = match source.tracker_inputs.lock() {
@@ -229,9 +233,27 @@ fn update_tracker(source: &ModelSource, stored: &StoredModel, rules: &RuleIndex)
     if *in_force == inputs {
         return;
     }
-    let applied = match &source.tracker_updates {
-        None => false,
-        Some(updates) => match crate::setup::tracker_setup(
+    let applied = match (&source.tracker_updates, &source.tracker_specs) {
+        (None, None) => false,
+        (None, Some(specs)) => {
+            let spec = crate::cluster::spec::TrackerSpec::of(stored, rules);
+            match spec.build(&source.config, &mut source.shards.clone()) {
+                Ok(_) => {
+                    tracing::info!(
+                        spec = %spec.id(),
+                        areas = stored.areas.len(),
+                        "the tracking configuration changed: each partition switches at the record the ingest leader publishes"
+                    );
+                    specs.send_replace(Arc::new(spec));
+                    true
+                }
+                Err(error) => {
+                    tracing::error!(%error, "changed areas cannot be indexed; the partitions keep their areas");
+                    false
+                }
+            }
+        }
+        (Some(updates), _) => match crate::setup::tracker_setup(
             &source.config,
             stored.areas.clone(),
             rules,
@@ -257,7 +279,7 @@ fn update_tracker(source: &ModelSource, stored: &StoredModel, rules: &RuleIndex)
     } else {
         metrics::gauge!("lookout_model_tracker_stale").set(1.0);
         tracing::warn!(
-            "stored areas, gap thresholds or dwells differ from what the tracker runs; they take effect at the next restart"
+            "stored areas, gap thresholds or dwells differ from what the tracker runs and cannot be taken; they are retried at the next model change"
         );
     }
 }

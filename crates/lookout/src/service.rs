@@ -59,6 +59,10 @@ pub struct ServiceParts {
     /// and follows model changes ([`crate::routing`]); cluster partitions keep their start-up
     /// ones.
     pub tracker_setup: tokio::sync::watch::Receiver<Reconfigure>,
+    /// Cluster mode: the tracking configuration the model asks for, which the ingest leader
+    /// records and publishes into every partition ([`crate::cluster::spec`]); `None` in one
+    /// process.
+    pub tracker_spec: Option<tokio::sync::watch::Receiver<Arc<crate::cluster::spec::TrackerSpec>>>,
     /// Shard layout.
     pub shards: ShardConfig,
     /// The rules and silences in force, swapped live on a model change ([`crate::routing`]).

@@ -49,9 +49,18 @@ pub fn build_areas(config: &Config) -> Result<AreaIndex, UsageError> {
 /// entered/exited with it (`threshold_seconds`), so the rule index hands each rule only the
 /// event of its own dwell.
 pub fn tracker_config(rules: &RuleIndex, areas: &AreaIndex) -> TrackerConfig {
+    tracker_config_for(rules.area_needs(), areas)
+}
+
+/// [`tracker_config`] from the rules' needs by area (a cluster's stored tracking
+/// configuration keeps the needs, not the rules).
+pub fn tracker_config_for(
+    area_needs: std::collections::BTreeMap<String, lookout_notify::rules::AreaNeeds>,
+    areas: &AreaIndex,
+) -> TrackerConfig {
     let mut policies = HashMap::new();
     let mut area_dwells = HashMap::new();
-    for (area_id, needs) in rules.area_needs() {
+    for (area_id, needs) in area_needs {
         if areas.find(&area_id).is_none() {
             continue;
         }
@@ -255,6 +264,15 @@ pub async fn parts(
         &mut shard_config,
     )?;
     let tracker_inputs = crate::routing::tracker_inputs(&loaded.stored, &routing.rules);
+    // Cluster mode: what the partitions should run, for the ingest leader to publish.
+    let (tracker_specs, tracker_spec) = match &config.cluster {
+        Some(_) => {
+            let spec = crate::cluster::spec::TrackerSpec::of(&loaded.stored, &routing.rules);
+            let (tx, rx) = tokio::sync::watch::channel(Arc::new(spec));
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
     let (tracker_updates, tracker_setup) =
         tokio::sync::watch::channel(Reconfigure(Arc::new((Arc::clone(&areas), tracker.clone()))));
 
@@ -274,8 +292,9 @@ pub async fn parts(
             env,
             tracker_inputs: Arc::new(std::sync::Mutex::new(tracker_inputs)),
             // Cluster partitions apply inputs from the log only: there, a change of areas
-            // waits for a restart (issue 10: at a recorded position of the log).
+            // goes into the log (issue 10: at a recorded position of each partition).
             tracker_updates: config.cluster.is_none().then_some(tracker_updates),
+            tracker_specs,
             shards: shard_config.clone(),
             poll_every: crate::routing::POLL_EVERY,
         }),
@@ -284,6 +303,7 @@ pub async fn parts(
         areas,
         tracker,
         tracker_setup,
+        tracker_spec,
         shards: shard_config,
         routing: LiveRouting::new(routing),
         router,

@@ -386,3 +386,298 @@ fn three_instances_on_one_feed_with_a_kill_notify_exactly_what_one_does() {
     }
     drop(nats);
 }
+
+/// `lookout.toml` of one cluster instance reading a `tcp_server` feed (times from the data), with
+/// one circle area "alpha" and a rule on it.
+fn write_live_config(dir: &Path, store_url: &str, nats_url: &str, stream: &str, feed: &str) {
+    std::fs::write(
+        dir.join("lookout.toml"),
+        format!(
+            r#"users = "users.toml"
+rules = "rules.toml"
+
+[store]
+url = "{store_url}"
+
+[http]
+listen = "127.0.0.1:0"
+
+[cluster]
+nats_url = "{nats_url}"
+stream = "{stream}"
+subject_prefix = "{prefix}"
+partitions = 4
+lease = "3s"
+
+[[sources]]
+kind = "tcp_server"
+name = "feed"
+listen = "{feed}"
+clock = "data"
+
+[[areas]]
+kind = "circle"
+id = "alpha"
+name = "Alpha"
+lat = -36.0
+lon = 175.0
+radius_nm = 10
+"#,
+            prefix = stream.to_lowercase(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("users.toml"),
+        format!(
+            r#"[[organisations]]
+id = "acme"
+
+[[users]]
+id = "ops"
+org = "acme"
+email = "ops@example.com"
+timezone = "UTC"
+channels = [{{ kind = "maildir", path = "{maildir}" }}]
+"#,
+            maildir = dir.join("maildir").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("rules.toml"),
+        r#"[[rules]]
+id = "alpha-entries"
+owner = "ops"
+vessels = "any"
+areas = ["alpha"]
+events = ["entered"]
+"#,
+    )
+    .unwrap();
+}
+
+/// `lookout_partitions_owned` of the instance at `ops`.
+fn owned_at(ops: &str) -> u32 {
+    let (_, text) = get(ops, "/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix("lookout_partitions_owned "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u32)
+}
+
+/// Two agreeing reports of `mmsi` at (`lat`, `lon`), stamped `t` and `t + 10 s`.
+fn fixes(mmsi: u32, lat: f64, lon: f64, t: i64) -> String {
+    let mut text = String::new();
+    for (i, at) in [t, t + 10].into_iter().enumerate() {
+        let report = ais::PositionReport::class_a(ais::Mmsi(mmsi), lat + i as f64 * 0.000_1, lon);
+        let mut tag = ais::encode::TagBlockOptions::new();
+        tag.unix_time = Some(at);
+        let options = ais::encode::EncodeOptions::default().tag_block(tag);
+        for line in ais::encode::encode(&ais::Message::Position(report), &options).unwrap() {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// `lookout_tracker_specs_published_total` of the instance at `ops`.
+fn specs_published_at(ops: &str) -> u32 {
+    let (_, text) = get(ops, "/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix("lookout_tracker_specs_published_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u32)
+}
+
+/// Waits for `done`; on a timeout, stops `instance` and fails with its log.
+fn wait_for(
+    instance: &mut Option<Instance>,
+    what: &str,
+    within: Duration,
+    mut done: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        if Instant::now() >= deadline {
+            let metrics = instance
+                .as_ref()
+                .map(|i| get(&i.ops, "/metrics").1)
+                .unwrap_or_default();
+            let metrics: Vec<&str> = metrics
+                .lines()
+                .filter(|l| {
+                    !l.starts_with('#')
+                        && (l.contains("tracker") || l.contains("obslog") || l.contains("events"))
+                })
+                .collect();
+            let log = instance.take().map(stop).unwrap_or_default();
+            panic!(
+                "timed out waiting for {what}; metrics:\n{}\nthe instance's log:\n{log}",
+                metrics.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Issues 10 and 12: in a cluster, an area and a rule added to the store while running are
+/// tracked without a restart, from the `Reconfigure` record the ingest leader publishes into
+/// every partition, and a replay of the whole log from scratch switches at that same record:
+/// a vessel that was inside the new area before the change does not "enter" it on the replay
+/// (as it would if the replay ran under the newest areas from the start), and the replay gives
+/// exactly the notifications of the live run.
+#[test]
+fn a_cluster_takes_an_area_added_while_running_at_a_recorded_position_of_the_log() {
+    let Some(db) = FreshPg::create() else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(nats) = runtime.block_on(async {
+        match lookout_cluster::rig::find_nats_server() {
+            Some(_) => Some(lookout_cluster::rig::NatsRig::start().await.unwrap()),
+            None => {
+                assert!(
+                    std::env::var("LOOKOUT_REQUIRE_NATS").as_deref() != Ok("1"),
+                    "nats-server not found and LOOKOUT_REQUIRE_NATS=1"
+                );
+                eprintln!("skipped: nats-server not found (set LOOKOUT_REQUIRE_NATS=1 to fail)");
+                None
+            }
+        }
+    }) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let feed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    write_live_config(dir.path(), &db.url, &nats.url(), "LIVEAREAS", &feed);
+    let config = dir.path().join("lookout.toml");
+    let mut instance = Some(start(&config));
+    let ops = instance.as_ref().map(|i| i.ops.clone()).unwrap_or_default();
+    wait_for(
+        &mut instance,
+        "the partitions",
+        Duration::from_secs(30),
+        || owned_at(&ops) == 4,
+    );
+    wait_for(
+        &mut instance,
+        "the first configuration",
+        Duration::from_secs(30),
+        || specs_published_at(&ops) >= 1,
+    );
+    // One connection for the whole feed: the order of reports is the order sent.
+    let stream = std::cell::RefCell::new(std::net::TcpStream::connect(&feed).unwrap());
+    let send = |text: &str| {
+        use std::io::Write;
+        stream.borrow_mut().write_all(text.as_bytes()).unwrap();
+    };
+    let t0 = 1_765_000_000;
+    let keys = || -> BTreeSet<String> { outbox(&db.url).into_iter().map(|r| r.0).collect() };
+
+    // Vessel 1 enters alpha (a rule from the files), then sits where "beta" will be.
+    send(&fixes(512_900_101, -36.0, 175.0, t0));
+    // Ten hours later (30 knots), where "beta" will be.
+    send(&fixes(512_900_101, -41.0, 174.8, t0 + 36_000));
+    wait_for(
+        &mut instance,
+        "alpha's entry",
+        Duration::from_secs(30),
+        || keys().iter().any(|k| k.starts_with("alpha-entries:")),
+    );
+
+    // While running: area beta and a rule on it, through the store.
+    runtime.block_on(async {
+        let store = lookout_store::Store::connect(&db.url).await.unwrap();
+        let audit = lookout_store::model::Audit::new("test", "test", "test");
+        store
+            .put_area(
+                &lookout_store::model::Area {
+                    id: "beta".into(),
+                    org_id: "acme".into(),
+                    name: "Beta".into(),
+                    definition: serde_json::json!({ "kind": "circle", "lat": -41.0, "lon": 174.8, "radius_nm": 10 }),
+                },
+                &audit,
+            )
+            .await
+            .unwrap();
+        store
+            .put_rule(
+                &lookout_store::model::Rule {
+                    id: "beta-entries".into(),
+                    org_id: "acme".into(),
+                    owner: "ops".into(),
+                    enabled: true,
+                    definition: serde_json::json!({ "owner": "ops", "vessels": "any", "areas": ["beta"], "events": ["entered"] }),
+                },
+                &audit,
+            )
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    wait_for(
+        &mut instance,
+        "the new configuration in the log",
+        Duration::from_secs(30),
+        || specs_published_at(&ops) >= 2,
+    );
+    // Vessel 2 enters beta after the change: tracked without a restart.
+    send(&fixes(512_900_102, -41.0, 174.8, t0 + 40_000));
+    wait_for(
+        &mut instance,
+        "beta's entry",
+        Duration::from_secs(30),
+        || {
+            keys()
+                .iter()
+                .any(|k| k.starts_with("beta-entries:maildir:512900102:"))
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let live = keys();
+    assert!(
+        !live
+            .iter()
+            .any(|k| k.starts_with("beta-entries:maildir:512900101:")),
+        "vessel 1 reported inside beta only before beta existed: {live:?}"
+    );
+    if let Some(instance) = instance.take() {
+        stop(instance);
+    }
+
+    // Replay the whole log from scratch: no checkpoint, no outbox, every partition at seq 0.
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        for sql in [
+            "DELETE FROM partition_checkpoints",
+            "DELETE FROM partition_tracker_specs",
+            "DELETE FROM outbox",
+            "DELETE FROM events",
+            "UPDATE partitions SET last_applied_seq = 0",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        let _ = conn.close().await;
+    });
+    let mut replay = Some(start(&config));
+    wait_for(&mut replay, "the replay", Duration::from_secs(60), || {
+        keys().len() >= live.len()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        keys(),
+        live,
+        "the replay switches at the same record as the live run"
+    );
+    if let Some(replay) = replay.take() {
+        stop(replay);
+    }
+    drop(nats);
+}

@@ -90,6 +90,13 @@ pub enum LogRecord<O> {
         /// When ingest resumed.
         at: jiff::Timestamp,
     },
+    /// The tracking configuration (areas, gap thresholds, dwells) in force from this record on,
+    /// by the id under which it is stored: a model change takes effect at a recorded position
+    /// of each partition, so a replay applies it at the same point.
+    Reconfigure {
+        /// The stored configuration's id (a hash of its content).
+        spec: String,
+    },
 }
 
 /// Errors of the log.

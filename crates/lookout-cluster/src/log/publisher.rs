@@ -197,6 +197,25 @@ impl<O: Serialize> Publisher<O> {
         Ok(self.stats)
     }
 
+    /// Settles the next acknowledgement (putting that partition's next message on the wire), or waits forever
+    /// when nothing is on the wire. A message goes out only after its partition's previous one is settled, and
+    /// `publish` settles only at `max_in_flight`: a loop publishing a quiet feed selects on this too, or its
+    /// records would wait for the next burst or a `flush`.
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: nothing is settled until an ack has arrived, and then without awaiting.
+    pub async fn progress(&mut self) -> Result<(), LogError> {
+        self.relaunch_stalled();
+        if self.acks.is_empty() {
+            return std::future::pending().await;
+        }
+        self.settle_one().await
+    }
+
     /// Drops every message accepted and not yet acknowledged (they may or may not have been stored): for an
     /// ingest instance that stopped leading, whose successor publishes the same stretch of the feed again.
     /// Publishing them later would put them behind the successor's newer records.

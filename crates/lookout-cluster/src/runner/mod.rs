@@ -37,6 +37,17 @@ pub trait Partitioned: Send + Sync + 'static {
         last_applied_seq: u64,
     ) -> impl Future<Output = Result<Self::State, Self::Error>> + Send;
 
+    /// Fetches what `records` need before [`Partitioned::apply`] sees them (e.g. a configuration a record names
+    /// by id), so that `apply` stays free of I/O. An error restarts the partition's worker from its checkpoint.
+    fn prepare(
+        &self,
+        partition: u32,
+        records: &[Entry<Self::Observation>],
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (partition, records);
+        async { Ok(()) }
+    }
+
     /// Applies records, in order, to the in-memory state (no I/O: the result is committed by `commit`).
     fn apply(&self, partition: u32, state: &mut Self::State, records: &[Entry<Self::Observation>]);
 
@@ -78,7 +89,7 @@ pub enum RunnerError {
     App {
         /// The partition.
         partition: u32,
-        /// `restore` or `commit`.
+        /// `restore`, `prepare` or `commit`.
         op: &'static str,
         /// The cause.
         #[source]
@@ -347,8 +358,18 @@ async fn work<A: Partitioned>(
         let Some(last_seq) = batch.last().map(|entry| entry.seq) else {
             continue;
         };
-        app.apply(partition, &mut state, &batch);
         let limit = leases.config().statement_timeout;
+        match tokio::time::timeout(limit, app.prepare(partition, &batch)).await {
+            Ok(prepared) => prepared.map_err(|e| app_error(partition, "prepare", e))?,
+            Err(_) => {
+                return Err(RunnerError::TimedOut {
+                    partition,
+                    op: "prepare",
+                    after: limit,
+                });
+            }
+        }
+        app.apply(partition, &mut state, &batch);
         let mut tx = bounded(partition, "begin", limit, leases.pool().begin()).await?;
         match leases.begin_fenced(&mut tx, partition, lease.epoch).await {
             Ok(fence) => {

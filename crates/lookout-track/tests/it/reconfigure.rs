@@ -79,3 +79,37 @@ fn a_policy_that_does_not_fit_keeps_the_old_configuration() {
     tr.apply(&TrackerInput::Observation(pos(V, 10, 0.05, 0.05)), &mut ev);
     assert_eq!(brief(&ev), [(Entered, "a".to_owned(), 10)]);
 }
+
+/// A cluster partition's first record is the tracking configuration: a fresh tracker (no
+/// clock yet, first fixes to confirm) switched before any report tracks exactly as one that
+/// was never switched.
+#[test]
+fn a_fresh_tracker_switched_before_its_first_report_tracks_as_usual() {
+    let a = square_area("a", 0.0, 0.0, 0.1, 0.1);
+    let config = || lookout_track::tracker::TrackerConfig {
+        default_policy: policy(0, &[]),
+        ..lookout_track::tracker::TrackerConfig::default()
+    };
+    let reports = [pos(V, 10, 0.05, 0.05), pos(V, 20, 0.0501, 0.05)];
+    let run = |switch_first: bool| {
+        let mut tr =
+            lookout_track::tracker::Tracker::new(index(vec![a.clone()]), config()).unwrap();
+        let mut ev = Vec::new();
+        if switch_first {
+            tr.apply(
+                &TrackerInput::Reconfigure(Reconfigure(Arc::new((
+                    index(vec![a.clone()]),
+                    config(),
+                )))),
+                &mut ev,
+            );
+        }
+        for r in &reports {
+            tr.apply(&TrackerInput::Observation(r.clone()), &mut ev);
+        }
+        brief(&ev)
+    };
+    let plain = run(false);
+    assert_eq!(plain, [(Entered, "a".to_owned(), 20)]);
+    assert_eq!(run(true), plain);
+}

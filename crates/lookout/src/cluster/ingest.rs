@@ -21,6 +21,11 @@
 //!   instance stored its earlier one, which the tracker then drops as stale. A standby that has
 //!   read the feed without a break for two leases takes over first; a younger one (restarted,
 //!   its ring too short to cover what the dead leader left unacknowledged) waits a lease more.
+//! - **The tracking configuration travels the log.** The leader records the configuration the
+//!   model asks for ([`crate::cluster::spec`]) in the store and publishes a `Reconfigure` naming
+//!   it into every partition: when it becomes the leader (before what it kept as a standby) and
+//!   whenever the model's areas, gap thresholds or dwells change. Each partition switches at
+//!   that record, so a replay from a checkpoint switches at the same point.
 //! - Publishing retries every failure with the same id until JetStream acknowledges it (a NATS
 //!   restart is a pause, not a loss): the bounded observation channel then pushes back on the
 //!   sources. The connection's state is a readiness check and the gauge `lookout_obslog_connected`.
@@ -35,13 +40,25 @@ use lookout_cluster::log::{
 use lookout_core::Observation;
 use sentinel::CancellationToken;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, watch};
+
+use crate::cluster::spec::TrackerSpec;
 
 /// No observation for this long (wall clock) means the feed is down.
 pub const FEED_SILENCE: Duration = Duration::from_secs(30);
 
 /// Bound on publishing what is left at shutdown.
 const DRAIN_WITHIN: Duration = Duration::from_secs(10);
+
+/// The tracking configuration to announce: the store it is recorded in, and the model's
+/// current one (changed by the model reloader).
+#[derive(Debug, Clone)]
+pub struct SpecFeed {
+    /// Where configurations are recorded before a record names them.
+    pub store: lookout_store::Store,
+    /// The configuration the model asks for now.
+    pub updates: watch::Receiver<Arc<TrackerSpec>>,
+}
 
 /// How the ingest stage runs.
 #[derive(Debug, Clone)]
@@ -148,6 +165,7 @@ pub async fn run(
     config: IngestConfig,
     leadership: Option<Arc<Leadership>>,
     obs_rx: Arc<Mutex<mpsc::Receiver<Observation>>>,
+    specs: Option<SpecFeed>,
     token: CancellationToken,
 ) -> Result<(), LogError> {
     // The lease is renewed by a task of its own (publishing may wait out a NATS outage), and
@@ -172,6 +190,7 @@ pub async fn run(
         &config,
         (&mut leader, successor.as_deref()),
         obs_rx,
+        specs,
         token,
     )
     .await;
@@ -190,6 +209,7 @@ async fn publish_loop(
     config: &IngestConfig,
     (leader, leadership): (&mut Option<Leader>, Option<&Leadership>),
     obs_rx: Arc<Mutex<mpsc::Receiver<Observation>>>,
+    mut specs: Option<SpecFeed>,
     token: CancellationToken,
 ) -> Result<(), LogError> {
     let partitions = log.config().partitions;
@@ -233,6 +253,11 @@ async fn publish_loop(
                             .await?;
                     }
                 }
+                // The configuration first: on the first start it is the log's first record,
+                // so a replay from the very beginning tracks under it too.
+                if let Some(feed) = &mut specs {
+                    announce(&mut stage, feed, &token).await?;
+                }
                 while let Some((_, obs)) = standby.kept.pop_front() {
                     stage.observation(&obs, &token).await?;
                 }
@@ -247,7 +272,22 @@ async fn publish_loop(
         tokio::select! {
             biased;
             () = token.cancelled() => break,
+            // Acks move each partition's queue along, burst or not.
+            settled = stage.publisher.progress() => match settled {
+                Ok(()) => {}
+                Err(error) if error.is_retryable() => {
+                    metrics::counter!("lookout_obslog_publish_failures_total").increment(1);
+                    tracing::warn!(error = %sentinel::error_chain(&error),
+                        "cannot publish to the observation log; retrying (the sources wait)");
+                }
+                Err(error) => return Err(error),
+            },
             () = changed(leader) => {}
+            () = spec_changed(&mut specs) => {
+                if leading && let Some(feed) = &mut specs {
+                    announce(&mut stage, feed, &token).await?;
+                }
+            }
             obs = rx.recv() => match obs {
                 Some(obs) => {
                     if config.live && feed_down {
@@ -325,6 +365,53 @@ async fn changed(leader: &mut Option<Leader>) {
         }
         None => std::future::pending().await,
     }
+}
+
+/// Resolves when the model's tracking configuration changed; never without a feed (or once
+/// the model reloader is gone).
+async fn spec_changed(specs: &mut Option<SpecFeed>) {
+    match specs {
+        Some(feed) => {
+            if feed.updates.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Records the current tracking configuration in the store (retried until it is, or
+/// `token` is cancelled), then names it in every partition.
+async fn announce(
+    stage: &mut Stage<'_>,
+    feed: &mut SpecFeed,
+    token: &CancellationToken,
+) -> Result<(), LogError> {
+    let spec = Arc::clone(&feed.updates.borrow_and_update());
+    let id = spec.id();
+    let json = serde_json::to_string(&*spec).map_err(|source| LogError::Encode {
+        msg_id: format!("tracking configuration {id}"),
+        source,
+    })?;
+    loop {
+        match feed.store.put_tracker_spec(&id, &json).await {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::warn!(spec = %id, error = %sentinel::error_chain(&error),
+                    "cannot record the tracking configuration yet; retrying");
+                tokio::select! {
+                    () = token.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+    stage
+        .everywhere("c", |_| LogRecord::Reconfigure { spec: id.clone() }, token)
+        .await?;
+    metrics::counter!("lookout_tracker_specs_published_total").increment(1);
+    tracing::info!(spec = %id, areas = spec.areas.len(), "tracking configuration published into every partition");
+    Ok(())
 }
 
 /// Publishes `Resume` into every partition when nothing reached the log for longer than

@@ -12,6 +12,7 @@
 //! shards (SQLite or PostgreSQL), as before.
 
 pub mod ingest;
+pub mod spec;
 pub mod track;
 pub mod wiring;
 

@@ -139,6 +139,13 @@ pub(crate) fn ingest_child(
         )
         .context("ingest leadership")?,
     );
+    let specs = parts
+        .tracker_spec
+        .clone()
+        .map(|updates| crate::cluster::ingest::SpecFeed {
+            store: parts.store.clone(),
+            updates,
+        });
     Ok(ChildSpec::with_token("ingest", move |token| {
         crate::cluster::ingest::run(
             log.clone(),
@@ -146,6 +153,7 @@ pub(crate) fn ingest_child(
             config.clone(),
             Some(Arc::clone(&leadership)),
             Arc::clone(&obs_rx),
+            specs.clone(),
             token,
         )
     }))
@@ -164,12 +172,21 @@ pub(crate) fn partitions_child(parts: &ServiceParts, cluster: &Cluster) -> Child
     lease.lease = cluster.options.lease;
     let mut tracker = parts.tracker.clone();
     tracker.max_vessels = parts.shards.max_vessels.div_ceil(n as usize).max(1);
-    let app = Arc::new(crate::cluster::track::TrackerApp::new(
+    let max_vessels = tracker.max_vessels;
+    let mut app = crate::cluster::track::TrackerApp::new(
         store.clone(),
         Arc::clone(&parts.areas),
         parts.routing.clone(),
         tracker,
-    ));
+    );
+    if let Some(source) = &parts.model_source {
+        app = app.with_specs(crate::cluster::track::SpecBuilder {
+            config: Arc::clone(&source.config),
+            shards: source.shards.clone(),
+            max_vessels,
+        });
+    }
+    let app = Arc::new(app);
     ChildSpec::with_token("partitions", move |token| {
         let (store, log, status, lease, app) = (
             store.clone(),

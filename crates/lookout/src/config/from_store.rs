@@ -36,6 +36,8 @@ pub struct StoredModel {
     pub model: Model,
     /// Every organisation's areas, one per id, validated.
     pub areas: Vec<Area>,
+    /// The stored rows of `areas` (their definitions as stored), in the same order.
+    pub area_definitions: Vec<lookout_store::model::Area>,
     /// Each problem found, one line each (`rule "x": field areas: unknown area "y"`); the
     /// object it names was left out.
     pub problems: Vec<String>,
@@ -44,7 +46,8 @@ pub struct StoredModel {
 /// Resolves `snapshot` with `config`'s main file (webhooks, SMTP) and `env` (secrets).
 pub fn from_store(config: &Config, snapshot: &ModelSnapshot, env: &dyn EnvSource) -> StoredModel {
     let mut out = StoredModel::default();
-    let areas = areas(snapshot, &mut out.problems);
+    let (areas, area_definitions) = areas(snapshot, &mut out.problems);
+    out.area_definitions = area_definitions;
     let mut model = Model {
         areas: areas.iter().map(|a| a.id.clone()).collect(),
         webhooks: config.notify.model.webhooks.clone(),
@@ -163,9 +166,13 @@ fn vessels(snapshot: &ModelSnapshot) -> Vec<Value> {
 
 /// One area per id: each distinct definition checked once; a second definition of an id is a
 /// problem and is not tracked.
-fn areas(snapshot: &ModelSnapshot, problems: &mut Vec<String>) -> Vec<Area> {
+fn areas(
+    snapshot: &ModelSnapshot,
+    problems: &mut Vec<String>,
+) -> (Vec<Area>, Vec<lookout_store::model::Area>) {
     let mut first: BTreeMap<&str, (&str, &Value)> = BTreeMap::new();
     let mut out = Vec::new();
+    let mut rows = Vec::new();
     let mut stored: Vec<&lookout_store::model::Area> = snapshot.areas.iter().collect();
     stored.sort_by(|a, b| (&a.id, &a.org_id).cmp(&(&b.id, &b.org_id)));
     for a in stored {
@@ -184,6 +191,7 @@ fn areas(snapshot: &ModelSnapshot, problems: &mut Vec<String>) -> Vec<Area> {
             Ok(area) => {
                 first.insert(&a.id, (&a.org_id, &a.definition));
                 out.push(area);
+                rows.push(a.clone());
             }
             Err(found) => {
                 for (field, message) in found {
@@ -195,5 +203,5 @@ fn areas(snapshot: &ModelSnapshot, problems: &mut Vec<String>) -> Vec<Area> {
             }
         }
     }
-    out
+    (out, rows)
 }

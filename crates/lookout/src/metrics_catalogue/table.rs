@@ -173,7 +173,7 @@ pub const CATALOGUE: &[MetricDef] = &[
         Gauge,
         &[],
         "model",
-        "1 when stored areas, gap thresholds or dwells differ from what the tracker runs and wait for a restart (cluster mode, or areas that cannot be indexed); in one process the tracker takes them live.",
+        "1 when stored areas, gap thresholds or dwells differ from what the tracker runs because they cannot be indexed; otherwise they are taken live (in a cluster at the Reconfigure record the ingest leader publishes).",
         &[],
     ),
     // cluster (issue 10): the observation log on NATS JetStream and the partition leases
@@ -223,6 +223,22 @@ pub const CATALOGUE: &[MetricDef] = &[
         &[],
         "cluster",
         "1 while this instance leads the ingest (publishes to the observation log), 0 while it stands by with the feed's last stretch.",
+        &[],
+    ),
+    def(
+        "lookout_tracker_specs_published_total",
+        Counter,
+        &[],
+        "cluster",
+        "Tracking configurations the ingest leader recorded and named in every partition (at leadership and on each change of areas, gap thresholds or dwells).",
+        &[],
+    ),
+    def(
+        "lookout_tracker_spec_unusable_total",
+        Counter,
+        &[],
+        "cluster",
+        "Reconfigure records naming a tracking configuration a partition could not load or build; it kept its previous one.",
         &[],
     ),
     def(
