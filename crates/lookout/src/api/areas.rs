@@ -8,7 +8,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use lookout_store::model::{Area, Cursor, Fleet, Role};
+use lookout_store::model::{Area, Fleet, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -44,18 +44,14 @@ pub(super) async fn list(
     c: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Value>>, Problem> {
-    let limit = q.limit()?;
-    let cursor = Cursor {
-        after: q.cursor.clone(),
-        limit: limit + 1,
-    };
-    let page = Page::of(s.store.areas(&c.org, &cursor).await?, limit, |a| {
-        a.id.clone()
-    });
-    Ok(Json(Page {
-        items: page.items.iter().map(area_out).collect(),
-        next: page.next,
-    }))
+    let cursor = q.store_cursor()?;
+    let areas = s.store.areas(&c.org, &cursor).await?;
+    Ok(Json(Page::of_fetched(
+        areas,
+        &cursor,
+        |a| a.id.clone(),
+        |a| area_out(&a),
+    )))
 }
 
 /// `GET /areas/{id}`.
@@ -189,18 +185,14 @@ pub(super) async fn fleets(
     c: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Value>>, Problem> {
-    let limit = q.limit()?;
-    let cursor = Cursor {
-        after: q.cursor.clone(),
-        limit: limit + 1,
-    };
-    let page = Page::of(s.store.fleets(&c.org, &cursor).await?, limit, |f| {
-        f.id.clone()
-    });
-    Ok(Json(Page {
-        items: page.items.iter().map(fleet_out).collect(),
-        next: page.next,
-    }))
+    let cursor = q.store_cursor()?;
+    let fleets = s.store.fleets(&c.org, &cursor).await?;
+    Ok(Json(Page::of_fetched(
+        fleets,
+        &cursor,
+        |f| f.id.clone(),
+        |f| fleet_out(&f),
+    )))
 }
 
 /// `GET /fleets/{id}`.

@@ -70,6 +70,15 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
+    /// What to ask the store for: from the cursor, one item more than the page (so
+    /// [`Page::of_fetched`] can tell whether there is more).
+    pub fn store_cursor(&self) -> Result<lookout_store::model::Cursor, Problem> {
+        Ok(lookout_store::model::Cursor {
+            after: self.cursor.clone(),
+            limit: self.limit()? + 1,
+        })
+    }
+
     /// The size checked against the cap.
     pub fn limit(&self) -> Result<u32, Problem> {
         match self.limit {
@@ -93,6 +102,21 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// The page of what the store answered for `cursor` ([`PageQuery::store_cursor`]), keyed
+    /// by `key` (the next cursor) and each item answered as `out` makes it.
+    pub fn of_fetched<U>(
+        fetched: Vec<U>,
+        cursor: &lookout_store::model::Cursor,
+        key: impl Fn(&U) -> String,
+        out: impl FnMut(U) -> T,
+    ) -> Page<T> {
+        let page = Page::of(fetched, cursor.limit.saturating_sub(1), key);
+        Page {
+            items: page.items.into_iter().map(out).collect(),
+            next: page.next,
+        }
+    }
+
     /// A page from `limit + 1` fetched items: the extra one only says there is more.
     pub fn of(mut fetched: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Page<T> {
         let more = fetched.len() > limit as usize;

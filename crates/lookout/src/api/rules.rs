@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use lookout_store::model::{Cursor, Role, Rule};
+use lookout_store::model::{Role, Rule};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
@@ -58,17 +58,14 @@ pub(super) async fn list(
     c: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Value>>, Problem> {
-    let limit = q.limit()?;
-    let page = Cursor {
-        after: q.cursor.clone(),
-        limit: limit + 1,
-    };
-    let rules = s.store.rules(&c.org, &page).await?;
-    let page = Page::of(rules, limit, |r| r.id.clone());
-    Ok(Json(Page {
-        items: page.items.into_iter().map(out).collect(),
-        next: page.next,
-    }))
+    let cursor = q.store_cursor()?;
+    let rules = s.store.rules(&c.org, &cursor).await?;
+    Ok(Json(Page::of_fetched(
+        rules,
+        &cursor,
+        |r| r.id.clone(),
+        out,
+    )))
 }
 
 /// `GET /rules/{id}`.

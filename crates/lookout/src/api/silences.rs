@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
-use lookout_store::model::{Cursor, Matchers, Role, Silence};
+use lookout_store::model::{Matchers, Role, Silence};
 use serde::Deserialize;
 
 use super::auth::Caller;
@@ -36,15 +36,13 @@ pub(super) async fn list(
     c: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Silence>>, Problem> {
-    let limit = q.limit()?;
-    let cursor = Cursor {
-        after: q.cursor.clone(),
-        limit: limit + 1,
-    };
-    Ok(Json(Page::of(
-        s.store.silences(&c.org, &cursor).await?,
-        limit,
+    let cursor = q.store_cursor()?;
+    let silences = s.store.silences(&c.org, &cursor).await?;
+    Ok(Json(Page::of_fetched(
+        silences,
+        &cursor,
         |x| x.id.clone(),
+        |x| x,
     )))
 }
 

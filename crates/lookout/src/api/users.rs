@@ -12,7 +12,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use lookout_store::model::{AuditEntry, Cursor, Role, User};
+use lookout_store::model::{AuditEntry, Role, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -215,18 +215,14 @@ pub(super) async fn list(
     c: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Value>>, Problem> {
-    let limit = q.limit()?;
-    let cursor = Cursor {
-        after: q.cursor.clone(),
-        limit: limit + 1,
-    };
-    let page = Page::of(s.store.users(&c.org, &cursor).await?, limit, |u| {
-        u.id.clone()
-    });
-    Ok(Json(Page {
-        items: page.items.iter().map(|u| out_for(&c, u)).collect(),
-        next: page.next,
-    }))
+    let cursor = q.store_cursor()?;
+    let users = s.store.users(&c.org, &cursor).await?;
+    Ok(Json(Page::of_fetched(
+        users,
+        &cursor,
+        |u| u.id.clone(),
+        |u| out_for(&c, &u),
+    )))
 }
 
 /// `GET /users/{id}`.
@@ -297,11 +293,12 @@ pub(super) async fn audit(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<AuditEntry>>, Problem> {
     c.require(Role::Admin, "reading the audit log")?;
-    let limit = q.limit()?;
-    let cursor = Cursor {
-        after: q.cursor.clone(),
-        limit: limit + 1,
-    };
+    let cursor = q.store_cursor()?;
     let entries = s.store.audit_log(&c.org, &cursor).await?;
-    Ok(Json(Page::of(entries, limit, |e| e.id.to_string())))
+    Ok(Json(Page::of_fetched(
+        entries,
+        &cursor,
+        |e| e.id.to_string(),
+        |e| e,
+    )))
 }

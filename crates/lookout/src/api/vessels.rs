@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use lookout_store::model::{Cursor, Role, Upserted, Vessel};
+use lookout_store::model::{Role, Upserted, Vessel};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -67,18 +67,14 @@ pub(super) async fn list(
     c: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Value>>, Problem> {
-    let limit = q.limit()?;
-    let cursor = Cursor {
-        after: q.cursor.clone(),
-        limit: limit + 1,
-    };
-    let page = Page::of(s.store.vessels(&c.org, &cursor).await?, limit, |v| {
-        v.mmsi.to_string()
-    });
-    Ok(Json(Page {
-        items: page.items.iter().map(out).collect(),
-        next: page.next,
-    }))
+    let cursor = q.store_cursor()?;
+    let vessels = s.store.vessels(&c.org, &cursor).await?;
+    Ok(Json(Page::of_fetched(
+        vessels,
+        &cursor,
+        |v| v.mmsi.to_string(),
+        |v| out(&v),
+    )))
 }
 
 /// `GET /vessels/{mmsi}`.
