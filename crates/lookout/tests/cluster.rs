@@ -166,17 +166,38 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// An own `nats-server -js`, or `None` (the test skips) when none is installed, unless
+/// `LOOKOUT_REQUIRE_NATS=1`.
+fn nats_server(runtime: &tokio::runtime::Runtime) -> Option<lookout_cluster::rig::NatsRig> {
+    runtime.block_on(async {
+        match lookout_cluster::rig::find_nats_server() {
+            Some(_) => Some(lookout_cluster::rig::NatsRig::start().await.unwrap()),
+            None => {
+                assert!(
+                    std::env::var("LOOKOUT_REQUIRE_NATS").as_deref() != Ok("1"),
+                    "nats-server not found and LOOKOUT_REQUIRE_NATS=1"
+                );
+                eprintln!("skipped: nats-server not found (set LOOKOUT_REQUIRE_NATS=1 to fail)");
+                None
+            }
+        }
+    })
+}
+
+/// The value of the unlabelled metric `name` at the instance at `ops` (0 when absent).
+fn metric_at(ops: &str, name: &str) -> u32 {
+    let (_, text) = get(ops, "/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u32)
+}
+
 /// Sum of `lookout_partitions_owned` over the instances.
 fn owned(instances: &[&Instance]) -> u32 {
     instances
         .iter()
-        .map(|i| {
-            let (_, text) = get(&i.ops, "/metrics");
-            text.lines()
-                .find_map(|l| l.strip_prefix("lookout_partitions_owned "))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .map_or(0, |v| v as u32)
-        })
+        .map(|i| metric_at(&i.ops, "lookout_partitions_owned"))
         .sum()
 }
 
@@ -293,19 +314,7 @@ fn three_instances_on_one_feed_with_a_kill_notify_exactly_what_one_does() {
         return;
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let Some(nats) = runtime.block_on(async {
-        match lookout_cluster::rig::find_nats_server() {
-            Some(_) => Some(lookout_cluster::rig::NatsRig::start().await.unwrap()),
-            None => {
-                assert!(
-                    std::env::var("LOOKOUT_REQUIRE_NATS").as_deref() != Ok("1"),
-                    "nats-server not found and LOOKOUT_REQUIRE_NATS=1"
-                );
-                eprintln!("skipped: nats-server not found (set LOOKOUT_REQUIRE_NATS=1 to fail)");
-                None
-            }
-        }
-    }) else {
+    let Some(nats) = nats_server(&runtime) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -457,15 +466,6 @@ events = ["entered"]
     .unwrap();
 }
 
-/// `lookout_partitions_owned` of the instance at `ops`.
-fn owned_at(ops: &str) -> u32 {
-    let (_, text) = get(ops, "/metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix("lookout_partitions_owned "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u32)
-}
-
 /// Two agreeing reports of `mmsi` at (`lat`, `lon`), stamped `t` and `t + 10 s`.
 fn fixes(mmsi: u32, lat: f64, lon: f64, t: i64) -> String {
     let mut text = String::new();
@@ -480,15 +480,6 @@ fn fixes(mmsi: u32, lat: f64, lon: f64, t: i64) -> String {
         }
     }
     text
-}
-
-/// `lookout_tracker_specs_published_total` of the instance at `ops`.
-fn specs_published_at(ops: &str) -> u32 {
-    let (_, text) = get(ops, "/metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix("lookout_tracker_specs_published_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u32)
 }
 
 /// Waits for `done`; on a timeout, stops `instance` and fails with its log.
@@ -534,19 +525,7 @@ fn a_cluster_takes_an_area_added_while_running_at_a_recorded_position_of_the_log
         return;
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let Some(nats) = runtime.block_on(async {
-        match lookout_cluster::rig::find_nats_server() {
-            Some(_) => Some(lookout_cluster::rig::NatsRig::start().await.unwrap()),
-            None => {
-                assert!(
-                    std::env::var("LOOKOUT_REQUIRE_NATS").as_deref() != Ok("1"),
-                    "nats-server not found and LOOKOUT_REQUIRE_NATS=1"
-                );
-                eprintln!("skipped: nats-server not found (set LOOKOUT_REQUIRE_NATS=1 to fail)");
-                None
-            }
-        }
-    }) else {
+    let Some(nats) = nats_server(&runtime) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -562,13 +541,13 @@ fn a_cluster_takes_an_area_added_while_running_at_a_recorded_position_of_the_log
         &mut instance,
         "the partitions",
         Duration::from_secs(30),
-        || owned_at(&ops) == 4,
+        || metric_at(&ops, "lookout_partitions_owned") == 4,
     );
     wait_for(
         &mut instance,
         "the first configuration",
         Duration::from_secs(30),
-        || specs_published_at(&ops) >= 1,
+        || metric_at(&ops, "lookout_tracker_specs_published_total") >= 1,
     );
     // One connection for the whole feed: the order of reports is the order sent.
     let stream = std::cell::RefCell::new(std::net::TcpStream::connect(&feed).unwrap());
@@ -625,7 +604,7 @@ fn a_cluster_takes_an_area_added_while_running_at_a_recorded_position_of_the_log
         &mut instance,
         "the new configuration in the log",
         Duration::from_secs(30),
-        || specs_published_at(&ops) >= 2,
+        || metric_at(&ops, "lookout_tracker_specs_published_total") >= 2,
     );
     // Vessel 2 enters beta after the change: tracked without a restart.
     send(&fixes(512_900_102, -41.0, 174.8, t0 + 40_000));
