@@ -11,6 +11,10 @@
 //!    × batch 50, `FOR UPDATE SKIP LOCKED` on PostgreSQL; no leases, no retries, no fencing),
 //!    same channel, same receiver.
 //!
+//!    On PostgreSQL also apalis 1.0 + apalis-postgres, tuned as in issue 9 (2 workers × 64 in
+//!    flight, fetches of 1,000): the same work per job (one signed POST through the same channel
+//!    to the same receiver), its jobs enqueued with its own bulk push (timed apart).
+//!
 //! 4. latency: 2,000 notifications/s for 2 s to a healthy endpoint, committed 20 every 10 ms,
 //!    p50/p99 from commit to receipt; then the same with a second endpoint that never answers
 //!    and has 1,000 notifications queued ahead.
@@ -325,10 +329,104 @@ async fn bench(name: &str, url: &str, postgres: bool, n: usize) {
         "{name}: ratio lookout / baseline = {:.2}",
         lookout_rate / base_rate
     );
+    if postgres {
+        let (enqueue, took) = apalis_baseline(
+            url,
+            Arc::new(HttpChannel::new(http).unwrap()),
+            &hook,
+            &count,
+            n,
+        )
+        .await;
+        let apalis_rate = n as f64 / took.as_secs_f64();
+        println!(
+            "{name}: apalis 1.0 (2 workers x 64, batch 1,000), {n} webhooks: {apalis_rate:>8.0}/s ({took:.2?}; enqueue {:.0}/s)",
+            n as f64 / enqueue.as_secs_f64()
+        );
+        println!(
+            "{name}: ratio lookout / apalis = {:.2}",
+            lookout_rate / apalis_rate
+        );
+    }
     for hanging in [false, true] {
         latency(name, &store, hanging).await;
     }
     store.close().await;
+}
+
+/// One apalis job: a notification to POST.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct ApalisJob {
+    id: String,
+    url: String,
+}
+
+/// The apalis handler: the same signed POST as the other contenders.
+async fn apalis_deliver(
+    job: ApalisJob,
+    http: apalis::prelude::Data<Arc<HttpChannel>>,
+) -> Result<(), apalis::prelude::BoxDynError> {
+    let body = format!("{{\"id\":\"{}\",\"mmsi\":1}}", job.id);
+    http.send_webhook(&job.url, Some(b"secret"), &job.id, body, Trust::Operator)
+        .await
+        .map_err(|e| e.to_string().into())
+}
+
+/// apalis 1.0 on the same database, tuned as in issue 9: `(enqueue time, delivery time)`, the
+/// delivery timed from the workers' start until the receiver counted `n` more POSTs.
+async fn apalis_baseline(
+    url: &str,
+    http: Arc<HttpChannel>,
+    hook: &str,
+    count: &AtomicUsize,
+    n: usize,
+) -> (Duration, Duration) {
+    use apalis::prelude::*;
+    use apalis_postgres::{Config, PostgresStorage};
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    PostgresStorage::setup(&pool).await.unwrap();
+    let config = Config::default().queue("bench").batch_size(1000);
+    let mut storage = PostgresStorage::new(&pool).with_config(config);
+    let jobs: Vec<ApalisJob> = (0..n)
+        .map(|i| ApalisJob {
+            id: format!("apalis-{i}"),
+            url: hook.to_owned(),
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in jobs.chunks(5000) {
+        storage.push_bulk(chunk.to_vec()).await.unwrap();
+    }
+    let enqueue = started.elapsed();
+    let before = count.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..2)
+        .map(|w| {
+            let worker = WorkerBuilder::new(format!("bench-{w}"))
+                .backend(storage.clone())
+                .data(Arc::clone(&http))
+                .concurrency(64)
+                .build(apalis_deliver);
+            sentinel::spawn("bench-apalis-worker", async move {
+                worker
+                    .run()
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+            })
+        })
+        .collect();
+    let ok = wait_count(count, before + n, Duration::from_secs(600)).await;
+    let took = started.elapsed();
+    for worker in workers {
+        worker.abort();
+    }
+    assert!(
+        ok,
+        "apalis delivered only {}",
+        count.load(Ordering::Relaxed) - before
+    );
+    pool.close().await;
+    (enqueue, took)
 }
 
 /// 2,000/s for 2 s to a healthy endpoint (and, if `hanging`, 1,000 queued first for one that
