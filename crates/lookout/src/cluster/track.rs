@@ -15,7 +15,7 @@
 //!   sequence to the same events with the same dedupe keys, so the outbox keeps the first
 //!   notification (and its id).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::cluster::spec::TrackerSpec;
@@ -64,6 +64,9 @@ pub struct TrackerApp {
     config: TrackerConfig,
     builder: Option<SpecBuilder>,
     specs: Mutex<BTreeMap<String, Reconfigure>>,
+    /// What `prepare` built for the batch `apply` sees next, by partition: other partitions
+    /// load theirs meanwhile and may evict it from `specs`.
+    prepared: Mutex<HashMap<u32, BTreeMap<String, Reconfigure>>>,
 }
 
 impl TrackerApp {
@@ -83,6 +86,7 @@ impl TrackerApp {
             config,
             builder: None,
             specs: Mutex::new(BTreeMap::new()),
+            prepared: Mutex::new(HashMap::new()),
         }
     }
 
@@ -138,9 +142,10 @@ impl TrackerApp {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if specs.len() >= SPEC_CACHE
-            && let Some(oldest) = specs.keys().next().cloned()
+            && let Some(evicted) = specs.keys().next().cloned()
         {
-            specs.remove(&oldest);
+            // Any one: a partition that still needs it loads it again from the store.
+            specs.remove(&evicted);
         }
         specs.insert(id.to_owned(), built.clone());
         Ok(Some(built))
@@ -219,15 +224,29 @@ impl Partitioned for TrackerApp {
         partition: u32,
         records: &[Entry<Observation>],
     ) -> Result<(), TrackError> {
+        let mut built = BTreeMap::new();
         for entry in records {
-            if let Ok(LogRecord::Reconfigure { spec }) = &entry.record {
-                self.load_spec(partition, spec).await?;
+            if let Ok(LogRecord::Reconfigure { spec }) = &entry.record
+                && let Some(setup) = self.load_spec(partition, spec).await?
+            {
+                built.insert(spec.clone(), setup);
             }
         }
+        let mut prepared = self
+            .prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        prepared.insert(partition, built);
         Ok(())
     }
 
     fn apply(&self, partition: u32, state: &mut PartitionState, records: &[Entry<Observation>]) {
+        let prepared = self
+            .prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&partition)
+            .unwrap_or_default();
         for entry in records {
             match &entry.record {
                 Ok(LogRecord::Reconfigure { spec }) => {
@@ -235,7 +254,7 @@ impl Partitioned for TrackerApp {
                         continue;
                     }
                     // Prepared (or unusable, then logged there): switch at this record.
-                    if let Some(built) = self.cached(spec) {
+                    if let Some(built) = prepared.get(spec).cloned() {
                         state
                             .tracker
                             .apply(&TrackerInput::Reconfigure(built), &mut state.events);
