@@ -144,9 +144,7 @@ pub struct HttpChannel {
 impl HttpChannel {
     /// Builds the clients, with the default destination policy for tenant URLs.
     pub fn new(settings: HttpSettings) -> Result<HttpChannel, super::SetupError> {
-        let policy = Arc::new(DestinationPolicy::default());
-        let resolver = GuardedResolver::new(Arc::clone(&policy));
-        HttpChannel::with_resolver(settings, policy, resolver)
+        HttpChannel::with_policy(settings, DestinationPolicy::default())
     }
 
     /// Builds the clients; tenant URLs are checked against `policy`.

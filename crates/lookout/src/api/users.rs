@@ -67,51 +67,46 @@ fn checked(s: &ApiState, c: &Caller, id: &str, u: UserIn) -> Result<User, Proble
                         None => errors.push((format!("{field}.to"), "expected a string".into())),
                     }
                 }
-                if keys.iter().any(|k| !matches!(*k, "kind" | "to")) {
-                    errors.push((
-                        field.clone(),
-                        "an email channel has only kind and to".into(),
-                    ));
-                }
+                only_keys(
+                    &keys,
+                    &["kind", "to"],
+                    &field,
+                    "an email channel has only kind and to",
+                    &mut errors,
+                );
             }
             "webhook" if ch.get("url").is_some() => {
                 tenant_url(s, ch, &field, &mut errors);
-                if keys
-                    .iter()
-                    .any(|k| !matches!(*k, "kind" | "url" | "origin"))
-                {
-                    errors.push((
-                        field.clone(),
-                        "a webhook channel has kind and either endpoint or url".into(),
-                    ));
-                }
+                only_keys(
+                    &keys,
+                    &["kind", "url", "origin"],
+                    &field,
+                    "a webhook channel has kind and either endpoint or url",
+                    &mut errors,
+                );
             }
             "webhook" => {
                 let endpoint = ch.get("endpoint").and_then(Value::as_str).unwrap_or("");
                 if !s.webhooks.contains(endpoint) {
                     errors.push((format!("{field}.endpoint"), format!("unknown webhook {endpoint:?}: name one of the [webhooks.*] the operator configured, or give a url")));
                 }
-                if keys
-                    .iter()
-                    .any(|k| !matches!(*k, "kind" | "endpoint" | "origin"))
-                {
-                    errors.push((
-                        field.clone(),
-                        "a webhook channel has kind and either endpoint or url".into(),
-                    ));
-                }
+                only_keys(
+                    &keys,
+                    &["kind", "endpoint", "origin"],
+                    &field,
+                    "a webhook channel has kind and either endpoint or url",
+                    &mut errors,
+                );
             }
             "slack" => {
                 tenant_url(s, ch, &field, &mut errors);
-                if keys
-                    .iter()
-                    .any(|k| !matches!(*k, "kind" | "url" | "origin"))
-                {
-                    errors.push((
-                        field.clone(),
-                        "a slack channel has only kind and url".into(),
-                    ));
-                }
+                only_keys(
+                    &keys,
+                    &["kind", "url", "origin"],
+                    &field,
+                    "a slack channel has only kind and url",
+                    &mut errors,
+                );
             }
             "maildir" => errors.push((
                 format!("{field}.kind"),
@@ -159,6 +154,19 @@ fn checked(s: &ApiState, c: &Caller, id: &str, u: UserIn) -> Result<User, Proble
         enabled: u.enabled.unwrap_or(true),
         deleted: false,
     })
+}
+
+/// A problem at `field` naming `what` when `keys` holds a key other than `allowed`.
+fn only_keys(
+    keys: &[&str],
+    allowed: &[&str],
+    field: &str,
+    what: &str,
+    errors: &mut Vec<(String, String)>,
+) {
+    if keys.iter().any(|k| !allowed.contains(k)) {
+        errors.push((field.to_owned(), what.to_owned()));
+    }
 }
 
 /// A tenant's URL: a string the destination policy accepts.
