@@ -296,6 +296,9 @@ pub async fn refresh_gauges(state: &OpsState) {
     if let Some(rss) = process::resident_bytes() {
         metrics::gauge!("lookout_process_resident_bytes").set(rss as f64);
     }
+    if let Some(anon) = process::anonymous_resident_bytes() {
+        metrics::gauge!("lookout_process_anonymous_bytes").set(anon as f64);
+    }
     if let Some(limit) = memory_limit() {
         metrics::gauge!("lookout_memory_limit_bytes").set(limit as f64);
     }

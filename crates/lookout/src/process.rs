@@ -12,6 +12,23 @@ pub fn resident_bytes() -> Option<u64> {
     status_kib(&status, "VmRSS:").map(|kib| kib.saturating_mul(1024))
 }
 
+/// Resident memory the kernel cannot reclaim without swap: anonymous pages plus shared memory
+/// (`RssAnon` + `RssShmem` of `/proc/self/status`), in bytes.
+///
+/// This is what runs a process into its memory limit. The rest of the resident set is
+/// file-backed (`RssFile`: the mapped executable, and its debug information once a backtrace
+/// was symbolised — some 200 MB for a debug build), and the kernel drops those clean pages
+/// under pressure rather than killing the process.
+pub fn anonymous_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    anonymous_kib(&status).map(|kib| kib.saturating_mul(1024))
+}
+
+fn anonymous_kib(status: &str) -> Option<u64> {
+    let anon = status_kib(status, "RssAnon:")?;
+    Some(anon.saturating_add(status_kib(status, "RssShmem:").unwrap_or(0)))
+}
+
 /// The memory limit: the cgroup's (v2 `memory.max`, else v1 `memory.limit_in_bytes`), capped
 /// by the machine's memory (an unlimited cgroup reports the machine's).
 pub fn memory_limit_bytes() -> Option<u64> {
@@ -86,9 +103,18 @@ mod tests {
     fn reads_its_own_memory_and_fds() {
         let rss = resident_bytes().unwrap();
         assert!(rss > 1 << 20, "rss {rss}");
+        let anon = anonymous_resident_bytes().unwrap();
+        assert!(anon > 0 && anon <= rss, "anon {anon} rss {rss}");
         let limit = memory_limit_bytes().unwrap();
         assert!(limit > rss, "limit {limit} rss {rss}");
         assert!(open_fds().unwrap() >= 3);
+    }
+
+    #[test]
+    fn anonymous_memory_leaves_out_file_backed_pages() {
+        let status = "VmRSS:\t  346764 kB\nRssAnon:\t   98680 kB\nRssFile:\t  248084 kB\nRssShmem:\t       12 kB\n";
+        assert_eq!(anonymous_kib(status), Some(98_692));
+        assert_eq!(anonymous_kib("VmRSS:\t 10 kB\n"), None);
     }
 
     #[test]

@@ -104,6 +104,7 @@ fn dashboard_references_only_catalogued_metrics() {
         "lookout_outbox_oldest_pending_age_seconds",
         "lookout_digests_total",
         "lookout_process_resident_bytes",
+        "lookout_process_anonymous_bytes",
         "sentinel_heartbeat_age_seconds",
     ] {
         assert!(

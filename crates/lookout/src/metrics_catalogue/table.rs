@@ -542,6 +542,14 @@ pub const CATALOGUE: &[MetricDef] = &[
         &[],
     ),
     def(
+        "lookout_process_anonymous_bytes",
+        Gauge,
+        &[],
+        "process",
+        "Resident memory the kernel cannot reclaim: anonymous pages plus shared memory (RssAnon + RssShmem); what runs into the memory limit, unlike the file-backed rest of the resident set.",
+        &[],
+    ),
+    def(
         "lookout_memory_limit_bytes",
         Gauge,
         &[],
