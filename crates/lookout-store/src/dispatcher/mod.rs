@@ -445,25 +445,6 @@ async fn maintain(
     }
 }
 
-/// Awaits `fut` while still driving the sends in flight, collecting those that finish into
-/// `done`: a claim or flush must not stall the sends (their responses would wait unread).
-async fn alongside<T, S>(
-    fut: impl Future<Output = T>,
-    sends: &mut FuturesUnordered<S>,
-    done: &mut Vec<Done>,
-) -> T
-where
-    S: Future<Output = Done>,
-{
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        tokio::select! {
-            out = &mut fut => return out,
-            Some(finished) = sends.next(), if !sends.is_empty() => done.push(finished),
-        }
-    }
-}
-
 /// The round's clock: the `now` it was given (the database clock in `run`), advanced by the
 /// monotonic time elapsed since, so a simulated round (tests) and a live one read time alike.
 #[derive(Debug, Clone, Copy)]

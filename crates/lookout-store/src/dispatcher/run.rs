@@ -152,7 +152,9 @@ impl<D: Deliver> Dispatcher<D> {
                 let buffer = std::mem::take(&mut engine.buffer);
                 engine.buffer_since = None;
                 let flush = self.flush(buffer, engine.leases, engine.clock.now(), &mut report);
-                alongside(flush, &mut engine.sends, &mut finished).await;
+                if self.alongside(flush, &mut engine, &cancel).await.1 > 0 {
+                    claim_due |= backlog;
+                }
                 continue;
             }
             if stopping && engine.sends.is_empty() && engine.buffer.is_empty() {
@@ -160,16 +162,15 @@ impl<D: Deliver> Dispatcher<D> {
             }
             if want_claim {
                 claim_due = false;
-                let now = alongside(db_now(&self.store), &mut engine.sends, &mut finished).await;
+                let (now, n_done) = self
+                    .alongside(db_now(&self.store), &mut engine, &cancel)
+                    .await;
                 engine.clock = Clock::new(now);
                 let room = room.min(self.config.batch_size.max(1));
-                match alongside(
-                    self.claim(now, room, &mut report),
-                    &mut engine.sends,
-                    &mut finished,
-                )
-                .await
-                {
+                let (claimed, n_claim_done) = self
+                    .alongside(self.claim(now, room, &mut report), &mut engine, &cancel)
+                    .await;
+                match claimed {
                     Ok(jobs) => {
                         backlog = jobs.len() >= room;
                         for job in jobs {
@@ -181,6 +182,9 @@ impl<D: Deliver> Dispatcher<D> {
                         backlog = false;
                         tracing::warn!(error = %error, "claiming work failed; retrying after the poll interval");
                     }
+                }
+                if n_done + n_claim_done > 0 {
+                    claim_due |= backlog;
                 }
                 continue;
             }
@@ -204,7 +208,7 @@ impl<D: Deliver> Dispatcher<D> {
                 _ = poll.tick() => {
                     claim_due = true;
                     if listener.is_none() && self.store.backend() == crate::Backend::Postgres {
-                        listener = alongside(self.listen(), &mut engine.sends, &mut finished).await;
+                        listener = self.alongside(self.listen(), &mut engine, &cancel).await.0;
                     }
                 }
                 received = listen => match received {
@@ -265,7 +269,7 @@ impl<D: Deliver> Dispatcher<D> {
             {
                 let buffer = std::mem::take(&mut engine.buffer);
                 let flush = self.flush(buffer, &leases, engine.clock.now(), &mut report);
-                alongside(flush, &mut engine.sends, &mut finished).await;
+                self.alongside(flush, &mut engine, &cancel).await;
                 continue;
             }
             if engine.sends.is_empty() && engine.destinations.n_parked() == 0 {
@@ -276,12 +280,37 @@ impl<D: Deliver> Dispatcher<D> {
                 _ = renew.tick() => {
                     let clock = engine.clock;
                     let renewal = renew_held(&self.store, &leases, self.config.lease, || async move { clock.now() });
-                    alongside(renewal, &mut engine.sends, &mut finished).await;
+                    self.alongside(renewal, &mut engine, &cancel).await;
                 }
                 () = tokio::time::sleep(self.config.slow_destination_after / 2) => {}
             }
         }
         Ok(report)
+    }
+
+    /// Awaits `fut` (a claim, flush or renewal) while still driving the sends in flight, and
+    /// handles each send that finishes meanwhile at once: its outcome is buffered and its
+    /// destination's next parked job starts. A database round trip therefore never drains the
+    /// send pipeline (with the bookkeeping deferred until the statement returned, every
+    /// destination ran dry once per claim and flush). Returns `fut`'s output and how many sends
+    /// finished.
+    async fn alongside<'a, T>(
+        &'a self,
+        fut: impl Future<Output = T>,
+        engine: &mut Engine<'a>,
+        cancel: &'a CancellationToken,
+    ) -> (T, usize) {
+        let mut fut = std::pin::pin!(fut);
+        let mut n_finished = 0;
+        loop {
+            tokio::select! {
+                out = &mut fut => return (out, n_finished),
+                Some(done) = engine.sends.next(), if !engine.sends.is_empty() => {
+                    n_finished += 1;
+                    self.finished(engine, done, cancel);
+                }
+            }
+        }
     }
 
     fn flush_due(&self, engine: &Engine<'_>, fold_in: bool) -> bool {
