@@ -161,6 +161,17 @@ pub struct RoundReport {
 }
 
 impl RoundReport {
+    /// Adds `other`'s counts to these.
+    fn merge(&mut self, other: &RoundReport) {
+        self.n_claimed += other.n_claimed;
+        self.n_delivered += other.n_delivered;
+        self.n_retry += other.n_retry;
+        self.n_dead += other.n_dead;
+        self.n_released += other.n_released;
+        self.n_lease_lost += other.n_lease_lost;
+        self.n_expired += other.n_expired;
+    }
+
     fn count(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Delivered => self.n_delivered += 1,

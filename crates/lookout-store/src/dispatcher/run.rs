@@ -7,9 +7,22 @@ use super::*;
 /// One send in flight (boxed: the loop holds sends of one concrete type).
 type SendFut<'a> = std::pin::Pin<Box<dyn Future<Output = Done> + Send + 'a>>;
 
+/// One flush in flight: it resolves to the outcomes it counted.
+type FlushFut<'a> = std::pin::Pin<Box<dyn Future<Output = RoundReport> + Send + 'a>>;
+
+/// Flushes `run` keeps in flight at once, each on its own pooled connection. Claims and
+/// flushes overlap: a flush records outcomes of rows this dispatcher still leases, which no
+/// claim can take while their leases hold, so the order between them does not matter. Two
+/// let one flush commit while the next gathers, without queueing on the database.
+const MAX_FLUSHES_IN_FLIGHT: usize = 2;
+
 /// The loop's working state.
 struct Engine<'a> {
     sends: FuturesUnordered<SendFut<'a>>,
+    /// Flushes in flight (`run` only; a round awaits each flush).
+    flushes: FuturesUnordered<FlushFut<'a>>,
+    /// Outcomes counted by flushes that finished while the loop awaited something else.
+    flushed: RoundReport,
     /// Finished sends and given-back claims, waiting for the flush.
     buffer: Vec<Done>,
     /// When the oldest buffered outcome was buffered.
@@ -106,6 +119,8 @@ impl<D: Deliver> Dispatcher<D> {
         });
         let mut engine = Engine {
             sends: FuturesUnordered::new(),
+            flushes: FuturesUnordered::new(),
+            flushed: RoundReport::default(),
             buffer: Vec::new(),
             buffer_since: None,
             destinations: Destinations::new(),
@@ -148,16 +163,21 @@ impl<D: Deliver> Dispatcher<D> {
             // (or an idle loop), so each claim and flush carries many rows.
             let min_room = (self.config.batch_size.min(capacity) / 2).max(1);
             let want_claim = claim_due && !stopping && (room >= min_room || n_total == 0);
-            if self.flush_due(&engine, want_claim || (stopping && engine.sends.is_empty())) {
+            let can_flush = engine.flushes.len() < MAX_FLUSHES_IN_FLIGHT;
+            if can_flush
+                && self.flush_due(&engine, want_claim || (stopping && engine.sends.is_empty()))
+            {
                 let buffer = std::mem::take(&mut engine.buffer);
                 engine.buffer_since = None;
-                let flush = self.flush(buffer, engine.leases, engine.clock.now(), &mut report);
-                if self.alongside(flush, &mut engine, &cancel).await.1 > 0 {
-                    claim_due |= backlog;
-                }
+                let flush = self.flush(buffer, engine.leases, engine.clock.now());
+                engine.flushes.push(Box::pin(flush));
                 continue;
             }
-            if stopping && engine.sends.is_empty() && engine.buffer.is_empty() {
+            if stopping
+                && engine.sends.is_empty()
+                && engine.buffer.is_empty()
+                && engine.flushes.is_empty()
+            {
                 break;
             }
             if want_claim {
@@ -188,8 +208,11 @@ impl<D: Deliver> Dispatcher<D> {
                 }
                 continue;
             }
+            // With every flush slot taken, the buffer waits for a flush to finish (the arm
+            // below), not for its interval.
             let flush_at = engine
                 .buffer_since
+                .filter(|_| can_flush)
                 .map(|at| tokio::time::Instant::from_std(at + self.config.flush_interval));
             let listen = async {
                 match listener.as_mut() {
@@ -199,6 +222,7 @@ impl<D: Deliver> Dispatcher<D> {
             };
             tokio::select! {
                 Some(done) = engine.sends.next(), if !engine.sends.is_empty() => finished.push(done),
+                Some(counted) = engine.flushes.next(), if !engine.flushes.is_empty() => report.merge(&counted),
                 () = sleep_until(flush_at) => {}
                 _ = shed_tick.tick(), if engine.destinations.n_parked() > 0 => {}
                 () = cancel.cancelled(), if !stopping => {
@@ -221,6 +245,7 @@ impl<D: Deliver> Dispatcher<D> {
                 },
             }
         }
+        report.merge(&engine.flushed);
         stop_maintenance.cancel();
         if let Err(error) = maintenance.await {
             tracing::warn!(error = %error, "dispatcher maintenance task failed");
@@ -242,6 +267,8 @@ impl<D: Deliver> Dispatcher<D> {
         let leases = Leases::default();
         let mut engine = Engine {
             sends: FuturesUnordered::new(),
+            flushes: FuturesUnordered::new(),
+            flushed: RoundReport::default(),
             buffer: Vec::new(),
             buffer_since: None,
             destinations: Destinations::new(),
@@ -268,8 +295,9 @@ impl<D: Deliver> Dispatcher<D> {
                 || (engine.sends.is_empty() && !engine.buffer.is_empty())
             {
                 let buffer = std::mem::take(&mut engine.buffer);
-                let flush = self.flush(buffer, &leases, engine.clock.now(), &mut report);
-                self.alongside(flush, &mut engine, &cancel).await;
+                let flush = self.flush(buffer, &leases, engine.clock.now());
+                let (counted, _) = self.alongside(flush, &mut engine, &cancel).await;
+                report.merge(&counted);
                 continue;
             }
             if engine.sends.is_empty() && engine.destinations.n_parked() == 0 {
@@ -288,7 +316,8 @@ impl<D: Deliver> Dispatcher<D> {
         Ok(report)
     }
 
-    /// Awaits `fut` (a claim, flush or renewal) while still driving the sends in flight, and
+    /// Awaits `fut` (a claim, flush or renewal) while still driving the sends and flushes in
+    /// flight, and
     /// handles each send that finishes meanwhile at once: its outcome is buffered and its
     /// destination's next parked job starts. A database round trip therefore never drains the
     /// send pipeline (with the bookkeeping deferred until the statement returned, every
@@ -308,6 +337,9 @@ impl<D: Deliver> Dispatcher<D> {
                 Some(done) = engine.sends.next(), if !engine.sends.is_empty() => {
                     n_finished += 1;
                     self.finished(engine, done, cancel);
+                }
+                Some(counted) = engine.flushes.next(), if !engine.flushes.is_empty() => {
+                    engine.flushed.merge(&counted);
                 }
             }
         }
@@ -535,14 +567,10 @@ impl<D: Deliver> Dispatcher<D> {
     }
 
     /// Records a buffer of outcomes: realtime notifications in one fenced statement, digests
-    /// one by one (their items follow them). Counts, logs and releases the leases.
-    async fn flush(
-        &self,
-        buffer: Vec<Done>,
-        leases: &Leases,
-        now: Timestamp,
-        report: &mut RoundReport,
-    ) {
+    /// one by one (their items follow them). Logs and releases the leases; returns the
+    /// outcomes counted.
+    async fn flush(&self, buffer: Vec<Done>, leases: &Leases, now: Timestamp) -> RoundReport {
+        let mut report = RoundReport::default();
         let finishes: Vec<Finish> = buffer
             .iter()
             .filter(|d| d.kind == JobKind::Notification)
@@ -574,6 +602,7 @@ impl<D: Deliver> Dispatcher<D> {
             leases.remove(done.kind, &done.token);
             log_outcome(&done, outcome);
         }
+        report
     }
 
     async fn finish_digest(&self, done: &Done, now: Timestamp) -> bool {
