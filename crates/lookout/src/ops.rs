@@ -293,10 +293,11 @@ pub async fn refresh_gauges(state: &OpsState) {
             .count();
         metrics::gauge!("lookout_feed_connections", "source" => s.source.clone()).set(n as f64);
     }
-    if let Some(rss) = process::resident_bytes() {
+    let memory = process::resident_memory();
+    if let Some(rss) = memory.and_then(|m| m.total) {
         metrics::gauge!("lookout_process_resident_bytes").set(rss as f64);
     }
-    if let Some(anon) = process::anonymous_resident_bytes() {
+    if let Some(anon) = memory.and_then(|m| m.anonymous) {
         metrics::gauge!("lookout_process_anonymous_bytes").set(anon as f64);
     }
     if let Some(limit) = memory_limit() {

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Resident set size in bytes (`VmRSS` of `/proc/self/status`).
 pub fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status_kib(&status, "VmRSS:").map(|kib| kib.saturating_mul(1024))
+    resident_memory()?.total
 }
 
 /// Resident memory the kernel cannot reclaim without swap: anonymous pages plus shared memory
@@ -20,8 +19,26 @@ pub fn resident_bytes() -> Option<u64> {
 /// was symbolised — some 200 MB for a debug build), and the kernel drops those clean pages
 /// under pressure rather than killing the process.
 pub fn anonymous_resident_bytes() -> Option<u64> {
+    resident_memory()?.anonymous
+}
+
+/// Both resident figures from one read of `/proc/self/status`.
+#[derive(Debug, Clone, Copy)]
+pub struct ResidentMemory {
+    /// Resident set size (`VmRSS`), in bytes.
+    pub total: Option<u64>,
+    /// Anonymous plus shared memory (`RssAnon` + `RssShmem`), in bytes: see
+    /// [`anonymous_resident_bytes`].
+    pub anonymous: Option<u64>,
+}
+
+/// Reads [`ResidentMemory`]; `None` where `/proc/self/status` is missing.
+pub fn resident_memory() -> Option<ResidentMemory> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    anonymous_kib(&status).map(|kib| kib.saturating_mul(1024))
+    Some(ResidentMemory {
+        total: status_kib(&status, "VmRSS:").map(|kib| kib.saturating_mul(1024)),
+        anonymous: anonymous_kib(&status).map(|kib| kib.saturating_mul(1024)),
+    })
 }
 
 fn anonymous_kib(status: &str) -> Option<u64> {

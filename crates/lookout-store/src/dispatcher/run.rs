@@ -21,7 +21,7 @@ struct Engine<'a> {
     sends: FuturesUnordered<SendFut<'a>>,
     /// Flushes in flight (`run` only; a round awaits each flush).
     flushes: FuturesUnordered<FlushFut<'a>>,
-    /// Outcomes counted by flushes that finished while the loop awaited something else.
+    /// Outcomes counted by the flushes that ran beside the loop (merged into its report at the end).
     flushed: RoundReport,
     /// Finished sends and given-back claims, waiting for the flush.
     buffer: Vec<Done>,
@@ -222,7 +222,7 @@ impl<D: Deliver> Dispatcher<D> {
             };
             tokio::select! {
                 Some(done) = engine.sends.next(), if !engine.sends.is_empty() => finished.push(done),
-                Some(counted) = engine.flushes.next(), if !engine.flushes.is_empty() => report.merge(&counted),
+                Some(counted) = engine.flushes.next(), if !engine.flushes.is_empty() => engine.flushed.merge(&counted),
                 () = sleep_until(flush_at) => {}
                 _ = shed_tick.tick(), if engine.destinations.n_parked() > 0 => {}
                 () = cancel.cancelled(), if !stopping => {
@@ -317,9 +317,8 @@ impl<D: Deliver> Dispatcher<D> {
     }
 
     /// Awaits `fut` (a claim, flush or renewal) while still driving the sends and flushes in
-    /// flight, and
-    /// handles each send that finishes meanwhile at once: its outcome is buffered and its
-    /// destination's next parked job starts. A database round trip therefore never drains the
+    /// flight, and handles each send that finishes meanwhile at once: its outcome is buffered
+    /// and its destination's next parked job starts. A database round trip therefore never drains the
     /// send pipeline (with the bookkeeping deferred until the statement returned, every
     /// destination ran dry once per claim and flush). Returns `fut`'s output and how many sends
     /// finished.
